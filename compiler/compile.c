@@ -1,0 +1,172 @@
+/* compile.c: runs the pipeline's stages in order; see compile.h. */
+#include "compile.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bind_weights.h"
+#include "build_graph.h"
+#include "shapes.h"
+
+enum { MAX_SOURCE = 64 << 20 };
+
+void compile_options_init(CompileOptions *o) {
+    memset(o, 0, sizeof *o);
+    o->opt_level = 2;
+}
+
+Compilation *compilation_new(void) {
+    Compilation *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->arena = arena_new();
+    /* The first allocation of an arena cannot fail half-way: check it without a handler. */
+    void *probe = c->arena ? malloc(1 << 17) : NULL;
+    if (!probe) {
+        arena_free(c->arena);
+        free(c);
+        return NULL;
+    }
+    free(probe);
+    c->diag = diag_new(c->arena);
+    return c;
+}
+
+void compilation_free(Compilation *c) {
+    if (!c)
+        return;
+    if (c->has_cg)
+        cg_dispose(&c->cg);
+    if (c->tsc)
+        LLVMOrcDisposeThreadSafeContext(c->tsc);
+    arena_free(c->arena);
+    free(c);
+}
+
+void compile_set_source(Compilation *c, const char *name, const char *text, size_t len) {
+    c->file = name;
+    c->text = text;
+    c->len = len;
+}
+
+bool compile_read_file(Compilation *c, const char *path) {
+    SrcLoc at = {.file = path};
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        diag_error(c->diag, at, "cannot read model: %s", strerror(errno));
+        return false;
+    }
+    size_t cap = 1 << 16, len = 0;
+    char *buf = malloc(cap);
+    bool ok = buf != NULL;
+    while (ok) {
+        if (len == cap) {
+            char *grown = cap >= MAX_SOURCE ? NULL : realloc(buf, cap * 2);
+            if (!grown) {
+                diag_error(c->diag, at, "model file is too large (limit %d MiB)", MAX_SOURCE >> 20);
+                ok = false;
+                break;
+            }
+            buf = grown;
+            cap *= 2;
+        }
+        size_t got = fread(buf + len, 1, cap - len, f);
+        len += got;
+        if (got == 0) {
+            if (ferror(f)) {
+                diag_error(c->diag, at, "cannot read model: %s", strerror(errno));
+                ok = false;
+            }
+            break;
+        }
+    }
+    fclose(f);
+    if (ok) {
+        jmp_buf here;
+        arena_on_oom(c->arena, &here);
+        if (setjmp(here) == 0) {
+            char *text = arena_strndup(c->arena, buf, len);
+            compile_set_source(c, arena_strdup(c->arena, path), text, len);
+        } else {
+            ok = false;
+        }
+        arena_on_oom(c->arena, NULL);
+    }
+    free(buf);
+    return ok;
+}
+
+static const char *dir_of(Arena *a, const char *path) {
+    const char *slash = strrchr(path, '/');
+    return slash ? arena_strndup(a, path, (size_t)(slash - path) + (slash == path)) : ".";
+}
+
+static bool run_stage(Compilation *c, Stage s, const CompileOptions *o) {
+    switch (s) {
+    case STAGE_PARSE:
+        diag_add_source(c->diag, c->file, c->text, c->len);
+        c->ast = parse_model(c->arena, c->diag, c->file, c->text, c->len);
+        return true;
+    case STAGE_GRAPH:
+        /* Shapes are checked even after name errors: the graph holds only the calls that
+         * bound, so every independent mistake is reported in one run. */
+        c->graph = build_graph(c->arena, c->diag, c->ast, c->file);
+        shape_infer(c->graph, c->diag);
+        return true;
+    case STAGE_WEIGHTS: {
+        WeightsOptions w = {.base_dir = o->base_dir ? o->base_dir : dir_of(c->arena, c->file),
+                            .init_random = o->init_random,
+                            .seed = o->seed};
+        weights_bind(c->graph, c->diag, &w);
+        return true;
+    }
+    case STAGE_LLVM: {
+        c->tsc = LLVMOrcCreateNewThreadSafeContext();
+        CgOptions co = {.opt_level = o->opt_level, .triple = o->triple, .cpu = o->cpu,
+                        .prefix = o->prefix};
+        if (!cg_init(&c->cg, c->graph, c->diag, LLVMOrcThreadSafeContextGetContext(c->tsc), &co))
+            return true;
+        c->has_cg = true;
+        cg_emit_model(&c->cg);
+        return true;
+    }
+    case STAGE_LLVM_OPT:
+        cg_optimize(&c->cg, o->opt_level);
+        return true;
+    }
+    return false;
+}
+
+static bool run_stages(Compilation *c, Stage stage, const CompileOptions *o) {
+    Stage next = c->started ? c->done + 1 : STAGE_PARSE;
+    for (Stage s = next; s <= stage; s++) {
+        run_stage(c, s, o);
+        c->started = true;
+        c->done = s;
+        /* Syntax errors still go through graph building (the parser recovered statement by
+         * statement), so that name and shape mistakes elsewhere are reported too. */
+        if (diag_count(c->diag) > 0 && s != STAGE_PARSE)
+            break;
+    }
+    return diag_count(c->diag) == 0 && c->started && c->done >= stage;
+}
+
+bool compile_to(Compilation *c, Stage stage, const CompileOptions *o) {
+    CompileOptions defaults;
+    compile_options_init(&defaults);
+    Compilation *volatile vc = c;
+    arena_on_oom(c->arena, &c->oom);
+    if (setjmp(c->oom)) {
+        /* Nothing more can be allocated in the arena: the caller reports NND_ERR_NO_MEMORY. */
+        arena_on_oom(vc->arena, NULL);
+        vc->out_of_memory = true;
+        return false;
+    }
+    bool ok = run_stages(c, stage, o ? o : &defaults);
+    arena_on_oom(c->arena, NULL);
+    return ok;
+}
+
+LLVMModuleRef compile_take_module(Compilation *c) { return cg_take_module(&c->cg); }

@@ -1,0 +1,71 @@
+/* compile.h: the compilation pipeline, stage by stage.
+ *
+ *   parse      source text        -> AST                 (grammar/)
+ *   graph      AST                -> graph IR            (build_graph.c)
+ *   shapes     graph IR           -> shaped graph IR     (shapes/)
+ *   weights    shaped graph       -> parameters filled   (weights/)
+ *   llvm       graph              -> LLVM IR module      (codegen/)
+ *   llvm-opt   LLVM IR            -> optimized LLVM IR   (codegen/cg.c, new pass manager)
+ *
+ * compile_to runs the stages up to the one asked for and stops after any stage that
+ * reported errors, with every error of that stage collected in c->diag. One Compilation
+ * owns one arena (every AST node, graph node, shape and string) and is freed once. */
+#ifndef NND_COMPILE_H
+#define NND_COMPILE_H
+
+#include <llvm-c/Orc.h>
+#include <setjmp.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "ast.h"
+#include "cg.h"
+#include "graph.h"
+
+typedef enum Stage {
+    STAGE_PARSE,
+    STAGE_GRAPH,   /* built and shape-checked */
+    STAGE_WEIGHTS,
+    STAGE_LLVM,
+    STAGE_LLVM_OPT,
+} Stage;
+
+typedef struct CompileOptions {
+    int opt_level;        /* 0..3 */
+    bool init_random;
+    uint64_t seed;
+    const char *triple;   /* NULL: the host */
+    const char *cpu;      /* NULL: the host's */
+    const char *prefix;   /* entry point prefix; NULL: "nnd" */
+    const char *base_dir; /* for relative weights paths; NULL: the model file's directory */
+} CompileOptions;
+
+typedef struct Compilation {
+    Arena *arena;
+    Diag *diag;
+    const char *file;     /* as given */
+    const char *text;
+    size_t len;
+    AstModel *ast;
+    Graph *graph;
+    LLVMOrcThreadSafeContextRef tsc;
+    Cg cg;                /* valid from STAGE_LLVM on */
+    bool has_cg;
+    Stage done;           /* the last stage completed */
+    bool started;
+    bool out_of_memory;   /* compile_to failed because memory ran out */
+    jmp_buf oom;
+} Compilation;
+
+void compile_options_init(CompileOptions *o);
+Compilation *compilation_new(void);  /* NULL when out of memory */
+void compilation_free(Compilation *c);
+/* Reads a model file (at most 64 MiB). False after reporting. */
+bool compile_read_file(Compilation *c, const char *path);
+void compile_set_source(Compilation *c, const char *name, const char *text, size_t len);
+bool compile_to(Compilation *c, Stage stage, const CompileOptions *o);
+/* Moves the module out (for the JIT); the Compilation keeps the thread-safe context ref,
+ * which the caller must pass along with it. */
+LLVMModuleRef compile_take_module(Compilation *c);
+
+#endif
