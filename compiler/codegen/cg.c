@@ -1,0 +1,286 @@
+/* cg.c: the code generator's driver: target machine, the two entry points, buffer layout,
+ * dispatch to each node's lowering, verification, optimization and machine-code emission.
+ * See cg.h for the functions' contract. */
+#include "cg.h"
+
+#include <llvm-c/Analysis.h>
+#include <llvm-c/Transforms/PassBuilder.h>
+#include <stdio.h>
+#include <string.h>
+
+static const LowerFn lowerings[] = {
+#define OP(e, name, schema, shape, lower) [OP_##e] = lower,
+#include "ops.def"
+#undef OP
+};
+
+bool cg_can_lower(OpKind op) { return op < OP_COUNT && lowerings[op] != NULL; }
+
+bool lower_none(Cg *cg, Node *n) {
+    (void)cg;
+    (void)n;
+    return true;
+}
+
+bool cg_init(Cg *cg, Graph *g, Diag *d, LLVMContextRef ctx, const CgOptions *o) {
+    memset(cg, 0, sizeof *cg);
+    cg->g = g;
+    cg->d = d;
+    cg->ctx = ctx;
+    SrcLoc at = {.file = g->file};
+
+    LLVMInitializeNativeTarget();
+    LLVMInitializeNativeAsmPrinter();
+    LLVMInitializeNativeAsmParser();
+    char *host_triple = LLVMGetDefaultTargetTriple();
+    const char *triple = o && o->triple ? o->triple : host_triple;
+    bool host = !(o && o->triple);
+    char *host_cpu = LLVMGetHostCPUName(), *host_features = LLVMGetHostCPUFeatures();
+    cg->cpu = arena_strdup(g->arena, o && o->cpu ? o->cpu : host ? host_cpu : "generic");
+    cg->features =
+        arena_strdup(g->arena, o && o->features ? o->features : host && !(o && o->cpu) ? host_features : "");
+    LLVMDisposeMessage(host_cpu);
+    LLVMDisposeMessage(host_features);
+
+    LLVMTargetRef target;
+    char *err = NULL;
+    bool ok = true;
+    if (LLVMGetTargetFromTriple(triple, &target, &err)) {
+        diag_error(d, at, "unknown target '%s': %s", triple, err ? err : "");
+        ok = false;
+    } else {
+        int level = o ? o->opt_level : 2;
+        LLVMCodeGenOptLevel cl = level <= 0 ? LLVMCodeGenLevelNone
+                                 : level == 1 ? LLVMCodeGenLevelLess
+                                 : level == 2 ? LLVMCodeGenLevelDefault
+                                              : LLVMCodeGenLevelAggressive;
+        cg->tm = LLVMCreateTargetMachine(target, triple, cg->cpu, cg->features, cl, LLVMRelocPIC,
+                                         LLVMCodeModelDefault);
+        if (!cg->tm) {
+            diag_error(d, at, "cannot create a target machine for '%s' (cpu '%s')", triple, cg->cpu);
+            ok = false;
+        }
+    }
+    LLVMDisposeMessage(err);
+    if (ok) {
+        cg->mod = LLVMModuleCreateWithNameInContext(g->name, ctx);
+        LLVMSetTarget(cg->mod, triple);
+        LLVMTargetDataRef td = LLVMCreateTargetDataLayout(cg->tm);
+        LLVMSetModuleDataLayout(cg->mod, td);
+        LLVMDisposeTargetData(td);
+        cg->b = LLVMCreateBuilderInContext(ctx);
+        cg->f32 = LLVMFloatTypeInContext(ctx);
+        cg->i64 = LLVMInt64TypeInContext(ctx);
+        cg->i32 = LLVMInt32TypeInContext(ctx);
+        cg->i1 = LLVMInt1TypeInContext(ctx);
+        cg->ptr = LLVMPointerTypeInContext(ctx, 0);
+        cg->void_t = LLVMVoidTypeInContext(ctx);
+        const char *prefix = o && o->prefix ? o->prefix : "nnd";
+        snprintf(cg->forward_name, sizeof cg->forward_name, "%s_forward", prefix);
+        snprintf(cg->workspace_name, sizeof cg->workspace_name, "%s_workspace_size", prefix);
+        cg->buf = arena_array(g->arena, (size_t)g->nnodes + 1, sizeof(LLVMValueRef));
+    }
+    LLVMDisposeMessage(host_triple);
+    return ok;
+}
+
+void cg_dispose(Cg *cg) {
+    if (cg->b)
+        LLVMDisposeBuilder(cg->b);
+    if (cg->mod)
+        LLVMDisposeModule(cg->mod);
+    if (cg->tm)
+        LLVMDisposeTargetMachine(cg->tm);
+    cg->b = NULL;
+    cg->mod = NULL;
+    cg->tm = NULL;
+}
+
+LLVMModuleRef cg_take_module(Cg *cg) {
+    LLVMModuleRef m = cg->mod;
+    cg->mod = NULL;
+    return m;
+}
+
+static bool is_view(OpKind op) {
+    return op == OP_FLATTEN || op == OP_RESHAPE || op == OP_DROPOUT || op == OP_IDENTITY;
+}
+
+static int output_slot(const Graph *g, const Node *n) {
+    for (int i = 0; i < g->noutputs; i++)
+        if (g->outputs[i] == n)
+            return i;
+    return -1;
+}
+
+/* Whether the node's value needs room in the workspace: not an input, not an output, not a
+ * view of another tensor. */
+static bool in_workspace(const Graph *g, const Node *n) {
+    return n->op != OP_INPUT && !is_view(n->op) && output_slot(g, n) < 0;
+}
+
+enum { WS_ALIGN = 64 };
+
+/* Emits the workspace layout in the current function: the offset of every workspace node
+ * (written to offsets[id]) and returns the total bytes. One buffer per tensor for now; the
+ * memory planner will reuse buffers whose lifetimes do not overlap. */
+static LLVMValueRef layout(Cg *cg, LLVMValueRef *offsets) {
+    LLVMValueRef total = cg_i64(cg, 0);
+    for (int i = 0; i < cg->g->nnodes; i++) {
+        Node *n = cg->g->nodes[i];
+        if (!in_workspace(cg->g, n))
+            continue;
+        if (offsets)
+            offsets[i] = total;
+        LLVMValueRef bytes = cg_mul(cg, cg_numel(cg, &n->shape), cg_i64(cg, 4));
+        bytes = LLVMBuildAnd(cg->b, cg_add(cg, bytes, cg_i64(cg, WS_ALIGN - 1)),
+                             cg_i64(cg, ~(int64_t)(WS_ALIGN - 1)), "");
+        total = cg_add(cg, total, bytes);
+    }
+    return total;
+}
+
+static void set_cpu_attrs(Cg *cg, LLVMValueRef fn) {
+    const char *kv[][2] = {{"target-cpu", cg->cpu}, {"target-features", cg->features}};
+    for (int i = 0; i < 2; i++) {
+        if (!kv[i][1] || !*kv[i][1])
+            continue;
+        LLVMAttributeRef a = LLVMCreateStringAttribute(cg->ctx, kv[i][0], (unsigned)strlen(kv[i][0]),
+                                                       kv[i][1], (unsigned)strlen(kv[i][1]));
+        LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex, a);
+    }
+    const char *nounwind = "nounwind";
+    LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex,
+                            LLVMCreateEnumAttribute(cg->ctx, LLVMGetEnumAttributeKindForName(
+                                                                 nounwind, strlen(nounwind)), 0));
+}
+
+static void load_symbols(Cg *cg, LLVMValueRef syms) {
+    for (int s = 0; s < cg->g->nsyms; s++) {
+        LLVMValueRef idx = cg_i64(cg, s);
+        LLVMValueRef p = LLVMBuildInBoundsGEP2(cg->b, cg->i64, syms, &idx, 1, "");
+        cg->sym[s] = LLVMBuildLoad2(cg->b, cg->i64, p, cg->g->syms[s]);
+    }
+}
+
+static void emit_workspace_size(Cg *cg) {
+    LLVMTypeRef args[1] = {cg->ptr};
+    LLVMValueRef fn = LLVMAddFunction(cg->mod, cg->workspace_name,
+                                      LLVMFunctionType(cg->i64, args, 1, 0));
+    set_cpu_attrs(cg, fn);
+    cg->fn = fn;
+    LLVMPositionBuilderAtEnd(cg->b, LLVMAppendBasicBlockInContext(cg->ctx, fn, "entry"));
+    load_symbols(cg, LLVMGetParam(fn, 0));
+    LLVMBuildRet(cg->b, layout(cg, NULL));
+}
+
+static LLVMValueRef load_ptr(Cg *cg, LLVMValueRef array, int index, const char *name) {
+    LLVMValueRef idx = cg_i64(cg, index);
+    LLVMValueRef p = LLVMBuildInBoundsGEP2(cg->b, cg->ptr, array, &idx, 1, "");
+    return LLVMBuildLoad2(cg->b, cg->ptr, p, name);
+}
+
+/* Gives every node its data pointer: inputs and outputs from the caller's arrays, views
+ * their source's, the rest an offset in the workspace. */
+static void assign_buffers(Cg *cg, LLVMValueRef ins, LLVMValueRef outs, LLVMValueRef ws) {
+    Graph *g = cg->g;
+    LLVMValueRef *offsets = arena_array(g->arena, (size_t)g->nnodes + 1, sizeof(LLVMValueRef));
+    layout(cg, offsets);
+    for (int i = 0; i < g->nnodes; i++) {
+        Node *n = g->nodes[i];
+        int slot = output_slot(g, n);
+        if (n->op == OP_INPUT)
+            cg->buf[i] = load_ptr(cg, ins, n->input_index, n->name);
+        else if (slot >= 0)
+            cg->buf[i] = load_ptr(cg, outs, slot, n->name);
+        else if (is_view(n->op))
+            cg->buf[i] = cg->buf[n->in[0]->id];
+        else
+            cg->buf[i] = LLVMBuildInBoundsGEP2(cg->b, LLVMInt8TypeInContext(cg->ctx), ws,
+                                               &offsets[i], 1, n->name);
+    }
+}
+
+static bool emit_forward(Cg *cg) {
+    Graph *g = cg->g;
+    LLVMTypeRef args[4] = {cg->ptr, cg->ptr, cg->ptr, cg->ptr};
+    LLVMValueRef fn = LLVMAddFunction(cg->mod, cg->forward_name,
+                                      LLVMFunctionType(cg->void_t, args, 4, 0));
+    set_cpu_attrs(cg, fn);
+    const char *names[4] = {"inputs", "outputs", "symbols", "workspace"};
+    for (int i = 0; i < 4; i++)
+        LLVMSetValueName2(LLVMGetParam(fn, (unsigned)i), names[i], strlen(names[i]));
+    cg->fn = fn;
+    LLVMPositionBuilderAtEnd(cg->b, LLVMAppendBasicBlockInContext(cg->ctx, fn, "entry"));
+    load_symbols(cg, LLVMGetParam(fn, 2));
+    assign_buffers(cg, LLVMGetParam(fn, 0), LLVMGetParam(fn, 1), LLVMGetParam(fn, 3));
+
+    bool ok = true;
+    for (int i = 0; i < g->nnodes; i++) {
+        Node *n = g->nodes[i];
+        LowerFn lower = lowerings[n->op];
+        if (!lower) {
+            diag_error(cg->d, n->loc, "%s '%s': this operator is not yet supported by the code "
+                       "generator", op_name(n->op), n->name);
+            ok = false;
+            continue;
+        }
+        if (ok && !lower(cg, n))
+            ok = false;
+    }
+    /* An output whose value lives elsewhere (an input, or a node already written to an
+     * earlier output) is copied into its buffer last. */
+    for (int k = 0; ok && k < g->noutputs; k++) {
+        Node *n = g->outputs[k];
+        if (n->op != OP_INPUT && output_slot(g, n) == k)
+            continue;
+        cg_memcpy(cg, load_ptr(cg, LLVMGetParam(fn, 1), k, g->output_names[k]), cg->buf[n->id],
+                  cg_numel(cg, &n->shape));
+    }
+    LLVMBuildRetVoid(cg->b);
+    return ok;
+}
+
+bool cg_emit_model(Cg *cg) {
+    emit_workspace_size(cg);
+    if (!emit_forward(cg))
+        return false;
+    char *msg = NULL;
+    if (LLVMVerifyModule(cg->mod, LLVMReturnStatusAction, &msg)) {
+        diag_error(cg->d, (SrcLoc){.file = cg->g->file},
+                   "internal error: generated code failed verification: %s", msg ? msg : "");
+        LLVMDisposeMessage(msg);
+        return false;
+    }
+    LLVMDisposeMessage(msg);
+    return true;
+}
+
+bool cg_optimize(Cg *cg, int opt_level) {
+    char pipeline[32];
+    snprintf(pipeline, sizeof pipeline, "default<O%d>", opt_level < 0 ? 0 : opt_level > 3 ? 3 : opt_level);
+    LLVMPassBuilderOptionsRef po = LLVMCreatePassBuilderOptions();
+    /* The C API leaves SLP vectorization off, unlike clang. */
+    LLVMPassBuilderOptionsSetSLPVectorization(po, opt_level >= 2);
+    LLVMPassBuilderOptionsSetLoopVectorization(po, opt_level >= 2);
+    LLVMPassBuilderOptionsSetLoopUnrolling(po, opt_level >= 2);
+    LLVMErrorRef err = LLVMRunPasses(cg->mod, pipeline, cg->tm, po);
+    LLVMDisposePassBuilderOptions(po);
+    if (err) {
+        char *msg = LLVMGetErrorMessage(err);
+        diag_error(cg->d, (SrcLoc){.file = cg->g->file}, "internal error: optimizer: %s", msg);
+        LLVMDisposeErrorMessage(msg);
+        return false;
+    }
+    return true;
+}
+
+LLVMMemoryBufferRef cg_emit_machine_code(Cg *cg, LLVMCodeGenFileType kind, char **error) {
+    /* Emitting runs codegen passes that change the IR: work on a clone. */
+    LLVMModuleRef clone = LLVMCloneModule(cg->mod);
+    LLVMMemoryBufferRef out = NULL;
+    if (LLVMTargetMachineEmitToMemoryBuffer(cg->tm, clone, kind, error, &out))
+        out = NULL;
+    LLVMDisposeModule(clone);
+    return out;
+}

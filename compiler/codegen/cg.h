@@ -1,0 +1,116 @@
+/* cg.h: code generation from the graph IR to LLVM IR, through the LLVM C API.
+ *
+ * In: a shaped graph with its parameters filled. Out: an LLVM module with two functions:
+ *
+ *   void PREFIX_forward(const float *const *inputs, float *const *outputs,
+ *                       const int64_t *symbols, void *workspace);
+ *   int64_t PREFIX_workspace_size(const int64_t *symbols);   // bytes
+ *
+ * Shapes are compile-time constants except the symbolic dimensions, read from `symbols`;
+ * weights are constant globals. Each node is lowered by its `lower_<op>` (ops.def) into loop
+ * nests; intermediate tensors live at offsets in the caller's workspace (views alias their
+ * input), and outputs are written straight into the caller's buffers. */
+#ifndef NND_CG_H
+#define NND_CG_H
+
+#include <llvm-c/Core.h>
+#include <llvm-c/TargetMachine.h>
+#include <stdbool.h>
+
+#include "graph.h"
+
+typedef struct CgOptions {
+    int opt_level;        /* 0..3 */
+    const char *triple;   /* NULL: the host */
+    const char *cpu;      /* NULL: the host's (or "generic" for another triple) */
+    const char *features; /* NULL: the host's (or none for another triple) */
+    const char *prefix;   /* function name prefix; NULL: "nnd" */
+} CgOptions;
+
+typedef struct Cg {
+    Graph *g;
+    Diag *d;
+    LLVMContextRef ctx;
+    LLVMModuleRef mod;
+    LLVMBuilderRef b;
+    LLVMTargetMachineRef tm;
+    const char *cpu, *features;
+    LLVMTypeRef f32, i64, i32, i1, ptr, void_t;
+    LLVMValueRef fn;              /* the function being built */
+    LLVMValueRef sym[MAX_SYMS];   /* symbol values in fn */
+    LLVMValueRef *buf;            /* per node id: its data pointer in fn */
+    char forward_name[160], workspace_name[160];
+} Cg;
+
+/* Creates the target machine and an empty module in ctx. False after reporting (unknown
+ * triple or CPU). */
+bool cg_init(Cg *cg, Graph *g, Diag *d, LLVMContextRef ctx, const CgOptions *o);
+void cg_dispose(Cg *cg); /* the module is left alone if cg_take_module was called */
+/* Generates both functions and verifies the module. False after reporting. */
+bool cg_emit_model(Cg *cg);
+LLVMModuleRef cg_take_module(Cg *cg);
+
+/* Whether the code generator can lower op (its ops.def lowering is not NULL). */
+bool cg_can_lower(OpKind op);
+/* Runs the new pass manager's default<On> pipeline with the target machine. */
+bool cg_optimize(Cg *cg, int opt_level);
+/* Assembly (LLVMAssemblyFile) or an object (LLVMObjectFile) of the module, in memory. */
+LLVMMemoryBufferRef cg_emit_machine_code(Cg *cg, LLVMCodeGenFileType kind, char **error);
+
+/* --- helpers for the lowerings (cg_ir.c) ---------------------------------------------- */
+LLVMValueRef cg_i64(Cg *cg, int64_t v);
+LLVMValueRef cg_f32(Cg *cg, double v);
+LLVMValueRef cg_dim(Cg *cg, Dim d);                  /* its value in the current function */
+LLVMValueRef cg_numel(Cg *cg, const Shape *s);
+LLVMValueRef cg_mul(Cg *cg, LLVMValueRef a, LLVMValueRef b); /* i64, nsw nuw */
+LLVMValueRef cg_add(Cg *cg, LLVMValueRef a, LLVMValueRef b);
+LLVMValueRef cg_load(Cg *cg, LLVMValueRef base, LLVMValueRef index); /* f32 base[index] */
+void cg_store(Cg *cg, LLVMValueRef value, LLVMValueRef base, LLVMValueRef index);
+/* Float arithmetic with the flags the kernels are built for: reassociation and contraction
+ * (FMA), so reductions vectorize; infinities and NaNs still behave. */
+LLVMValueRef cg_fadd(Cg *cg, LLVMValueRef a, LLVMValueRef b);
+LLVMValueRef cg_fsub(Cg *cg, LLVMValueRef a, LLVMValueRef b);
+LLVMValueRef cg_fmul(Cg *cg, LLVMValueRef a, LLVMValueRef b);
+LLVMValueRef cg_fdiv(Cg *cg, LLVMValueRef a, LLVMValueRef b);
+LLVMValueRef cg_intrinsic1(Cg *cg, const char *name, LLVMValueRef x); /* llvm.NAME.f32 */
+LLVMValueRef cg_intrinsic2(Cg *cg, const char *name, LLVMValueRef x, LLVMValueRef y);
+LLVMValueRef cg_select_lt(Cg *cg, LLVMValueRef a, LLVMValueRef b, LLVMValueRef t, LLVMValueRef f);
+/* The data pointer of a parameter: a private constant global in the module. */
+LLVMValueRef cg_param(Cg *cg, const Param *p);
+void cg_memcpy(Cg *cg, LLVMValueRef dst, LLVMValueRef src, LLVMValueRef nfloats);
+
+/* A counted loop `for (i = 0; i < n; i++)` with optional accumulators (phis). Between begin
+ * and end the builder is inside the body; after end it is past the loop and acc_out holds
+ * the accumulators' final values. n may be zero. */
+enum { CG_MAX_ACC = 4 };
+typedef struct CgLoop {
+    LLVMValueRef i, n;
+    LLVMBasicBlockRef pre, body, exit;
+    int nacc;
+    LLVMValueRef acc[CG_MAX_ACC], acc_init[CG_MAX_ACC], acc_out[CG_MAX_ACC];
+} CgLoop;
+LLVMValueRef cg_loop_begin(Cg *cg, CgLoop *l, LLVMValueRef n, const char *name);
+LLVMValueRef cg_loop_acc(Cg *cg, CgLoop *l, LLVMValueRef init, const char *name);
+void cg_loop_end(Cg *cg, CgLoop *l, const LLVMValueRef *acc_next);
+
+/* --- scalar math in plain IR, so loops that use it vectorize (cg_math.c) --------------- */
+LLVMValueRef cg_exp(Cg *cg, LLVMValueRef x);
+LLVMValueRef cg_expm1(Cg *cg, LLVMValueRef x);
+LLVMValueRef cg_log(Cg *cg, LLVMValueRef x);
+LLVMValueRef cg_log1p(Cg *cg, LLVMValueRef x);
+LLVMValueRef cg_tanh(Cg *cg, LLVMValueRef x);
+LLVMValueRef cg_sigmoid(Cg *cg, LLVMValueRef x);
+LLVMValueRef cg_erfc(Cg *cg, LLVMValueRef x);
+
+/* --- the lowerings, one per operator family (named in ops.def) ------------------------- */
+typedef bool (*LowerFn)(Cg *cg, Node *n);
+bool lower_none(Cg *cg, Node *n);
+bool lower_dense(Cg *cg, Node *n);
+bool lower_unary(Cg *cg, Node *n);
+bool lower_binary(Cg *cg, Node *n);
+bool lower_softmax(Cg *cg, Node *n);
+bool lower_view(Cg *cg, Node *n);
+/* The scalar function of an elementwise op (lower_unary's table), for fusion too. */
+LLVMValueRef cg_unary_op(Cg *cg, const Node *n, LLVMValueRef x);
+
+#endif
