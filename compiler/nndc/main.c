@@ -1,0 +1,69 @@
+/* main.c: nndc's entry point: the command word, the common options, help and version. */
+#include <stdlib.h>
+#include <string.h>
+
+#include <llvm/Config/llvm-config.h>
+
+#include "nndc.h"
+
+#ifndef NND_VERSION
+#define NND_VERSION "0.0.0"
+#endif
+
+static const char usage[] =
+    "usage: nndc COMMAND [OPTIONS] MODEL\n"
+    "\n"
+    "commands:\n"
+    "  check MODEL                       parse and shape-check; print a summary table\n"
+    "  emit STAGE MODEL [-o FILE]        print a stage: ast, graph, opt, llvm, llvm-opt, asm, dot\n"
+    "  run MODEL --input NAME=FILE.npy ... [--output NAME=FILE.npy ...]\n"
+    "                                    JIT-compile and run; outputs not saved are printed\n"
+    "  bench MODEL [--batch N] [--iterations K]\n"
+    "                                    time the forward pass: median latency and GFLOP/s\n"
+    "\n"
+    "options:\n"
+    "  -O0 -O1 -O2 -O3                   optimization level (default -O2)\n"
+    "  --init random:SEED                fill parameters from SEED (models without weights)\n"
+    "  --cpu CPU                         generate code for CPU (default: this machine's)\n"
+    "  -o FILE                           write to FILE instead of standard output\n"
+    "  --help, --version\n"
+    "\n"
+    "exit status: 0 success, 1 errors in the model, weights or tensors, 2 usage, 3 internal\n";
+
+static int usage_error(const char *fmt, const char *arg) {
+    fprintf(stderr, "nndc: ");
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, "\nTry 'nndc --help'.\n");
+    return EXIT_USAGE;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2)
+        return usage_error("%s", "missing command");
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+        fputs(usage, stdout);
+        return EXIT_OK;
+    }
+    if (strcmp(cmd, "--version") == 0) {
+        printf("nndc %s (LLVM %s)\n", NND_VERSION, LLVM_VERSION_STRING);
+        return EXIT_OK;
+    }
+    static const struct {
+        const char *name;
+        int (*run)(const Options *);
+    } commands[] = {
+        {"check", cmd_check}, {"emit", cmd_emit}, {"run", cmd_run}, {"bench", cmd_bench},
+    };
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+        if (strcmp(cmd, commands[i].name) != 0)
+            continue;
+        Options o;
+        if (!options_parse(cmd, argc - 2, argv + 2, &o))
+            return EXIT_USAGE;
+        return commands[i].run(&o);
+    }
+    if (strcmp(cmd, "build") == 0 || strcmp(cmd, "import") == 0)
+        return usage_error("'%s' is not available in this version of nndc yet", cmd);
+    return usage_error("unknown command '%s'", cmd);
+}

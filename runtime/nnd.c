@@ -1,0 +1,465 @@
+/* nnd.c: the JIT runtime behind nnd.h.
+ *
+ * A model is compiled once (the compiler's pipeline, then ORC LLJIT) and keeps only what
+ * running it needs: the two entry points, the tensor descriptions and the symbolic
+ * dimensions of every input and output. A context owns a workspace sized for the largest
+ * symbol values it has run with; nnd_run checks every argument, binds the symbols from the
+ * input shapes, and calls the generated forward function. */
+#define _POSIX_C_SOURCE 200809L
+#include "nnd.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "compile.h"
+#include "jit.h"
+
+typedef void (*ForwardFn)(const float *const *inputs, float *const *outputs,
+                          const int64_t *symbols, void *workspace);
+typedef int64_t (*WorkspaceFn)(const int64_t *symbols);
+
+typedef struct TensorDesc {
+    nnd_tensor_info info;
+    Dim dims[NND_MAX_RANK];
+} TensorDesc;
+
+struct nnd_model {
+    Jit *jit;
+    ForwardFn forward;
+    WorkspaceFn workspace_size;
+    size_t ninputs, noutputs, nsyms;
+    TensorDesc *inputs, *outputs;
+    char *syms[MAX_SYMS];
+    char *strings; /* one block for every name */
+};
+
+struct nnd_context {
+    const nnd_model *model;
+    void *workspace;
+    int64_t workspace_bytes;
+    const float **in_ptrs;
+    float **out_ptrs;
+    char error[512];
+};
+
+const char *nnd_status_name(nnd_status s) {
+    static const char *names[] = {
+        "NND_OK",          "NND_ERR_INVALID_ARGUMENT", "NND_ERR_IO",       "NND_ERR_MODEL",
+        "NND_ERR_WEIGHTS", "NND_ERR_UNSUPPORTED",      "NND_ERR_SHAPE",    "NND_ERR_NO_MEMORY",
+        "NND_ERR_INTERNAL",
+    };
+    return (unsigned)s < sizeof names / sizeof names[0] ? names[s] : "NND_ERR_UNKNOWN";
+}
+
+void nnd_options_init(nnd_options *o) {
+    if (!o)
+        return;
+    memset(o, 0, sizeof *o);
+    o->opt_level = 2;
+}
+
+void nnd_string_free(char *s) { free(s); }
+
+static void set_error(char **error, const char *text) {
+    if (error)
+        *error = strdup(text ? text : "");
+}
+
+/* The status that best describes what the diagnostics are about. */
+static nnd_status classify(const Compilation *c) {
+    if (c->out_of_memory)
+        return NND_ERR_NO_MEMORY;
+    if (!c->started || (c->done == STAGE_PARSE && !c->ast))
+        return NND_ERR_IO;
+    for (int i = 0; i < diag_count(c->diag); i++) {
+        const char *m = diag_message(c->diag, i);
+        if (strstr(m, "not yet supported"))
+            return NND_ERR_UNSUPPORTED;
+        if (strstr(m, "internal error"))
+            return NND_ERR_INTERNAL;
+    }
+    return c->done >= STAGE_WEIGHTS ? NND_ERR_WEIGHTS : NND_ERR_MODEL;
+}
+
+static char *copy_str(char **cursor, const char *s) {
+    size_t n = strlen(s) + 1;
+    memcpy(*cursor, s, n);
+    char *r = *cursor;
+    *cursor += n;
+    return r;
+}
+
+static void describe(TensorDesc *t, const char *name, const Shape *s, const Graph *g,
+                     char **cursor, Arena *a) {
+    t->info.name = copy_str(cursor, name);
+    t->info.rank = (size_t)s->rank;
+    for (int i = 0; i < s->rank; i++) {
+        t->dims[i] = s->d[i];
+        bool fixed = dim_is_const(s->d[i]);
+        t->info.dims[i] = fixed ? s->d[i].c : -1;
+        t->info.dim_names[i] = fixed ? NULL : copy_str(cursor, dim_str(a, s->d[i], g->syms));
+    }
+}
+
+/* Copies the model's interface out of the compilation (whose arena is freed after). */
+static bool describe_model(nnd_model *m, const Graph *g, Arena *a) {
+    size_t bytes = 0;
+    for (int i = 0; i < g->nnodes; i++)
+        bytes += strlen(g->nodes[i]->name) + 1 + (size_t)MAX_RANK * 256;
+    for (int i = 0; i < g->noutputs; i++)
+        bytes += strlen(g->output_names[i]) + 1 + (size_t)MAX_RANK * 256;
+    for (int i = 0; i < g->nsyms; i++)
+        bytes += strlen(g->syms[i]) + 1;
+    m->strings = malloc(bytes + 1);
+    m->inputs = calloc((size_t)g->ninputs + 1, sizeof(TensorDesc));
+    m->outputs = calloc((size_t)g->noutputs + 1, sizeof(TensorDesc));
+    if (!m->strings || !m->inputs || !m->outputs)
+        return false;
+    char *cursor = m->strings;
+    m->ninputs = (size_t)g->ninputs;
+    m->noutputs = (size_t)g->noutputs;
+    m->nsyms = (size_t)g->nsyms;
+    for (int i = 0; i < g->nsyms; i++)
+        m->syms[i] = copy_str(&cursor, g->syms[i]);
+    for (int i = 0; i < g->ninputs; i++)
+        describe(&m->inputs[i], g->inputs[i]->name, &g->inputs[i]->shape, g, &cursor, a);
+    for (int i = 0; i < g->noutputs; i++)
+        describe(&m->outputs[i], g->output_names[i], &g->outputs[i]->shape, g, &cursor, a);
+    return true;
+}
+
+void nnd_model_destroy(nnd_model *m) {
+    if (!m)
+        return;
+    jit_dispose(m->jit);
+    free(m->inputs);
+    free(m->outputs);
+    free(m->strings);
+    free(m);
+}
+
+static nnd_status finish_compile(Compilation *c, const nnd_options *opt, const char *base_dir,
+                                 nnd_model **model, char **error) {
+    CompileOptions co;
+    compile_options_init(&co);
+    co.base_dir = base_dir;
+    if (opt) {
+        if (opt->opt_level < 0 || opt->opt_level > 3) {
+            set_error(error, "opt_level must be between 0 and 3");
+            return NND_ERR_INVALID_ARGUMENT;
+        }
+        co.opt_level = opt->opt_level;
+        co.init_random = opt->init_random != 0;
+        co.seed = opt->init_seed;
+        co.cpu = opt->cpu;
+    }
+    if (!compile_to(c, STAGE_LLVM_OPT, &co)) {
+        nnd_status st = classify(c);
+        set_error(error, st == NND_ERR_NO_MEMORY ? "out of memory" : diag_text(c->diag));
+        return st;
+    }
+    nnd_model *m = calloc(1, sizeof *m);
+    if (!m || !describe_model(m, c->graph, c->arena)) {
+        nnd_model_destroy(m);
+        set_error(error, "out of memory");
+        return NND_ERR_NO_MEMORY;
+    }
+    char *jerr = NULL;
+    LLVMModuleRef mod = compile_take_module(c);
+    m->jit = jit_create(c->tsc, mod, c->cg.cpu, c->cg.features, co.opt_level, &jerr);
+    uint64_t f = 0, w = 0;
+    if (m->jit)
+        f = jit_lookup(m->jit, c->cg.forward_name, &jerr);
+    if (f)
+        w = jit_lookup(m->jit, c->cg.workspace_name, &jerr);
+    if (!f || !w) {
+        char msg[1024];
+        snprintf(msg, sizeof msg, "%s: internal error: JIT compilation failed: %s\n", c->file,
+                 jerr ? jerr : "?");
+        set_error(error, msg);
+        free(jerr);
+        nnd_model_destroy(m);
+        return NND_ERR_INTERNAL;
+    }
+    /* The generated functions are ordinary C-ABI functions at these addresses. */
+    memcpy(&m->forward, &f, sizeof m->forward);
+    memcpy(&m->workspace_size, &w, sizeof m->workspace_size);
+    *model = m;
+    return NND_OK;
+}
+
+nnd_status nnd_model_compile_file(const char *path, const nnd_options *options,
+                                  nnd_model **model, char **error) {
+    if (error)
+        *error = NULL;
+    if (!model || !path) {
+        set_error(error, "nnd_model_compile_file: path and model must not be NULL");
+        return NND_ERR_INVALID_ARGUMENT;
+    }
+    *model = NULL;
+    Compilation *c = compilation_new();
+    if (!c) {
+        set_error(error, "out of memory");
+        return NND_ERR_NO_MEMORY;
+    }
+    nnd_status st;
+    if (!compile_read_file(c, path)) {
+        set_error(error, diag_text(c->diag));
+        st = NND_ERR_IO;
+    } else {
+        st = finish_compile(c, options, NULL, model, error);
+    }
+    compilation_free(c);
+    return st;
+}
+
+nnd_status nnd_model_compile_string(const char *source, const char *display_name,
+                                    const char *base_dir, const nnd_options *options,
+                                    nnd_model **model, char **error) {
+    if (error)
+        *error = NULL;
+    if (!model || !source) {
+        set_error(error, "nnd_model_compile_string: source and model must not be NULL");
+        return NND_ERR_INVALID_ARGUMENT;
+    }
+    *model = NULL;
+    Compilation *c = compilation_new();
+    if (!c) {
+        set_error(error, "out of memory");
+        return NND_ERR_NO_MEMORY;
+    }
+    compile_set_source(c, display_name ? display_name : "<string>", source, strlen(source));
+    nnd_status st = finish_compile(c, options, base_dir ? base_dir : ".", model, error);
+    compilation_free(c);
+    return st;
+}
+
+/* --- introspection ---------------------------------------------------------------------- */
+
+size_t nnd_model_num_inputs(const nnd_model *m) { return m ? m->ninputs : 0; }
+size_t nnd_model_num_outputs(const nnd_model *m) { return m ? m->noutputs : 0; }
+size_t nnd_model_num_symbols(const nnd_model *m) { return m ? m->nsyms : 0; }
+
+const nnd_tensor_info *nnd_model_input(const nnd_model *m, size_t i) {
+    return m && i < m->ninputs ? &m->inputs[i].info : NULL;
+}
+
+const nnd_tensor_info *nnd_model_output(const nnd_model *m, size_t i) {
+    return m && i < m->noutputs ? &m->outputs[i].info : NULL;
+}
+
+const char *nnd_model_symbol(const nnd_model *m, size_t i) {
+    return m && i < m->nsyms ? m->syms[i] : NULL;
+}
+
+static int find(const TensorDesc *t, size_t n, const char *name) {
+    for (size_t i = 0; name && i < n; i++)
+        if (strcmp(t[i].info.name, name) == 0)
+            return (int)i;
+    return -1;
+}
+
+int nnd_model_input_index(const nnd_model *m, const char *name) {
+    return m ? find(m->inputs, m->ninputs, name) : -1;
+}
+
+int nnd_model_output_index(const nnd_model *m, const char *name) {
+    return m ? find(m->outputs, m->noutputs, name) : -1;
+}
+
+/* The largest symbol value accepted: keeps every size computation far from overflow. */
+#define MAX_SYMBOL_VALUE ((int64_t)1 << 31)
+
+/* Concrete dims of t for the symbol values; false if a size overflows. */
+static bool eval_shape(const TensorDesc *t, const int64_t *syms, int64_t *dims, int64_t *numel) {
+    int64_t n = 1;
+    for (size_t i = 0; i < t->info.rank; i++) {
+        if (!dim_eval(t->dims[i], syms, &dims[i]) || __builtin_mul_overflow(n, dims[i], &n) ||
+            n > ((int64_t)1 << 40))
+            return false;
+    }
+    *numel = n;
+    return true;
+}
+
+nnd_status nnd_model_output_shape(const nnd_model *m, size_t index, const int64_t *symbol_values,
+                                  int64_t *dims) {
+    if (!m || index >= m->noutputs || !dims || (m->nsyms && !symbol_values))
+        return NND_ERR_INVALID_ARGUMENT;
+    int64_t syms[MAX_SYMS] = {0}, numel;
+    for (size_t i = 0; i < m->nsyms; i++) {
+        if (symbol_values[i] < 1 || symbol_values[i] > MAX_SYMBOL_VALUE)
+            return NND_ERR_INVALID_ARGUMENT;
+        syms[i] = symbol_values[i];
+    }
+    return eval_shape(&m->outputs[index], syms, dims, &numel) ? NND_OK : NND_ERR_SHAPE;
+}
+
+/* --- contexts and running ----------------------------------------------------------------- */
+
+nnd_status nnd_context_create(const nnd_model *model, nnd_context **context) {
+    if (!context)
+        return NND_ERR_INVALID_ARGUMENT;
+    *context = NULL;
+    if (!model)
+        return NND_ERR_INVALID_ARGUMENT;
+    nnd_context *c = calloc(1, sizeof *c);
+    if (!c)
+        return NND_ERR_NO_MEMORY;
+    c->model = model;
+    c->in_ptrs = calloc(model->ninputs + 1, sizeof(float *));
+    c->out_ptrs = calloc(model->noutputs + 1, sizeof(float *));
+    if (!c->in_ptrs || !c->out_ptrs) {
+        nnd_context_destroy(c);
+        return NND_ERR_NO_MEMORY;
+    }
+    *context = c;
+    return NND_OK;
+}
+
+void nnd_context_destroy(nnd_context *c) {
+    if (!c)
+        return;
+    free(c->workspace);
+    free(c->in_ptrs);
+    free(c->out_ptrs);
+    free(c);
+}
+
+const char *nnd_context_error(const nnd_context *c) { return c ? c->error : "no context"; }
+
+static nnd_status fail(nnd_context *c, nnd_status st, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static nnd_status fail(nnd_context *c, nnd_status st, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->error, sizeof c->error, fmt, ap);
+    va_end(ap);
+    return st;
+}
+
+static nnd_status grow_workspace(nnd_context *c, const int64_t *syms) {
+    int64_t need = c->model->workspace_size(syms);
+    if (need <= c->workspace_bytes)
+        return NND_OK;
+    /* 64-byte aligned for vector loads; sized up to whole cache lines. */
+    void *p = NULL;
+    if (need < 0 || posix_memalign(&p, 64, (size_t)need))
+        return fail(c, NND_ERR_NO_MEMORY, "cannot allocate a workspace of %lld bytes",
+                    (long long)need);
+    free(c->workspace);
+    c->workspace = p;
+    c->workspace_bytes = need;
+    return NND_OK;
+}
+
+nnd_status nnd_context_reserve(nnd_context *c, const int64_t *symbol_values) {
+    if (!c)
+        return NND_ERR_INVALID_ARGUMENT;
+    c->error[0] = 0;
+    const nnd_model *m = c->model;
+    int64_t syms[MAX_SYMS] = {0};
+    for (size_t i = 0; i < m->nsyms; i++) {
+        if (!symbol_values || symbol_values[i] < 1 || symbol_values[i] > MAX_SYMBOL_VALUE)
+            return fail(c, NND_ERR_INVALID_ARGUMENT, "symbol '%s' needs a value between 1 and %lld",
+                        m->syms[i], (long long)MAX_SYMBOL_VALUE);
+        syms[i] = symbol_values[i];
+    }
+    for (size_t i = 0; i < m->noutputs; i++) {
+        int64_t dims[NND_MAX_RANK], numel;
+        if (!eval_shape(&m->outputs[i], syms, dims, &numel))
+            return fail(c, NND_ERR_SHAPE, "these symbol values make tensors too large");
+    }
+    return grow_workspace(c, syms);
+}
+
+/* Binds the symbols from the input shapes and checks every input against the model. */
+static nnd_status bind_inputs(nnd_context *c, const nnd_tensor *inputs, int64_t *syms) {
+    const nnd_model *m = c->model;
+    bool bound[MAX_SYMS] = {false};
+    for (size_t i = 0; i < m->ninputs; i++) {
+        const TensorDesc *t = &m->inputs[i];
+        const nnd_tensor *in = &inputs[i];
+        if (!in->data || (in->rank && !in->shape))
+            return fail(c, NND_ERR_INVALID_ARGUMENT, "input '%s': data and shape must not be NULL",
+                        t->info.name);
+        if (in->rank != t->info.rank)
+            return fail(c, NND_ERR_SHAPE, "input '%s' has rank %zu, the model expects %zu",
+                        t->info.name, in->rank, t->info.rank);
+        for (size_t d = 0; d < t->info.rank; d++) {
+            Dim dim = t->dims[d];
+            int64_t v = in->shape[d];
+            if (dim_is_const(dim)) {
+                if (v != dim.c)
+                    return fail(c, NND_ERR_SHAPE,
+                                "input '%s' dimension %zu is %lld, the model expects %lld",
+                                t->info.name, d, (long long)v, (long long)dim.c);
+                continue;
+            }
+            int s = 0;
+            while (s < MAX_SYMS && !dim.e[s])
+                s++;
+            if (v < 1 || v > MAX_SYMBOL_VALUE)
+                return fail(c, NND_ERR_SHAPE, "input '%s' dimension %zu (%s) is %lld; it must be "
+                            "between 1 and %lld", t->info.name, d, m->syms[s], (long long)v,
+                            (long long)MAX_SYMBOL_VALUE);
+            if (bound[s] && syms[s] != v)
+                return fail(c, NND_ERR_SHAPE,
+                            "input '%s' dimension %zu is %lld, but %s is already %lld from an "
+                            "earlier input", t->info.name, d, (long long)v, m->syms[s],
+                            (long long)syms[s]);
+            bound[s] = true;
+            syms[s] = v;
+        }
+    }
+    for (size_t i = 0; i < m->ninputs; i++) {
+        int64_t dims[NND_MAX_RANK], numel;
+        if (!eval_shape(&m->inputs[i], syms, dims, &numel))
+            return fail(c, NND_ERR_SHAPE, "input '%s' is too large", m->inputs[i].info.name);
+        if ((uint64_t)numel > inputs[i].count)
+            return fail(c, NND_ERR_SHAPE, "input '%s' needs %lld elements, its buffer holds %zu",
+                        m->inputs[i].info.name, (long long)numel, inputs[i].count);
+        c->in_ptrs[i] = inputs[i].data;
+    }
+    return NND_OK;
+}
+
+nnd_status nnd_run(nnd_context *c, const nnd_tensor *inputs, size_t num_inputs,
+                   nnd_tensor *outputs, size_t num_outputs) {
+    if (!c)
+        return NND_ERR_INVALID_ARGUMENT;
+    c->error[0] = 0;
+    const nnd_model *m = c->model;
+    if (num_inputs != m->ninputs || num_outputs != m->noutputs)
+        return fail(c, NND_ERR_INVALID_ARGUMENT,
+                    "the model takes %zu input%s and gives %zu output%s; got %zu and %zu",
+                    m->ninputs, m->ninputs == 1 ? "" : "s", m->noutputs,
+                    m->noutputs == 1 ? "" : "s", num_inputs, num_outputs);
+    if ((m->ninputs && !inputs) || !outputs)
+        return fail(c, NND_ERR_INVALID_ARGUMENT, "inputs and outputs must not be NULL");
+    int64_t syms[MAX_SYMS] = {0};
+    nnd_status st = bind_inputs(c, inputs, syms);
+    if (st != NND_OK)
+        return st;
+    for (size_t i = 0; i < m->noutputs; i++) {
+        nnd_tensor *out = &outputs[i];
+        int64_t numel;
+        if (!out->data)
+            return fail(c, NND_ERR_INVALID_ARGUMENT, "output '%s': data must not be NULL",
+                        m->outputs[i].info.name);
+        if (!eval_shape(&m->outputs[i], syms, out->out_shape, &numel))
+            return fail(c, NND_ERR_SHAPE, "output '%s' is too large", m->outputs[i].info.name);
+        if ((uint64_t)numel > out->count)
+            return fail(c, NND_ERR_SHAPE, "output '%s' needs %lld elements, its buffer holds %zu",
+                        m->outputs[i].info.name, (long long)numel, out->count);
+        out->rank = m->outputs[i].info.rank;
+        c->out_ptrs[i] = out->data;
+    }
+    st = grow_workspace(c, syms);
+    if (st != NND_OK)
+        return st;
+    m->forward(c->in_ptrs, c->out_ptrs, syms, c->workspace);
+    return NND_OK;
+}
