@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs what nnd needs to build and test on Debian 12, and nothing when it is already
+# there (safe to run again). Uses sudo when not run as root.
+set -euo pipefail
+packages=(cmake make gcc pkg-config llvm-19-dev libzstd-dev flex bison libcunit1-dev
+          libcjson-dev graphviz)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+echo "nnd: installing ${missing[*]}" >&2
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
