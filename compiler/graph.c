@@ -61,6 +61,46 @@ int graph_sym(Graph *g, const char *name) {
     return g->nsyms++;
 }
 
+bool graph_dim_add(Graph *g, Dim a, Dim b, Dim *out) {
+    if (a.c == 0 || b.c == 0) {
+        *out = a.c ? a : b;
+        return true;
+    }
+    if (memcmp(a.e, b.e, sizeof a.e) == 0) {
+        int64_t c;
+        if (__builtin_add_overflow(a.c, b.c, &c) || c > DIM_MAX_ELEMENTS)
+            return false;
+        *out = a;
+        out->c = c;
+        return true;
+    }
+    for (int i = 0; i < g->nsyms; i++)
+        if (g->sym_def[i].derived && dim_eq(g->sym_def[i].a, a) && dim_eq(g->sym_def[i].b, b)) {
+            *out = dim_sym(i);
+            return true;
+        }
+    if (g->nsyms == MAX_SYMS)
+        return false;
+    char *name = arena_printf(g->arena, "(%s+%s)", dim_str(g->arena, a, g->syms),
+                              dim_str(g->arena, b, g->syms));
+    g->syms[g->nsyms] = name;
+    g->sym_def[g->nsyms] = (SymDef){true, a, b};
+    *out = dim_sym(g->nsyms++);
+    return true;
+}
+
+bool syms_derive(const SymDef *defs, int nsyms, int64_t *values) {
+    for (int i = 0; i < nsyms; i++) {
+        int64_t x, y;
+        if (!defs[i].derived)
+            continue;
+        if (!dim_eval(defs[i].a, values, &x) || !dim_eval(defs[i].b, values, &y) ||
+            __builtin_add_overflow(x, y, &values[i]))
+            return false;
+    }
+    return true;
+}
+
 Attr *node_attr(const Node *n, const char *name) {
     for (int i = 0; i < n->nattrs; i++)
         if (strcmp(n->attrs[i].name, name) == 0)

@@ -75,6 +75,14 @@ struct Node {
     int nuses;        /* consumers, outputs counted */
 };
 
+/* A symbolic dimension: bound from an input shape, or derived as the sum of two dimensions
+ * (concatenating sizes N and M gives a dimension "(N+M)"). A derived symbol only refers to
+ * symbols with a lower index, so values can be filled in index order. */
+typedef struct SymDef {
+    bool derived;
+    Dim a, b; /* derived: value = a + b */
+} SymDef;
+
 typedef struct Graph {
     Arena *arena;
     const char *name;  /* model name */
@@ -87,6 +95,7 @@ typedef struct Graph {
     const char **output_names; /* the names the model gives its outputs */
     int noutputs;
     const char *syms[MAX_SYMS]; /* symbolic dimension names, in order of first use */
+    SymDef sym_def[MAX_SYMS];
     int nsyms;
     const char *weights_path; /* as written; NULL without a weights statement */
     SrcLoc weights_loc;
@@ -97,6 +106,11 @@ Node *graph_add_node(Graph *g, OpKind op, const char *name, SrcLoc loc, Node **i
 void graph_add_output(Graph *g, Node *n, const char *name);
 /* The index of symbol `name`, adding it if new; -1 when the model has MAX_SYMS already. */
 int graph_sym(Graph *g, const char *name);
+/* a + b: one monomial when both have the same symbols (N + N = N*2), else a derived symbol
+ * "(a+b)". False on overflow or when the model has MAX_SYMS symbols already. */
+bool graph_dim_add(Graph *g, Dim a, Dim b, Dim *out);
+/* Fills the derived symbols' values from the others' (values has one slot per symbol). */
+bool syms_derive(const SymDef *defs, int nsyms, int64_t *values);
 
 Attr *node_attr(const Node *n, const char *name); /* NULL if the op has no such argument */
 Attr *node_add_attr(Graph *g, Node *n, const char *name, AttrKind kind);

@@ -29,9 +29,12 @@ struct nnd_model {
     Jit *jit;
     ForwardFn forward;
     WorkspaceFn workspace_size;
-    size_t ninputs, noutputs, nsyms;
+    size_t ninputs, noutputs;
     TensorDesc *inputs, *outputs;
+    size_t nsyms, nfree;   /* all symbols; those bound from inputs (the public ones) */
     char *syms[MAX_SYMS];
+    SymDef defs[MAX_SYMS];
+    int free_index[MAX_SYMS]; /* public symbol i is symbol free_index[i] */
     char *strings; /* one block for every name */
 };
 
@@ -121,8 +124,12 @@ static bool describe_model(nnd_model *m, const Graph *g, Arena *a) {
     m->ninputs = (size_t)g->ninputs;
     m->noutputs = (size_t)g->noutputs;
     m->nsyms = (size_t)g->nsyms;
-    for (int i = 0; i < g->nsyms; i++)
+    for (int i = 0; i < g->nsyms; i++) {
         m->syms[i] = copy_str(&cursor, g->syms[i]);
+        m->defs[i] = g->sym_def[i];
+        if (!g->sym_def[i].derived)
+            m->free_index[m->nfree++] = i;
+    }
     for (int i = 0; i < g->ninputs; i++)
         describe(&m->inputs[i], g->inputs[i]->name, &g->inputs[i]->shape, g, &cursor, a);
     for (int i = 0; i < g->noutputs; i++)
@@ -240,7 +247,7 @@ nnd_status nnd_model_compile_string(const char *source, const char *display_name
 
 size_t nnd_model_num_inputs(const nnd_model *m) { return m ? m->ninputs : 0; }
 size_t nnd_model_num_outputs(const nnd_model *m) { return m ? m->noutputs : 0; }
-size_t nnd_model_num_symbols(const nnd_model *m) { return m ? m->nsyms : 0; }
+size_t nnd_model_num_symbols(const nnd_model *m) { return m ? m->nfree : 0; }
 
 const nnd_tensor_info *nnd_model_input(const nnd_model *m, size_t i) {
     return m && i < m->ninputs ? &m->inputs[i].info : NULL;
@@ -251,7 +258,7 @@ const nnd_tensor_info *nnd_model_output(const nnd_model *m, size_t i) {
 }
 
 const char *nnd_model_symbol(const nnd_model *m, size_t i) {
-    return m && i < m->nsyms ? m->syms[i] : NULL;
+    return m && i < m->nfree ? m->syms[m->free_index[i]] : NULL;
 }
 
 static int find(const TensorDesc *t, size_t n, const char *name) {
@@ -284,16 +291,23 @@ static bool eval_shape(const TensorDesc *t, const int64_t *syms, int64_t *dims, 
     return true;
 }
 
+/* All symbol values from the public ones; false when one is out of range. */
+static bool expand_symbols(const nnd_model *m, const int64_t *public_values, int64_t *all) {
+    for (size_t i = 0; i < m->nfree; i++) {
+        if (public_values[i] < 1 || public_values[i] > MAX_SYMBOL_VALUE)
+            return false;
+        all[m->free_index[i]] = public_values[i];
+    }
+    return syms_derive(m->defs, (int)m->nsyms, all);
+}
+
 nnd_status nnd_model_output_shape(const nnd_model *m, size_t index, const int64_t *symbol_values,
                                   int64_t *dims) {
-    if (!m || index >= m->noutputs || !dims || (m->nsyms && !symbol_values))
+    if (!m || index >= m->noutputs || !dims || (m->nfree && !symbol_values))
         return NND_ERR_INVALID_ARGUMENT;
     int64_t syms[MAX_SYMS] = {0}, numel;
-    for (size_t i = 0; i < m->nsyms; i++) {
-        if (symbol_values[i] < 1 || symbol_values[i] > MAX_SYMBOL_VALUE)
-            return NND_ERR_INVALID_ARGUMENT;
-        syms[i] = symbol_values[i];
-    }
+    if (!expand_symbols(m, symbol_values, syms))
+        return NND_ERR_INVALID_ARGUMENT;
     return eval_shape(&m->outputs[index], syms, dims, &numel) ? NND_OK : NND_ERR_SHAPE;
 }
 
@@ -361,12 +375,9 @@ nnd_status nnd_context_reserve(nnd_context *c, const int64_t *symbol_values) {
     c->error[0] = 0;
     const nnd_model *m = c->model;
     int64_t syms[MAX_SYMS] = {0};
-    for (size_t i = 0; i < m->nsyms; i++) {
-        if (!symbol_values || symbol_values[i] < 1 || symbol_values[i] > MAX_SYMBOL_VALUE)
-            return fail(c, NND_ERR_INVALID_ARGUMENT, "symbol '%s' needs a value between 1 and %lld",
-                        m->syms[i], (long long)MAX_SYMBOL_VALUE);
-        syms[i] = symbol_values[i];
-    }
+    if ((m->nfree && !symbol_values) || !expand_symbols(m, symbol_values, syms))
+        return fail(c, NND_ERR_INVALID_ARGUMENT, "every symbol needs a value between 1 and %lld",
+                    (long long)MAX_SYMBOL_VALUE);
     for (size_t i = 0; i < m->noutputs; i++) {
         int64_t dims[NND_MAX_RANK], numel;
         if (!eval_shape(&m->outputs[i], syms, dims, &numel))
@@ -414,6 +425,8 @@ static nnd_status bind_inputs(nnd_context *c, const nnd_tensor *inputs, int64_t 
             syms[s] = v;
         }
     }
+    if (!syms_derive(m->defs, (int)m->nsyms, syms))
+        return fail(c, NND_ERR_SHAPE, "the input sizes make tensors too large");
     for (size_t i = 0; i < m->ninputs; i++) {
         int64_t dims[NND_MAX_RANK], numel;
         if (!eval_shape(&m->inputs[i], syms, dims, &numel))

@@ -155,8 +155,15 @@ static void set_cpu_attrs(Cg *cg, LLVMValueRef fn) {
                                                                  nounwind, strlen(nounwind)), 0));
 }
 
+/* Symbol values in the current function: bound ones read from the array, derived ones
+ * computed from those (so callers only ever pass the bound ones). */
 static void load_symbols(Cg *cg, LLVMValueRef syms) {
     for (int s = 0; s < cg->g->nsyms; s++) {
+        const SymDef *def = &cg->g->sym_def[s];
+        if (def->derived) {
+            cg->sym[s] = cg_add(cg, cg_dim(cg, def->a), cg_dim(cg, def->b));
+            continue;
+        }
         LLVMValueRef idx = cg_i64(cg, s);
         LLVMValueRef p = LLVMBuildInBoundsGEP2(cg->b, cg->i64, syms, &idx, 1, "");
         cg->sym[s] = LLVMBuildLoad2(cg->b, cg->i64, p, cg->g->syms[s]);

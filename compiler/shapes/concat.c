@@ -1,27 +1,12 @@
 /* concat.c: concat(a, b, ..., axis=1), torch.cat.
  *
  * Checks: every input has the first one's rank (at least 1), axis is in range, and all
- * dimensions but the axis are equal; the sizes along the axis must add up as monomials, so
- * they must share their symbolic part (N + N = N*2; N + 3 is not supported).
+ * dimensions but the axis are equal. The sizes along the axis add up: N + N = N*2, and sizes
+ * with different symbols (N + M, N + 3) make a derived symbolic size "(N+M)".
  * Produces the first input's shape with the summed axis, and stores the axis non-negative. */
 #include <string.h>
 
 #include "rules.h"
-
-/* x + y when both are c * (the same symbols); false otherwise or on overflow. */
-static bool size_add(Dim x, Dim y, Dim *out) {
-    if (x.c == 0 || y.c == 0) {
-        *out = x.c ? x : y;
-        return true;
-    }
-    int64_t c;
-    if (memcmp(x.e, y.e, sizeof x.e) != 0 || __builtin_add_overflow(x.c, y.c, &c) ||
-        c > DIM_MAX_ELEMENTS)
-        return false;
-    *out = x;
-    out->c = c;
-    return true;
-}
 
 /* Input i agrees with input 0 everywhere but the axis. */
 static bool concat_match(Graph *g, Node *n, Diag *d, int i, int axis) {
@@ -41,12 +26,10 @@ static bool concat_match(Graph *g, Node *n, Diag *d, int i, int axis) {
 static bool concat_sum(Graph *g, Node *n, Diag *d, int axis, Dim *sum) {
     for (int i = 1; i < n->nin; i++) {
         Dim y = n->in[i]->shape.d[axis];
-        if (!size_add(*sum, y, sum)) {
-            bool same_symbols = memcmp(sum->e, y.e, sizeof y.e) == 0;
-            shape_error(g, d, n->loc, n, "cannot add sizes %s and %s along axis %d: %s",
-                        shape_dim_str(g, *sum), shape_dim_str(g, y), axis,
-                        same_symbols ? "the result is too large"
-                                     : "sums of different symbolic sizes are not supported");
+        if (!graph_dim_add(g, *sum, y, sum)) {
+            shape_error(g, d, n->loc, n, "cannot add sizes %s and %s along axis %d: the result "
+                        "is too large, or the model has too many symbolic sizes",
+                        shape_dim_str(g, *sum), shape_dim_str(g, y), axis);
             return false;
         }
     }

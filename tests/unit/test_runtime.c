@@ -182,6 +182,31 @@ static void test_runtime_compile_errors_are_reported(void) {
     nnd_string_free(err);
 }
 
+/* Concatenating sizes N and M gives a derived size: callers still see only N and M. */
+static void test_runtime_derived_symbols(void) {
+    nnd_model *m = compile("model cat {\n input a : f32[N, 2]\n input b : f32[M, 2]\n"
+                           " output y = concat(a, b, axis=0)\n}\n");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+    CU_ASSERT_EQUAL(nnd_model_num_symbols(m), 2);
+    CU_ASSERT_STRING_EQUAL(nnd_model_symbol(m, 1), "M");
+    CU_ASSERT_STRING_EQUAL(nnd_model_output(m, 0)->dim_names[0], "(N+M)");
+    int64_t nm[2] = {2, 3}, dims[2];
+    CU_ASSERT_EQUAL(nnd_model_output_shape(m, 0, nm, dims), NND_OK);
+    CU_ASSERT_EQUAL(dims[0], 5);
+    nnd_context *ctx;
+    nnd_context_create(m, &ctx);
+    float a[4] = {1, 2, 3, 4}, b[6] = {5, 6, 7, 8, 9, 10}, y[10] = {0};
+    int64_t sa[2] = {2, 2}, sb[2] = {3, 2};
+    nnd_tensor in[2] = {{a, 4, 2, sa, {0}}, {b, 6, 2, sb, {0}}};
+    nnd_tensor out = {y, 10, 0, NULL, {0}};
+    CU_ASSERT_EQUAL(nnd_run(ctx, in, 2, &out, 1), NND_OK);
+    CU_ASSERT_EQUAL(out.out_shape[0], 5);
+    for (int i = 0; i < 10; i++)
+        CU_ASSERT_EQUAL(y[i], (float)(i + 1));
+    nnd_context_destroy(ctx);
+    nnd_model_destroy(m);
+}
+
 typedef struct Job {
     nnd_model *m;
     float y[64], z[64];
@@ -218,4 +243,5 @@ static void test_runtime_threads_share_a_model(void) {
 
 NND_SUITE("runtime", test_runtime_introspection, test_runtime_batch_rows_are_independent,
           test_runtime_rejects_bad_arguments, test_runtime_symbols_must_agree,
-          test_runtime_compile_errors_are_reported, test_runtime_threads_share_a_model)
+          test_runtime_compile_errors_are_reported, test_runtime_derived_symbols,
+          test_runtime_threads_share_a_model)
