@@ -110,6 +110,14 @@ bool lower_unary(Cg *cg, Node *n);
 bool lower_binary(Cg *cg, Node *n);
 bool lower_softmax(Cg *cg, Node *n);
 bool lower_view(Cg *cg, Node *n);
+bool lower_conv2d(Cg *cg, Node *n);         /* lower_conv2d.c */
+bool lower_pool2d(Cg *cg, Node *n);         /* lower_pool2d.c: maxpool2d, avgpool2d */
+bool lower_global_avgpool(Cg *cg, Node *n); /* lower_pool2d.c */
+bool lower_batchnorm(Cg *cg, Node *n);      /* lower_norm.c */
+bool lower_layernorm(Cg *cg, Node *n);      /* lower_norm.c */
+bool lower_transpose(Cg *cg, Node *n);      /* lower_transpose.c */
+bool lower_matmul(Cg *cg, Node *n);         /* lower_matmul.c */
+bool lower_concat(Cg *cg, Node *n);         /* lower_concat.c */
 /* The scalar function of an elementwise op (lower_unary's table), for fusion too. */
 LLVMValueRef cg_unary_op(Cg *cg, const Node *n, LLVMValueRef x);
 
