@@ -33,6 +33,8 @@ void arena_free(Arena *a) {
 
 void arena_on_oom(Arena *a, jmp_buf *handler) { a->oom = handler; }
 
+jmp_buf *arena_oom_handler(const Arena *a) { return a->oom; }
+
 static void out_of_memory(Arena *a) {
     if (a->oom)
         longjmp(*a->oom, 1);

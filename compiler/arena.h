@@ -15,6 +15,9 @@ typedef struct Arena Arena;
 Arena *arena_new(void);                       /* NULL only if malloc fails */
 void arena_free(Arena *a);                    /* NULL is allowed */
 void arena_on_oom(Arena *a, jmp_buf *handler); /* longjmp(*handler, 1) when memory runs out */
+/* The handler now installed (NULL: none), so code holding non-arena resources can install
+ * its own, release them, and pass the jump on. */
+jmp_buf *arena_oom_handler(const Arena *a);
 
 void *arena_alloc(Arena *a, size_t size);                 /* zeroed, 16-byte aligned */
 void *arena_array(Arena *a, size_t count, size_t size);   /* overflow-checked count*size */

@@ -427,6 +427,32 @@ static cJSON *parse_json(Check *c, const uint8_t *bytes, size_t hlen) {
     return NULL;
 }
 
+typedef struct Entries {
+    StTensor *ts;
+    bool *valid;
+    int nt, meta_count;
+} Entries;
+
+/* Checks every entry of the header into tensors (and whether each is valid). */
+static Entries read_entries(Check *c, Arena *a, const cJSON *root, const uint8_t *data) {
+    Entries en = {0};
+    int n = 0;
+    for (const cJSON *e = root->child; e; e = e->next)
+        n++;
+    en.ts = arena_array(a, (size_t)(n ? n : 1), sizeof *en.ts);
+    en.valid = arena_array(a, (size_t)(n ? n : 1), sizeof *en.valid);
+    for (const cJSON *e = root->child; e; e = e->next) {
+        if (strcmp(e->string, "__metadata__") == 0) {
+            en.meta_count++;
+            check_metadata(c, e);
+            continue;
+        }
+        en.valid[en.nt] = check_entry(c, a, e, data, &en.ts[en.nt]);
+        en.nt++;
+    }
+    return en;
+}
+
 bool st_parse(Arena *a, Diag *d, SrcLoc at, const char *name, uint8_t *bytes, size_t size,
               StFile *out) {
     memset(out, 0, sizeof *out);
@@ -458,22 +484,24 @@ bool st_parse(Arena *a, Diag *d, SrcLoc at, const char *name, uint8_t *bytes, si
     if (!root)
         return false;
 
-    int n = 0, meta_count = 0;
-    for (const cJSON *e = root->child; e; e = e->next)
-        n++;
-    StTensor *ts = arena_array(a, (size_t)(n ? n : 1), sizeof *ts);
-    bool *valid = arena_array(a, (size_t)(n ? n : 1), sizeof *valid);
-    int nt = 0;
-    for (const cJSON *e = root->child; e; e = e->next) {
-        if (strcmp(e->string, "__metadata__") == 0) {
-            meta_count++;
-            check_metadata(&c, e);
-            continue;
+    /* The cJSON tree is not in the arena: if memory runs out while it is alive, free it
+     * and pass the jump on to the compilation's handler. */
+    jmp_buf *outer = arena_oom_handler(a), here;
+    cJSON *volatile tree = root;
+    if (outer) {
+        arena_on_oom(a, &here);
+        if (setjmp(here)) {
+            cJSON_Delete(tree);
+            arena_on_oom(a, outer);
+            longjmp(*outer, 1);
         }
-        valid[nt] = check_entry(&c, a, e, data, &ts[nt]);
-        nt++;
     }
+    Entries en = read_entries(&c, a, root, data);
+    arena_on_oom(a, outer);
     cJSON_Delete(root);
+    StTensor *ts = en.ts;
+    bool *valid = en.valid;
+    int nt = en.nt, meta_count = en.meta_count;
 
     bool *dup = arena_array(a, (size_t)(nt ? nt : 1), sizeof *dup);
     check_duplicates(&c, a, ts, nt, meta_count, dup);
