@@ -53,17 +53,29 @@ static bool ends_with(const char *s, const char *suffix) {
     return n >= m && strcmp(s + n - m, suffix) == 0;
 }
 
-/* The SPEC's wording for a dense layer whose weight says the input should be wider. */
-static bool explain_dense_mismatch(Graph *g, Diag *d, const Node *n, const Param *p,
+/* When a layer's weight only disagrees with its input's size (dense: the last dimension,
+ * conv2d: the channels), the mistake is the input's: say so, as SPEC 2's example does. */
+static bool explain_input_mismatch(Graph *g, Diag *d, const Node *n, const Param *p,
                                    const StTensor *t) {
-    if (n->op != OP_DENSE || strcmp(p->suffix, "weight") != 0 || t->rank != 2 ||
-        t->shape[0] != p->shape.d[0].c || t->shape[1] == p->shape.d[1].c)
+    if (strcmp(p->suffix, "weight") != 0 || t->rank != p->shape.rank)
         return false;
-    diag_error(d, n->in_loc[0],
-               "dense '%s' needs an input whose last dimension is %lld, got %s (tensor '%s' is "
-               "%s)",
-               n->prefix, (long long)t->shape[1], node_shape_str(g, n->in[0]), p->name,
-               st_shape_str(g->arena, t));
+    int k = n->op == OP_DENSE ? 1 : n->op == OP_CONV2D ? 1 : -1;
+    if (k < 0)
+        return false;
+    for (int i = 0; i < t->rank; i++)
+        if ((i == k) == (t->shape[i] == p->shape.d[i].c))
+            return false;
+    const char *got = node_shape_str(g, n->in[0]);
+    const char *w = st_shape_str(g->arena, t);
+    if (n->op == OP_DENSE)
+        diag_error(d, n->in_loc[0],
+                   "dense '%s' needs an input whose last dimension is %lld, got %s (tensor '%s' "
+                   "is %s)", n->prefix, (long long)t->shape[1], got, p->name, w);
+    else {
+        long long channels = (long long)(t->shape[1] * attr_int(n, "groups"));
+        diag_error(d, n->in_loc[0], "conv2d '%s' expects %lld input channel%s, got %s (tensor "
+                   "'%s' is %s)", n->prefix, channels, channels == 1 ? "" : "s", got, p->name, w);
+    }
     return true;
 }
 
@@ -80,7 +92,7 @@ static bool bind_param(Graph *g, Diag *d, const Node *n, Param *p, StFile *f) {
     for (int i = 0; same && i < t->rank; i++)
         same = t->shape[i] == p->shape.d[i].c;
     if (!same) {
-        if (!explain_dense_mismatch(g, d, n, p, t))
+        if (!explain_input_mismatch(g, d, n, p, t))
             diag_error(d, n->loc, "%s '%s': tensor '%s' has shape %s, expected %s",
                        op_name(n->op), n->prefix, p->name, st_shape_str(g->arena, t), want);
         return false;
