@@ -18,15 +18,18 @@ Writes, next to this script:
 
 Deterministic: re-running produces byte-identical files.
 """
-import json
 import os
-import struct
+import sys
+from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn as nn
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+from safetensors_io import save_npy, write_safetensors  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SEED = 0
@@ -49,24 +52,6 @@ class Digits(nn.Module):
 
     def forward(self, x):
         return torch.softmax(self.logits(x), dim=-1)
-
-
-def write_safetensors(path, tensors):
-    """tensors: list of (name, np.ndarray float32). Minimal safetensors writer."""
-    header, blobs, off = {}, [], 0
-    for name, arr in tensors:
-        arr = np.ascontiguousarray(arr, dtype="<f4")
-        b = arr.tobytes()
-        header[name] = {"dtype": "F32", "shape": list(arr.shape), "data_offsets": [off, off + len(b)]}
-        blobs.append(b)
-        off += len(b)
-    h = json.dumps(header, separators=(",", ":")).encode("utf-8")
-    h += b" " * ((8 - len(h) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)))
-        f.write(h)
-        for b in blobs:
-            f.write(b)
 
 
 def main():
@@ -116,9 +101,9 @@ def main():
     correct = int((pred == y_te).sum())
     n = len(y_te)
 
-    np.save(os.path.join(HERE, "test_x.npy"), np.ascontiguousarray(x_te, dtype=np.float32))
-    np.save(os.path.join(HERE, "test_y.npy"), y_te.astype(np.float32))
-    np.save(os.path.join(HERE, "expected_probs.npy"), probs)
+    save_npy(os.path.join(HERE, "test_x.npy"), x_te)
+    save_npy(os.path.join(HERE, "test_y.npy"), y_te, np.float32)  # labels as float32
+    save_npy(os.path.join(HERE, "expected_probs.npy"), probs)
     with open(os.path.join(HERE, "expected_accuracy.txt"), "w") as f:
         f.write(f"{correct} {n}\n")
     print(f"test accuracy {correct}/{n} = {correct / n:.4f}")

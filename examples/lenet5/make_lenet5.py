@@ -20,17 +20,21 @@ Writes, next to this script:
                         float32 weights and input, rounded to float32
 
 Deterministic: re-running produces byte-identical files. The script finally reads the
-safetensors file back with its own reader and checks PyTorch reproduces expected_logits.npy.
+safetensors file back (scripts/safetensors_io.py) and checks PyTorch reproduces
+expected_logits.npy.
 """
-import json
 import os
-import struct
+import sys
+from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from sklearn.datasets import load_digits
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+from safetensors_io import save_npy, verify_safetensors, write_safetensors  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SEED = 0
@@ -72,45 +76,6 @@ NAMES = ["c1.weight", "c1.bias", "c2.weight", "c2.bias", "f3.weight", "f3.bias",
          "f4.weight", "f4.bias", "logits.weight", "logits.bias"]
 
 
-def write_safetensors(path, tensors):
-    """tensors: list of (name, np.ndarray float32). Minimal safetensors writer."""
-    header, blobs, off = {}, [], 0
-    for name, arr in tensors:
-        arr = np.array(arr, dtype="<f4", order="C")
-        b = arr.tobytes()
-        header[name] = {"dtype": "F32", "shape": list(arr.shape), "data_offsets": [off, off + len(b)]}
-        blobs.append(b)
-        off += len(b)
-    h = json.dumps(header, separators=(",", ":")).encode("utf-8")
-    h += b" " * ((8 - len(h) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)))
-        f.write(h)
-        for b in blobs:
-            f.write(b)
-
-
-def read_safetensors(path):
-    """The inverse of write_safetensors: {name: np.ndarray}, checking the layout."""
-    dtypes = {"F32": "<f4", "F64": "<f8", "I64": "<i8"}
-    with open(path, "rb") as f:
-        raw = f.read()
-    (n,) = struct.unpack("<Q", raw[:8])
-    assert n % 8 == 0 and 8 + n <= len(raw)
-    header = json.loads(raw[8:8 + n].decode("utf-8"))
-    data, out, end = raw[8 + n:], {}, 0
-    for name, t in header.items():
-        if name == "__metadata__":
-            continue
-        b, e = t["data_offsets"]
-        dt = np.dtype(dtypes[t["dtype"]])
-        assert 0 <= b <= e <= len(data) and e - b == dt.itemsize * int(np.prod(t["shape"]))
-        out[name] = np.frombuffer(data[b:e], dtype=dt).reshape(t["shape"]).copy()
-        end = max(end, e)
-    assert end == len(data)
-    return out
-
-
 def make_input():
     digits = load_digits()
     first = {d: int(np.flatnonzero(digits.target == d)[0]) for d in (3, 7)}
@@ -142,15 +107,12 @@ def main():
 
     with open(os.path.join(HERE, "lenet5.nnd"), "w") as f:
         f.write(NND)
-    write_safetensors(os.path.join(HERE, "lenet5.safetensors"), [(n, params[n]) for n in NAMES])
-    np.save(os.path.join(HERE, "input.npy"), x)
-    np.save(os.path.join(HERE, "expected_logits.npy"), want)
+    write_safetensors(os.path.join(HERE, "lenet5.safetensors"), params)
+    save_npy(os.path.join(HERE, "input.npy"), x)
+    save_npy(os.path.join(HERE, "expected_logits.npy"), want)
 
     # Read everything back and check PyTorch agrees with what was written.
-    back = read_safetensors(os.path.join(HERE, "lenet5.safetensors"))
-    assert sorted(back) == sorted(NAMES)
-    for n in NAMES:
-        assert back[n].dtype == np.float32 and np.array_equal(back[n], params[n]), n
+    back = verify_safetensors(os.path.join(HERE, "lenet5.safetensors"), params)
     x_back = np.load(os.path.join(HERE, "input.npy"))
     want_back = np.load(os.path.join(HERE, "expected_logits.npy"))
     assert x_back.dtype == np.float32 and x_back.shape == (2, 1, 28, 28)

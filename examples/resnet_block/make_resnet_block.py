@@ -21,15 +21,18 @@ Writes, next to this script:
                               the saved float32 weights and input, rounded to float32
 
 Deterministic: re-running produces byte-identical files. The script finally reads the
-safetensors file back with its own reader and checks PyTorch reproduces expected_y.npy.
+safetensors file back (scripts/safetensors_io.py) and checks PyTorch reproduces expected_y.npy.
 """
-import json
 import os
-import struct
+import sys
+from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn as nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+from safetensors_io import save_npy, verify_safetensors, write_safetensors  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SEED = 0
@@ -67,49 +70,6 @@ NAMES = ["conv1.weight",
          "bn1.weight", "bn1.bias", "bn1.running_mean", "bn1.running_var", "bn1.num_batches_tracked",
          "conv2.weight",
          "bn2.weight", "bn2.bias", "bn2.running_mean", "bn2.running_var", "bn2.num_batches_tracked"]
-
-
-def write_safetensors(path, tensors):
-    """tensors: list of (name, np.ndarray float32 or int64). Minimal safetensors writer."""
-    header, blobs, off = {}, [], 0
-    for name, arr in tensors:
-        # (np.ascontiguousarray would turn a 0-d array into shape [1])
-        if arr.dtype == np.int64:
-            dt, arr = "I64", np.array(arr, dtype="<i8", order="C")
-        else:
-            dt, arr = "F32", np.array(arr, dtype="<f4", order="C")
-        b = arr.tobytes()
-        header[name] = {"dtype": dt, "shape": list(arr.shape), "data_offsets": [off, off + len(b)]}
-        blobs.append(b)
-        off += len(b)
-    h = json.dumps(header, separators=(",", ":")).encode("utf-8")
-    h += b" " * ((8 - len(h) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)))
-        f.write(h)
-        for b in blobs:
-            f.write(b)
-
-
-def read_safetensors(path):
-    """The inverse of write_safetensors: {name: np.ndarray}, checking the layout."""
-    dtypes = {"F32": "<f4", "F64": "<f8", "I64": "<i8"}
-    with open(path, "rb") as f:
-        raw = f.read()
-    (n,) = struct.unpack("<Q", raw[:8])
-    assert n % 8 == 0 and 8 + n <= len(raw)
-    header = json.loads(raw[8:8 + n].decode("utf-8"))
-    data, out, end = raw[8 + n:], {}, 0
-    for name, t in header.items():
-        if name == "__metadata__":
-            continue
-        b, e = t["data_offsets"]
-        dt = np.dtype(dtypes[t["dtype"]])
-        assert 0 <= b <= e <= len(data) and e - b == dt.itemsize * int(np.prod(t["shape"]))
-        out[name] = np.frombuffer(data[b:e], dtype=dt).reshape(t["shape"]).copy()
-        end = max(end, e)
-    assert end == len(data)
-    return out
 
 
 def to_torch(params, dtype):
@@ -151,16 +111,12 @@ def main():
 
     with open(os.path.join(HERE, "resnet_block.nnd"), "w") as f:
         f.write(NND)
-    write_safetensors(os.path.join(HERE, "resnet_block.safetensors"), [(n, params[n]) for n in NAMES])
-    np.save(os.path.join(HERE, "input.npy"), x)
-    np.save(os.path.join(HERE, "expected_y.npy"), want)
+    write_safetensors(os.path.join(HERE, "resnet_block.safetensors"), params)
+    save_npy(os.path.join(HERE, "input.npy"), x)
+    save_npy(os.path.join(HERE, "expected_y.npy"), want)
 
     # Read everything back and check PyTorch agrees with what was written.
-    back = read_safetensors(os.path.join(HERE, "resnet_block.safetensors"))
-    assert sorted(back) == sorted(NAMES)
-    for n in NAMES:
-        assert back[n].dtype == params[n].dtype and back[n].shape == params[n].shape, n
-        assert np.array_equal(back[n], params[n]), n
+    back = verify_safetensors(os.path.join(HERE, "resnet_block.safetensors"), params)
     x_back = np.load(os.path.join(HERE, "input.npy"))
     want_back = np.load(os.path.join(HERE, "expected_y.npy"))
     assert x_back.dtype == np.float32 and x_back.shape == (BATCH, C, H, W)

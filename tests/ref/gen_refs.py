@@ -26,20 +26,22 @@ not tighter than a correct float32 implementation can meet.
 Deterministic: every case seeds torch and numpy from a CRC of its name; re-running gives
 byte-identical files.
 """
-import json
 import math
 import os
 import re
 import shutil
-import struct
 import sys
 import warnings
 import zlib
+from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+from safetensors_io import save_npy, write_safetensors  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "cases")
@@ -447,30 +449,6 @@ def interpret(text, inputs, params):
             if s[0] == "output":
                 outs[name] = env[name]
     return outs, ops_used, expected_params
-
-
-# ---------------------------------------------------------------------------------------------
-# Files.
-def write_safetensors(path, tensors):
-    """tensors: list of (name, np.ndarray float32 or int64)."""
-    header, blobs, off = {}, [], 0
-    for name, arr in tensors:
-        # (np.ascontiguousarray would turn a 0-d array into shape [1])
-        if arr.dtype == np.int64:
-            dt, arr = "I64", np.array(arr, dtype="<i8", order="C")
-        else:
-            dt, arr = "F32", np.array(arr, dtype="<f4", order="C")
-        b = arr.tobytes()
-        header[name] = {"dtype": dt, "shape": list(arr.shape), "data_offsets": [off, off + len(b)]}
-        blobs.append(b)
-        off += len(b)
-    h = json.dumps(header, separators=(",", ":")).encode("utf-8")
-    h += b" " * ((8 - len(h) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)))
-        f.write(h)
-        for b in blobs:
-            f.write(b)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1270,11 +1248,11 @@ def run_case(base, batch, rtol, atol, comment, fn):
     with open(os.path.join(d, "model.nnd"), "w") as f:
         f.write(text)
     if c.params:
-        write_safetensors(os.path.join(d, "weights.safetensors"), list(c.params.items()))
+        write_safetensors(os.path.join(d, "weights.safetensors"), c.params)
     for k, (_, v) in c.inputs.items():
-        np.save(os.path.join(d, f"in_{k}.npy"), v)
+        save_npy(os.path.join(d, f"in_{k}.npy"), v)
     for k, v in outs.items():
-        np.save(os.path.join(d, f"out_{k}.npy"), np.array(v, dtype=np.float64, order="C"))  # keeps 0-d
+        save_npy(os.path.join(d, f"out_{k}.npy"), v, np.float64)  # a 0-d output stays 0-d
     return f"{name} {rtol:g} {atol:g} {','.join(sorted(ops))}", worst, ops
 
 
