@@ -19,43 +19,18 @@
  * with the same masks share a loop. A row that is not a multiple of the width ends with a
  * block that overlaps the previous one (blocks only write y, so computing an output twice is
  * harmless). Each filter's accumulator is split into chains (contract only, so they are not
- * reassociated back into one) to hide the FMA latency. */
+ * reassociated back into one) to hide the FMA latency. The runs and blocks are planned by
+ * cg_window.c, the vector loads and stores are cg_vec.c's. */
 #include <string.h>
 
-#include "cg.h"
+#include "cg_vec.h"
+#include "cg_window.h"
 
 enum {
-    VL = 16,          /* outputs per block at most */
-    MAX_SPAN = 32,    /* floats one strided vector load covers at most */
     UNROLL_TAPS = 64, /* all channels unrolled when their taps fit, */
     GROUP_TAPS = 32,  /* else a channel loop with this many taps per iteration at most */
     MAX_ACCS = 8,     /* accumulator vectors per block: filters x chains */
 };
-
-/* Output rows [a, b) whose in-image kernel rows are taps[0..ntaps). */
-typedef struct Run {
-    int64_t a, b;
-    int ntaps;
-    int64_t *taps;
-} Run;
-
-typedef struct Axis {
-    int nruns;
-    Run *runs;
-} Axis;
-
-/* `count` blocks at ow0, ow0 + width, ... whose lanes l with bit l of mask[kw] set read an
- * in-image column for kernel column kw. */
-typedef struct ColBlock {
-    int64_t ow0, count;
-    uint32_t *mask;
-} ColBlock;
-
-typedef struct Cols {
-    int width, nblocks;
-    uint32_t lanes; /* the lanes that are outputs: all, unless the row is narrower */
-    ColBlock *blocks;
-} Cols;
 
 typedef struct Conv {
     const Node *n;
@@ -63,78 +38,19 @@ typedef struct Conv {
     int64_t fb;   /* filters per block */
     int64_t cgrp; /* channels per channel-loop iteration; Cg: no loop */
     int chains;   /* accumulators per filter */
-    Axis rows;
-    Cols cols;
+    CgRows rows;
+    CgCols cols;
     LLVMValueRef X, Y, Wt, B;
 } Conv;
 
 /* A block of row run r and column blocks cb: x indexes the input under its first output in
  * the group's first channel, w filter f's first weight, y its first output of filter f. */
 typedef struct Block {
-    const Run *r;
-    const ColBlock *cb;
+    const CgRun *r;
+    const CgColBlock *cb;
     int width;
     LLVMValueRef x, w, y, f;
 } Block;
-
-/* Output o reads input o*s + t*d - p for tap t: whether that is inside [0, in). */
-static bool inside(int64_t o, int64_t t, int64_t in, int64_t s, int64_t d, int64_t p) {
-    int64_t i = o * s + t * d - p;
-    return i >= 0 && i < in;
-}
-
-/* The row runs: maximal ranges of output rows with the same in-image kernel rows. */
-static Axis row_runs(Arena *a, int64_t out, int64_t in, int64_t k, int64_t s, int64_t d,
-                     int64_t p) {
-    Axis ax = {0, arena_array(a, (size_t)out, sizeof(Run))};
-    int64_t *taps = arena_array(a, (size_t)k, sizeof *taps);
-    for (int64_t o = 0; o < out; o++) {
-        int nt = 0;
-        for (int64_t t = 0; t < k; t++)
-            if (inside(o, t, in, s, d, p))
-                taps[nt++] = t;
-        Run *last = ax.nruns ? &ax.runs[ax.nruns - 1] : NULL;
-        if (last && last->ntaps == nt && memcmp(last->taps, taps, (size_t)nt * sizeof *taps) == 0) {
-            last->b = o + 1;
-            continue;
-        }
-        Run *r = &ax.runs[ax.nruns++];
-        *r = (Run){o, o + 1, nt, arena_array(a, (size_t)k, sizeof *taps)};
-        memcpy(r->taps, taps, (size_t)nt * sizeof *taps);
-    }
-    return ax;
-}
-
-/* The column blocks: at 0, width, 2*width, ... and, if out is not a multiple of the width,
- * one more ending at out; consecutive ones with the same masks are merged. */
-static Cols col_blocks(Arena *a, int64_t out, int64_t in, int64_t k, int64_t s, int64_t d,
-                       int64_t p) {
-    Cols c = {.width = 1};
-    while (c.width < VL && c.width < out && (c.width * 2 - 1) * s + 1 <= MAX_SPAN)
-        c.width *= 2;
-    c.lanes = out < c.width ? (1u << out) - 1 : (uint32_t)((1ull << c.width) - 1);
-    int64_t n = (out + c.width - 1) / c.width;
-    c.blocks = arena_array(a, (size_t)n, sizeof(ColBlock));
-    uint32_t *mask = arena_array(a, (size_t)k, sizeof *mask);
-    for (int64_t i = 0; i < n; i++) {
-        int64_t ow0 = i * c.width + c.width <= out || i == 0 ? i * c.width : out - c.width;
-        for (int64_t t = 0; t < k; t++) {
-            mask[t] = 0;
-            for (int l = 0; l < c.width; l++)
-                mask[t] |= (uint32_t)(ow0 + l < out && inside(ow0 + l, t, in, s, d, p)) << l;
-        }
-        ColBlock *last = c.nblocks ? &c.blocks[c.nblocks - 1] : NULL;
-        if (last && last->ow0 + last->count * c.width == ow0 &&
-            memcmp(last->mask, mask, (size_t)k * sizeof *mask) == 0) {
-            last->count++;
-            continue;
-        }
-        ColBlock *b = &c.blocks[c.nblocks++];
-        *b = (ColBlock){ow0, 1, arena_array(a, (size_t)k, sizeof *mask)};
-        memcpy(b->mask, mask, (size_t)k * sizeof *mask);
-    }
-    return c;
-}
 
 /* The largest divisor of n that is at most max (at least 1). */
 static int64_t divisor_upto(int64_t n, int64_t max) {
@@ -164,8 +80,12 @@ static void conv_setup(Cg *cg, const Node *n, Conv *cv) {
     int64_t kk = cv->KH * cv->KW;
     cv->cgrp = cv->Cg * kk <= UNROLL_TAPS ? cv->Cg : divisor_upto(cv->Cg, GROUP_TAPS / kk);
     Arena *a = cg->g->arena;
-    cv->rows = row_runs(a, cv->OH, cv->H, cv->KH, cv->sh, cv->dh, cv->pt);
-    cv->cols = col_blocks(a, cv->OW, cv->W, cv->KW, cv->sw, cv->dw, cv->pl);
+    CgWindow rows = {
+        .in = cv->H, .kernel = cv->KH, .stride = cv->sh, .dilation = cv->dh, .pad = cv->pt};
+    CgWindow cols = {
+        .in = cv->W, .kernel = cv->KW, .stride = cv->sw, .dilation = cv->dw, .pad = cv->pl};
+    cv->rows = cg_window_rows(a, &rows, cv->OH);
+    cv->cols = cg_window_cols(a, &cols, cv->OW);
     const Param *bp = node_param(n, "bias");
     cv->X = cg->buf[n->in[0]->id];
     cv->Y = cg->buf[n->id];
@@ -175,94 +95,6 @@ static void conv_setup(Cg *cg, const Node *n, Conv *cv) {
 
 static const char *label(Cg *cg, const Conv *cv, const char *what) {
     return arena_printf(cg->g->arena, "%s.%s", cv->n->name, what);
-}
-
-/* v + off for a constant off of either sign (cg_add's nuw would make a negative one poison). */
-static LLVMValueRef add_signed(Cg *cg, LLVMValueRef v, int64_t off) {
-    return off ? LLVMBuildNSWAdd(cg->b, v, cg_i64(cg, off), "") : v;
-}
-
-static LLVMValueRef addc(Cg *cg, LLVMValueRef v, int64_t c) {
-    return c ? cg_add(cg, v, cg_i64(cg, c)) : v;
-}
-
-static LLVMValueRef mulc(Cg *cg, LLVMValueRef v, int64_t c) {
-    return c != 1 ? cg_mul(cg, v, cg_i64(cg, c)) : v;
-}
-
-/* --- vectors of `width` floats (a plain float for width 1) --------------------------- */
-
-static LLVMTypeRef vec_type(Cg *cg, int width) {
-    return width == 1 ? cg->f32 : LLVMVectorType(cg->f32, (unsigned)width);
-}
-
-static LLVMValueRef splat(Cg *cg, LLVMValueRef s, int width) {
-    if (width == 1)
-        return s;
-    LLVMTypeRef vt = vec_type(cg, width);
-    LLVMValueRef v = LLVMBuildInsertElement(cg->b, LLVMGetPoison(vt), s, cg_i64(cg, 0), "");
-    return LLVMBuildShuffleVector(cg->b, v, LLVMGetPoison(vt),
-                                  LLVMConstNull(LLVMVectorType(cg->i32, (unsigned)width)), "");
-}
-
-/* llvm.masked.load of `span` floats at p: lanes whose bit of mask is clear are not read
- * and give 0. p may lie outside the buffer where those lanes are. */
-static LLVMValueRef masked_load(Cg *cg, LLVMValueRef p, int span, uint32_t mask) {
-    LLVMTypeRef vt = vec_type(cg, span), types[2] = {vt, cg->ptr};
-    unsigned id = LLVMLookupIntrinsicID("llvm.masked.load", strlen("llvm.masked.load"));
-    LLVMValueRef bits[MAX_SPAN];
-    for (int l = 0; l < span; l++)
-        bits[l] = LLVMConstInt(cg->i1, (mask >> l) & 1, 0);
-    LLVMValueRef args[4] = {p, LLVMConstInt(cg->i32, 4, 0), LLVMConstVector(bits, (unsigned)span),
-                            LLVMConstNull(vt)};
-    return LLVMBuildCall2(cg->b, LLVMIntrinsicGetType(cg->ctx, id, types, 2),
-                          LLVMGetIntrinsicDeclaration(cg->mod, id, types, 2), args, 4, "");
-}
-
-/* base[i], base[i + stride], ... (width of them), lane l only if bit l of mask is set (0
- * otherwise). A strided row is loaded as the one span that covers it and shuffled. */
-static LLVMValueRef load_vec(Cg *cg, LLVMValueRef base, LLVMValueRef i, int width, int64_t stride,
-                             uint32_t mask) {
-    if (width == 1)
-        return cg_load(cg, base, i);
-    int span = (int)((width - 1) * stride + 1);
-    LLVMValueRef v;
-    if (mask == (uint32_t)((1ull << width) - 1)) {
-        v = LLVMBuildLoad2(cg->b, vec_type(cg, span),
-                           LLVMBuildInBoundsGEP2(cg->b, cg->f32, base, &i, 1, ""), "");
-        LLVMSetAlignment(v, 4);
-    } else {
-        uint32_t span_mask = 0;
-        for (int l = 0; l < width; l++)
-            span_mask |= ((mask >> l) & 1u) << (l * stride);
-        v = masked_load(cg, LLVMBuildGEP2(cg->b, cg->f32, base, &i, 1, ""), span, span_mask);
-    }
-    if (stride == 1)
-        return v;
-    LLVMValueRef pick[VL];
-    for (int l = 0; l < width; l++)
-        pick[l] = LLVMConstInt(cg->i32, (unsigned long long)(l * stride), 0);
-    return LLVMBuildShuffleVector(cg->b, v, LLVMGetPoison(LLVMTypeOf(v)),
-                                  LLVMConstVector(pick, (unsigned)width), "");
-}
-
-/* base[i..i+width) = v, only the lanes set in `lanes` (llvm.masked.store unless all are). */
-static void store_vec(Cg *cg, LLVMValueRef v, LLVMValueRef base, LLVMValueRef i, int width,
-                      uint32_t lanes) {
-    if (lanes == (uint32_t)((1ull << width) - 1)) {
-        LLVMValueRef p = LLVMBuildInBoundsGEP2(cg->b, cg->f32, base, &i, 1, "");
-        LLVMSetAlignment(LLVMBuildStore(cg->b, v, p), 4);
-        return;
-    }
-    LLVMTypeRef types[2] = {LLVMTypeOf(v), cg->ptr};
-    unsigned id = LLVMLookupIntrinsicID("llvm.masked.store", strlen("llvm.masked.store"));
-    LLVMValueRef bits[VL];
-    for (int l = 0; l < width; l++)
-        bits[l] = LLVMConstInt(cg->i1, (lanes >> l) & 1, 0);
-    LLVMValueRef args[4] = {v, LLVMBuildInBoundsGEP2(cg->b, cg->f32, base, &i, 1, ""),
-                            LLVMConstInt(cg->i32, 4, 0), LLVMConstVector(bits, (unsigned)width)};
-    LLVMBuildCall2(cg->b, LLVMIntrinsicGetType(cg->ctx, id, types, 2),
-                   LLVMGetIntrinsicDeclaration(cg->mod, id, types, 2), args, 4, "");
 }
 
 /* Contraction only: fmul+fadd become FMAs, but the chains are not reassociated back into
@@ -291,11 +123,12 @@ static void add_taps(Cg *cg, const Conv *cv, const Block *bk, LLVMValueRef x, LL
                 if (!mask)
                     continue;
                 int64_t xoff = (c * cv->H + kh * cv->dh - cv->pt) * cv->W + kw * cv->dw - cv->pl;
-                LLVMValueRef xv =
-                    load_vec(cg, cv->X, add_signed(cg, x, xoff), bk->width, cv->sw, mask);
+                LLVMValueRef xv = cg_vec_load(cg, cv->X, cg_add_signed(cg, x, xoff), bk->width,
+                                              cv->sw, mask, 0.0);
                 for (int64_t fi = 0; fi < cv->fb; fi++) {
                     int64_t woff = ((fi * cv->Cg + c) * cv->KH + kh) * cv->KW + kw;
-                    LLVMValueRef wv = splat(cg, cg_load(cg, cv->Wt, addc(cg, w, woff)), bk->width);
+                    LLVMValueRef wv =
+                        cg_vec_splat(cg, cg_load(cg, cv->Wt, cg_addc(cg, w, woff)), bk->width);
                     LLVMValueRef *a = &acc[fi * cv->chains + t % cv->chains];
                     *a = fma_(cg, wv, xv, *a);
                 }
@@ -318,9 +151,9 @@ static void add_channels(Cg *cg, const Conv *cv, const Block *bk, LLVMValueRef *
         phi[i] = next[i] = LLVMBuildPhi(cg->b, LLVMTypeOf(acc[i]), "");
         LLVMAddIncoming(phi[i], &acc[i], &l.pre, 1);
     }
-    c = mulc(cg, c, cv->cgrp);
-    add_taps(cg, cv, bk, cg_add(cg, bk->x, mulc(cg, c, cv->H * cv->W)),
-             cg_add(cg, bk->w, mulc(cg, c, cv->KH * cv->KW)), cv->cgrp, next);
+    c = cg_mulc(cg, c, cv->cgrp);
+    add_taps(cg, cv, bk, cg_add(cg, bk->x, cg_mulc(cg, c, cv->H * cv->W)),
+             cg_add(cg, bk->w, cg_mulc(cg, c, cv->KH * cv->KW)), cv->cgrp, next);
     LLVMBasicBlockRef latch = LLVMGetInsertBlock(cg->b);
     cg_loop_end(cg, &l, NULL);
     /* The loop runs at least once, but its exit is also reached from the zero-trip check. */
@@ -339,9 +172,9 @@ static void add_channels(Cg *cg, const Conv *cv, const Block *bk, LLVMValueRef *
 static void emit_block(Cg *cg, const Conv *cv, const Block *bk) {
     LLVMValueRef acc[MAX_ACCS];
     for (int64_t fi = 0; fi < cv->fb; fi++) {
-        LLVMValueRef bias = cv->B ? cg_load(cg, cv->B, addc(cg, bk->f, fi)) : cg_f32(cg, 0.0);
+        LLVMValueRef bias = cv->B ? cg_load(cg, cv->B, cg_addc(cg, bk->f, fi)) : cg_f32(cg, 0.0);
         for (int ch = 0; ch < cv->chains; ch++)
-            acc[fi * cv->chains + ch] = splat(cg, ch ? cg_f32(cg, -0.0) : bias, bk->width);
+            acc[fi * cv->chains + ch] = cg_vec_splat(cg, ch ? cg_f32(cg, -0.0) : bias, bk->width);
     }
     add_channels(cg, cv, bk, acc);
     for (int64_t fi = 0; fi < cv->fb; fi++) {
@@ -349,8 +182,8 @@ static void emit_block(Cg *cg, const Conv *cv, const Block *bk) {
         for (int step = 1; step < cv->chains; step *= 2)
             for (int i = 0; i + step < cv->chains; i += 2 * step)
                 a[i] = contract(LLVMBuildFAdd(cg->b, a[i], a[i + step], ""));
-        store_vec(cg, a[0], cv->Y, addc(cg, bk->y, fi * cv->OH * cv->OW), bk->width,
-                  cv->cols.lanes);
+        cg_vec_store(cg, a[0], cv->Y, cg_addc(cg, bk->y, fi * cv->OH * cv->OW), bk->width,
+                     cv->cols.lanes);
     }
 }
 
@@ -360,9 +193,9 @@ static void emit_col_blocks(Cg *cg, const Conv *cv, Block bk) {
     CgLoop l;
     if (bk.cb->count > 1) {
         LLVMValueRef k = cg_loop_begin(cg, &l, cg_i64(cg, bk.cb->count), label(cg, cv, "ow"));
-        ow0 = addc(cg, mulc(cg, k, bk.width), bk.cb->ow0);
+        ow0 = cg_addc(cg, cg_mulc(cg, k, bk.width), bk.cb->ow0);
     }
-    bk.x = cg_add(cg, bk.x, mulc(cg, ow0, cv->sw));
+    bk.x = cg_add(cg, bk.x, cg_mulc(cg, ow0, cv->sw));
     bk.y = cg_add(cg, bk.y, ow0);
     emit_block(cg, cv, &bk);
     if (bk.cb->count > 1)
@@ -371,19 +204,19 @@ static void emit_col_blocks(Cg *cg, const Conv *cv, Block bk) {
 
 /* Filters f.. f+fb-1 of image b over the whole output plane, row run by row run. */
 static void emit_filters(Cg *cg, const Conv *cv, LLVMValueRef b, LLVMValueRef g, LLVMValueRef f) {
-    LLVMValueRef ybase = mulc(cg, cg_add(cg, mulc(cg, b, cv->F), f), cv->OH * cv->OW);
+    LLVMValueRef ybase = cg_mulc(cg, cg_add(cg, cg_mulc(cg, b, cv->F), f), cv->OH * cv->OW);
     LLVMValueRef xbase =
-        mulc(cg, cg_add(cg, mulc(cg, b, cv->C), mulc(cg, g, cv->Cg)), cv->H * cv->W);
-    Block bk = {.width = cv->cols.width, .w = mulc(cg, f, cv->Cg * cv->KH * cv->KW), .f = f};
+        cg_mulc(cg, cg_add(cg, cg_mulc(cg, b, cv->C), cg_mulc(cg, g, cv->Cg)), cv->H * cv->W);
+    Block bk = {.width = cv->cols.width, .w = cg_mulc(cg, f, cv->Cg * cv->KH * cv->KW), .f = f};
     for (int ri = 0; ri < cv->rows.nruns; ri++) {
         bk.r = &cv->rows.runs[ri];
         CgLoop l;
         LLVMValueRef i = cg_loop_begin(cg, &l, cg_i64(cg, bk.r->b - bk.r->a), label(cg, cv, "oh"));
-        LLVMValueRef oh = addc(cg, i, bk.r->a);
+        LLVMValueRef oh = cg_addc(cg, i, bk.r->a);
         for (int ci = 0; ci < cv->cols.nblocks; ci++) {
             bk.cb = &cv->cols.blocks[ci];
-            bk.x = cg_add(cg, xbase, mulc(cg, oh, cv->sh * cv->W));
-            bk.y = cg_add(cg, ybase, mulc(cg, oh, cv->OW));
+            bk.x = cg_add(cg, xbase, cg_mulc(cg, oh, cv->sh * cv->W));
+            bk.y = cg_add(cg, ybase, cg_mulc(cg, oh, cv->OW));
             emit_col_blocks(cg, cv, bk);
         }
         cg_loop_end(cg, &l, NULL);
@@ -397,7 +230,7 @@ bool lower_conv2d(Cg *cg, Node *n) {
     LLVMValueRef b = cg_loop_begin(cg, &ln, cg_dim(cg, n->shape.d[0]), label(cg, &cv, "n"));
     LLVMValueRef g = cg_loop_begin(cg, &lg, cg_i64(cg, cv.groups), label(cg, &cv, "g"));
     LLVMValueRef j = cg_loop_begin(cg, &lf, cg_i64(cg, cv.Fg / cv.fb), label(cg, &cv, "f"));
-    emit_filters(cg, &cv, b, g, cg_add(cg, mulc(cg, g, cv.Fg), mulc(cg, j, cv.fb)));
+    emit_filters(cg, &cv, b, g, cg_add(cg, cg_mulc(cg, g, cv.Fg), cg_mulc(cg, j, cv.fb)));
     cg_loop_end(cg, &lf, NULL);
     cg_loop_end(cg, &lg, NULL);
     cg_loop_end(cg, &ln, NULL);

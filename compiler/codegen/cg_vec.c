@@ -1,0 +1,107 @@
+/* cg_vec.c: fixed-width vector loads and stores with masks and strides (see cg_vec.h).
+ *
+ * In: buffers, i64 indices and compile-time widths, strides and masks. Out: LLVM IR at the
+ * builder's position; nothing is named, the lowerings name their loops. */
+#include <string.h>
+
+#include "cg_vec.h"
+
+LLVMValueRef cg_add_signed(Cg *cg, LLVMValueRef v, int64_t off) {
+    return off ? LLVMBuildNSWAdd(cg->b, v, cg_i64(cg, off), "") : v;
+}
+
+LLVMValueRef cg_addc(Cg *cg, LLVMValueRef v, int64_t c) {
+    return c ? cg_add(cg, v, cg_i64(cg, c)) : v;
+}
+
+LLVMValueRef cg_mulc(Cg *cg, LLVMValueRef v, int64_t c) {
+    return c != 1 ? cg_mul(cg, v, cg_i64(cg, c)) : v;
+}
+
+static LLVMTypeRef vec_type(Cg *cg, int width) {
+    return width == 1 ? cg->f32 : LLVMVectorType(cg->f32, (unsigned)width);
+}
+
+LLVMValueRef cg_vec_splat(Cg *cg, LLVMValueRef s, int width) {
+    if (width == 1)
+        return s;
+    LLVMTypeRef vt = vec_type(cg, width);
+    LLVMValueRef v = LLVMBuildInsertElement(cg->b, LLVMGetPoison(vt), s, cg_i64(cg, 0), "");
+    return LLVMBuildShuffleVector(cg->b, v, LLVMGetPoison(vt),
+                                  LLVMConstNull(LLVMVectorType(cg->i32, (unsigned)width)), "");
+}
+
+LLVMValueRef cg_vec_const(Cg *cg, const double *v, int width) {
+    LLVMValueRef e[CG_MAX_SPAN];
+    for (int l = 0; l < width; l++)
+        e[l] = cg_f32(cg, v[l]);
+    return width == 1 ? e[0] : LLVMConstVector(e, (unsigned)width);
+}
+
+LLVMValueRef cg_vec_splat_const(Cg *cg, double v, int width) {
+    double e[CG_MAX_SPAN];
+    for (int l = 0; l < width; l++)
+        e[l] = v;
+    return cg_vec_const(cg, e, width);
+}
+
+/* The lane mask `bits` as a constant <n x i1>. */
+static LLVMValueRef mask_vec(Cg *cg, uint32_t bits, int n) {
+    LLVMValueRef e[CG_MAX_SPAN];
+    for (int l = 0; l < n; l++)
+        e[l] = LLVMConstInt(cg->i1, (bits >> l) & 1, 0);
+    return LLVMConstVector(e, (unsigned)n);
+}
+
+/* llvm.masked.load of `span` floats at p: lanes whose bit of mask is clear are not read
+ * and give `fill`. p may lie outside the buffer where those lanes are. */
+static LLVMValueRef masked_load(Cg *cg, LLVMValueRef p, int span, uint32_t mask, double fill) {
+    LLVMTypeRef vt = vec_type(cg, span), types[2] = {vt, cg->ptr};
+    unsigned id = LLVMLookupIntrinsicID("llvm.masked.load", strlen("llvm.masked.load"));
+    LLVMValueRef args[4] = {p, LLVMConstInt(cg->i32, 4, 0), mask_vec(cg, mask, span),
+                            cg_vec_splat_const(cg, fill, span)};
+    return LLVMBuildCall2(cg->b, LLVMIntrinsicGetType(cg->ctx, id, types, 2),
+                          LLVMGetIntrinsicDeclaration(cg->mod, id, types, 2), args, 4, "");
+}
+
+/* A strided row is loaded as the one span that covers it and shuffled. */
+LLVMValueRef cg_vec_load(Cg *cg, LLVMValueRef base, LLVMValueRef i, int width, int64_t stride,
+                         uint32_t mask, double fill) {
+    if (width == 1)
+        return cg_load(cg, base, i);
+    int span = (int)((width - 1) * stride + 1);
+    LLVMValueRef v;
+    if (mask == (uint32_t)((1ull << width) - 1)) {
+        v = LLVMBuildLoad2(cg->b, vec_type(cg, span),
+                           LLVMBuildInBoundsGEP2(cg->b, cg->f32, base, &i, 1, ""), "");
+        LLVMSetAlignment(v, 4);
+    } else {
+        uint32_t span_mask = 0;
+        for (int l = 0; l < width; l++)
+            span_mask |= ((mask >> l) & 1u) << (l * stride);
+        v = masked_load(cg, LLVMBuildGEP2(cg->b, cg->f32, base, &i, 1, ""), span, span_mask, fill);
+    }
+    if (stride == 1)
+        return v;
+    LLVMValueRef pick[CG_VL];
+    for (int l = 0; l < width; l++)
+        pick[l] = LLVMConstInt(cg->i32, (unsigned long long)(l * stride), 0);
+    return LLVMBuildShuffleVector(cg->b, v, LLVMGetPoison(LLVMTypeOf(v)),
+                                  LLVMConstVector(pick, (unsigned)width), "");
+}
+
+/* A plain store unless some lanes are off, then llvm.masked.store. */
+void cg_vec_store(Cg *cg, LLVMValueRef v, LLVMValueRef base, LLVMValueRef i, int width,
+                  uint32_t lanes) {
+    if (lanes == (uint32_t)((1ull << width) - 1)) {
+        LLVMValueRef p = LLVMBuildInBoundsGEP2(cg->b, cg->f32, base, &i, 1, "");
+        LLVMSetAlignment(LLVMBuildStore(cg->b, v, p), 4);
+        return;
+    }
+    LLVMTypeRef types[2] = {LLVMTypeOf(v), cg->ptr};
+    unsigned id = LLVMLookupIntrinsicID("llvm.masked.store", strlen("llvm.masked.store"));
+    LLVMValueRef args[4] = {v, LLVMBuildInBoundsGEP2(cg->b, cg->f32, base, &i, 1, ""),
+                            LLVMConstInt(cg->i32, 4, 0), mask_vec(cg, lanes, width)};
+    LLVMBuildCall2(cg->b, LLVMIntrinsicGetType(cg->ctx, id, types, 2),
+                   LLVMGetIntrinsicDeclaration(cg->mod, id, types, 2), args, 4, "");
+}

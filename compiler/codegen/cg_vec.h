@@ -1,0 +1,37 @@
+/* cg_vec.h: fixed-width vectors of floats for the hand-vectorized lowerings (conv2d, pools).
+ *
+ * In: a buffer, an i64 index into it, a compile-time width (at most CG_VL; 1 gives a plain
+ * float), stride and lane mask. Out: the IR that loads, builds or stores those `width`
+ * floats: unit-stride loads are one vector load, strided ones load the span that covers
+ * them and shuffle, and lanes outside the mask are neither read nor written (llvm.masked.load
+ * / .store), so the index may point outside the buffer where those lanes are. Also the i64
+ * index arithmetic with compile-time constants that these addresses are built from. */
+#ifndef NND_CG_VEC_H
+#define NND_CG_VEC_H
+
+#include "cg.h"
+
+enum {
+    CG_VL = 16,       /* floats per vector at most */
+    CG_MAX_SPAN = 32, /* floats one strided vector load covers at most */
+};
+
+/* --- i64 index arithmetic with a constant, folded away where it is a no-op --------------- */
+/* v + off for off of either sign (cg_add's nuw would make a negative one poison). */
+LLVMValueRef cg_add_signed(Cg *cg, LLVMValueRef v, int64_t off);
+LLVMValueRef cg_addc(Cg *cg, LLVMValueRef v, int64_t c); /* v + c, c >= 0 */
+LLVMValueRef cg_mulc(Cg *cg, LLVMValueRef v, int64_t c); /* v * c, c >= 0 */
+
+/* --- vectors of `width` floats (a plain float for width 1) ------------------------------- */
+LLVMValueRef cg_vec_splat(Cg *cg, LLVMValueRef s, int width);  /* s in every lane */
+LLVMValueRef cg_vec_const(Cg *cg, const double *v, int width); /* v[l] in lane l */
+LLVMValueRef cg_vec_splat_const(Cg *cg, double v, int width);  /* v in every lane */
+/* base[i], base[i + stride], ... (width of them), lane l only if bit l of mask is set and
+ * `fill` otherwise. (width - 1) * stride + 1 is at most CG_MAX_SPAN. */
+LLVMValueRef cg_vec_load(Cg *cg, LLVMValueRef base, LLVMValueRef i, int width, int64_t stride,
+                         uint32_t mask, double fill);
+/* base[i..i+width) = v, only the lanes set in `lanes`. */
+void cg_vec_store(Cg *cg, LLVMValueRef v, LLVMValueRef base, LLVMValueRef i, int width,
+                  uint32_t lanes);
+
+#endif
