@@ -8,6 +8,7 @@
 
 #include "bind_weights.h"
 #include "build_graph.h"
+#include "passes.h"
 #include "shapes.h"
 
 enum { MAX_SOURCE = 64 << 20 };
@@ -122,6 +123,9 @@ static bool run_stage(Compilation *c, Stage s, const CompileOptions *o) {
         weights_bind(c->graph, c->diag, &w);
         return true;
     }
+    case STAGE_OPT:
+        passes_run(c->graph, c->diag, o->opt_level, o->stop_after);
+        return true;
     case STAGE_LLVM: {
         c->tsc = LLVMOrcCreateNewThreadSafeContext();
         CgOptions co = {.opt_level = o->opt_level, .triple = o->triple, .cpu = o->cpu,

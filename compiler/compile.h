@@ -4,6 +4,7 @@
  *   graph      AST                -> graph IR            (build_graph.c)
  *   shapes     graph IR           -> shaped graph IR     (shapes/)
  *   weights    shaped graph       -> parameters filled   (weights/)
+ *   opt        graph              -> optimized graph     (passes/: fused, folded, planned)
  *   llvm       graph              -> LLVM IR module      (codegen/)
  *   llvm-opt   LLVM IR            -> optimized LLVM IR   (codegen/cg.c, new pass manager)
  *
@@ -26,6 +27,7 @@ typedef enum Stage {
     STAGE_PARSE,
     STAGE_GRAPH,   /* built and shape-checked */
     STAGE_WEIGHTS,
+    STAGE_OPT,
     STAGE_LLVM,
     STAGE_LLVM_OPT,
 } Stage;
@@ -38,6 +40,7 @@ typedef struct CompileOptions {
     const char *cpu;      /* NULL: the host's */
     const char *prefix;   /* entry point prefix; NULL: "nnd" */
     const char *base_dir; /* for relative weights paths; NULL: the model file's directory */
+    const char *stop_after; /* the last optimizer pass to run (NULL: all) */
 } CompileOptions;
 
 typedef struct Compilation {

@@ -73,7 +73,33 @@ struct Node {
     int nparams;
     int input_index;  /* OP_INPUT: position among the model's inputs */
     int nuses;        /* consumers, outputs counted */
+
+    /* Set by the optimizer (compiler/passes/); all zero before it runs or at -O0. */
+    Node *host;       /* fused: computed inside this kernel's loops, never stored alone */
+    Node **epi;       /* a kernel's epilogue: fused elementwise nodes, applied in order */
+    int nepi;
+    int buf;          /* the workspace buffer holding this value (-1: none: an input, an
+                       * output, a view or a fused value) */
 };
+
+/* One buffer of the planned workspace: `floats` times the monomial `unit` elements, at
+ * `offset` times `unit` floats into its group. Buffers whose units share the same symbols
+ * form a group; groups are laid out one after the other. */
+typedef struct Buffer {
+    Dim unit;         /* the symbolic part (constant 1 when there is none) */
+    int64_t floats;   /* size in units, a multiple of 16 (64 bytes) */
+    int64_t offset;   /* in units, from the start of its group */
+    int group;
+} Buffer;
+
+typedef struct Plan {
+    Buffer *bufs;
+    int nbufs;
+    Dim group_unit[MAX_SYMS + 1];
+    int64_t group_floats[MAX_SYMS + 1]; /* peak of each group, in its unit */
+    int ngroups;
+    bool done;                          /* planned; else every value gets its own buffer */
+} Plan;
 
 /* A symbolic dimension: bound from an input shape, or derived as the sum of two dimensions
  * (concatenating sizes N and M gives a dimension "(N+M)"). A derived symbol only refers to
@@ -99,6 +125,7 @@ typedef struct Graph {
     int nsyms;
     const char *weights_path; /* as written; NULL without a weights statement */
     SrcLoc weights_loc;
+    Plan plan;               /* set by pass_plan_memory */
 } Graph;
 
 Graph *graph_new(Arena *a, const char *name, const char *file);

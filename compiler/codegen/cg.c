@@ -2,6 +2,7 @@
  * dispatch to each node's lowering, verification, optimization and machine-code emission.
  * See cg.h for the functions' contract. */
 #include "cg.h"
+#include "passes.h"
 
 #include <llvm-c/Analysis.h>
 #include <llvm-c/Transforms/PassBuilder.h>
@@ -113,19 +114,47 @@ static int output_slot(const Graph *g, const Node *n) {
     return -1;
 }
 
-/* Whether the node's value needs room in the workspace: not an input, not an output, not a
+
+/* Whether the value is stored at all: values fused into the middle of a kernel's epilogue
+ * live only in registers. */
+static bool is_stored(const Node *n) {
+    return n->host ? kernel_result(n->host) == n : n->nepi == 0;
+}
+
+/* Whether the value needs room in the workspace: stored, and not an input, an output or a
  * view of another tensor. */
 static bool in_workspace(const Graph *g, const Node *n) {
-    return n->op != OP_INPUT && !is_view(n->op) && output_slot(g, n) < 0;
+    return is_stored(n) && n->op != OP_INPUT && !is_view(n->op) && output_slot(g, n) < 0;
 }
 
 enum { WS_ALIGN = 64 };
 
-/* Emits the workspace layout in the current function: the offset of every workspace node
- * (written to offsets[id]) and returns the total bytes. One buffer per tensor for now; the
- * memory planner will reuse buffers whose lifetimes do not overlap. */
+/* The workspace layout in the current function: the byte offset of every workspace value
+ * (written to offsets[id]) and the total bytes. With a memory plan (pass_plan_memory),
+ * buffers are reused across values whose lifetimes do not overlap: each group of buffers
+ * sharing a symbolic unit is laid out after the previous group. Without one (-O0), every
+ * value gets its own buffer. */
 static LLVMValueRef layout(Cg *cg, LLVMValueRef *offsets) {
+    const Plan *plan = &cg->g->plan;
     LLVMValueRef total = cg_i64(cg, 0);
+    if (plan->done) {
+        LLVMValueRef base[MAX_SYMS + 1];
+        for (int k = 0; k < plan->ngroups; k++) {
+            base[k] = total;
+            LLVMValueRef floats = cg_mul(cg, cg_i64(cg, plan->group_floats[k]),
+                                         cg_dim(cg, plan->group_unit[k]));
+            total = cg_add(cg, total, cg_mul(cg, floats, cg_i64(cg, 4)));
+        }
+        for (int i = 0; offsets && i < cg->g->nnodes; i++) {
+            Node *n = cg->g->nodes[i];
+            if (!in_workspace(cg->g, n) || n->buf < 0)
+                continue;
+            const Buffer *b = &plan->bufs[n->buf];
+            LLVMValueRef off = cg_mul(cg, cg_i64(cg, b->offset * 4), cg_dim(cg, b->unit));
+            offsets[i] = cg_add(cg, base[b->group], off);
+        }
+        return total;
+    }
     for (int i = 0; i < cg->g->nnodes; i++) {
         Node *n = cg->g->nodes[i];
         if (!in_workspace(cg->g, n))
@@ -187,8 +216,9 @@ static LLVMValueRef load_ptr(Cg *cg, LLVMValueRef array, int index, const char *
     return LLVMBuildLoad2(cg->b, cg->ptr, p, name);
 }
 
-/* Gives every node its data pointer: inputs and outputs from the caller's arrays, views
- * their source's, the rest an offset in the workspace. */
+/* Gives every stored value its data pointer: inputs and outputs from the caller's arrays,
+ * views their source's, the rest an offset in the workspace. A kernel (a node with an
+ * epilogue) writes its final value, so its pointer is that value's. */
 static void assign_buffers(Cg *cg, LLVMValueRef ins, LLVMValueRef outs, LLVMValueRef ws) {
     Graph *g = cg->g;
     LLVMValueRef *offsets = arena_array(g->arena, (size_t)g->nnodes + 1, sizeof(LLVMValueRef));
@@ -196,7 +226,9 @@ static void assign_buffers(Cg *cg, LLVMValueRef ins, LLVMValueRef outs, LLVMValu
     for (int i = 0; i < g->nnodes; i++) {
         Node *n = g->nodes[i];
         int slot = output_slot(g, n);
-        if (n->op == OP_INPUT)
+        if (!is_stored(n))
+            cg->buf[i] = NULL;
+        else if (n->op == OP_INPUT)
             cg->buf[i] = load_ptr(cg, ins, n->input_index, n->name);
         else if (slot >= 0)
             cg->buf[i] = load_ptr(cg, outs, slot, n->name);
@@ -206,6 +238,9 @@ static void assign_buffers(Cg *cg, LLVMValueRef ins, LLVMValueRef outs, LLVMValu
             cg->buf[i] = LLVMBuildInBoundsGEP2(cg->b, LLVMInt8TypeInContext(cg->ctx), ws,
                                                &offsets[i], 1, n->name);
     }
+    for (int i = 0; i < g->nnodes; i++)
+        if (g->nodes[i]->nepi)
+            cg->buf[i] = cg->buf[kernel_result(g->nodes[i])->id];
 }
 
 static bool emit_forward(Cg *cg) {
@@ -225,6 +260,8 @@ static bool emit_forward(Cg *cg) {
     bool ok = true;
     for (int i = 0; i < g->nnodes; i++) {
         Node *n = g->nodes[i];
+        if (n->host)
+            continue; /* emitted inside its kernel's loops */
         LowerFn lower = lowerings[n->op];
         if (!lower) {
             diag_error(cg->d, n->loc, "%s '%s': this operator is not yet supported by the code "

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "nndc.h"
+#include "passes.h"
 
 typedef enum Kind { K_AST, K_GRAPH, K_OPT, K_LLVM, K_LLVM_OPT, K_ASM, K_DOT } Kind;
 
@@ -12,7 +13,7 @@ static const struct {
     Stage needs;
 } stages[] = {
     {"ast", K_AST, STAGE_PARSE},       {"graph", K_GRAPH, STAGE_GRAPH},
-    {"opt", K_OPT, STAGE_WEIGHTS},     {"llvm", K_LLVM, STAGE_LLVM},
+    {"opt", K_OPT, STAGE_OPT},         {"llvm", K_LLVM, STAGE_LLVM},
     {"llvm-opt", K_LLVM_OPT, STAGE_LLVM_OPT}, {"asm", K_ASM, STAGE_LLVM_OPT},
     {"dot", K_DOT, STAGE_GRAPH},
 };
@@ -47,6 +48,19 @@ int cmd_emit(const Options *o) {
                 o->stage);
         return EXIT_USAGE;
     }
+    if (o->after) {
+        const char *const *names = passes_names();
+        int k = 0;
+        while (names[k] && strcmp(names[k], o->after) != 0)
+            k++;
+        if (!names[k] || stages[which].kind != K_OPT) {
+            fprintf(stderr, "nndc: --after goes with 'emit opt' and one of the passes:");
+            for (k = 0; names[k]; k++)
+                fprintf(stderr, " %s", names[k]);
+            fprintf(stderr, "\n");
+            return EXIT_USAGE;
+        }
+    }
     Compilation *c = compilation_new();
     if (!c)
         return EXIT_INTERNAL;
@@ -63,7 +77,7 @@ int cmd_emit(const Options *o) {
         switch (stages[which].kind) {
         case K_AST: ast_dump(out, c->ast); break;
         case K_GRAPH: graph_dump(out, c->graph); break;
-        case K_OPT: graph_dump(out, c->graph); break;
+        case K_OPT: graph_dump_opt(out, c->graph, o->batch); break;
         case K_LLVM:
         case K_LLVM_OPT: status = print_module(out, c->cg.mod); break;
         case K_ASM: status = print_asm(out, c); break;

@@ -16,6 +16,7 @@ static const char usage[] =
     "commands:\n"
     "  check MODEL                       parse and shape-check; print a summary table\n"
     "  emit STAGE MODEL [-o FILE]        print a stage: ast, graph, opt, llvm, llvm-opt, asm, dot\n"
+    "                                    (opt: [--after PASS] [--batch N] for the workspace size)\n"
     "  run MODEL --input NAME=FILE.npy ... [--output NAME=FILE.npy ...]\n"
     "                                    JIT-compile and run; outputs not saved are printed\n"
     "  bench MODEL [--batch N] [--iterations K]\n"

@@ -22,7 +22,7 @@ typedef struct Options {
     bool init_random;
     uint64_t seed;
     const char *cpu;
-    const char *after;          /* emit opt --after PASS (reserved) */
+    const char *after;          /* emit opt --after PASS */
     int batch, threads, iterations;
     /* run */
     const char *inputs[64], *outputs[64]; /* NAME=FILE */

@@ -68,7 +68,11 @@ bool options_parse(const char *command, int argc, char **argv, Options *o) {
                 o->inputs[o->ninputs++] = v;
             else
                 o->outputs[o->noutputs++] = v;
-        } else if (is_bench && strcmp(a, "--batch") == 0) {
+        } else if (is_emit && strcmp(a, "--after") == 0) {
+            if (!(v = value(argc, argv, &i)))
+                return bad("%s needs a pass name", a);
+            o->after = v;
+        } else if ((is_bench || is_emit) && strcmp(a, "--batch") == 0) {
             if (!(v = value(argc, argv, &i)) || !parse_int(v, 1, 1 << 20, &o->batch))
                 return bad("%s takes a positive integer", a);
         } else if (is_bench && strcmp(a, "--threads") == 0) {
@@ -102,6 +106,7 @@ void options_to_compile(const Options *o, CompileOptions *co) {
     co->init_random = o->init_random;
     co->seed = o->seed;
     co->cpu = o->cpu;
+    co->stop_after = o->after;
 }
 
 int report_failure(Compilation *c) {

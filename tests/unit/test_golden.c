@@ -7,6 +7,7 @@
  *   ast/          ast_dump            (nndc emit ast)
  *   graph/        graph_dump          (nndc emit graph)
  *   dot/          graph_dump_dot      (nndc emit dot)
+ *   opt/          graph_dump_opt      (nndc emit opt, -O2, parameters from --init random:1)
  * UPDATE_GOLDEN=1 rewrites the .expected files; review the diff like code. */
 #define _POSIX_C_SOURCE 200809L
 #include <dirent.h>
@@ -15,6 +16,7 @@
 #include <unistd.h>
 
 #include "compile.h"
+#include "passes.h"
 #include "unit_harness.h"
 
 static char *slurp(const char *path) {
@@ -48,6 +50,13 @@ static char *render(const char *stage, const char *model) {
         if (compile_read_file(c, model))
             compile_to(c, STAGE_WEIGHTS, &o);
         fputs(diag_text(c->diag), out);
+    } else if (strcmp(stage, "opt") == 0) {
+        o.init_random = true;
+        o.seed = 1;
+        if (compile_read_file(c, model) && compile_to(c, STAGE_OPT, &o))
+            graph_dump_opt(out, c->graph, 1);
+        else
+            fputs(diag_text(c->diag), out);
     } else if (!compile_read_file(c, model) ||
                !compile_to(c, strcmp(stage, "ast") == 0 ? STAGE_PARSE : STAGE_GRAPH, &o)) {
         fputs(diag_text(c->diag), out);
@@ -101,5 +110,7 @@ static void test_golden_diagnostics(void) { check_stage("diagnostics"); }
 static void test_golden_ast(void) { check_stage("ast"); }
 static void test_golden_graph(void) { check_stage("graph"); }
 static void test_golden_dot(void) { check_stage("dot"); }
+static void test_golden_opt(void) { check_stage("opt"); }
 
-NND_SUITE("golden", test_golden_diagnostics, test_golden_ast, test_golden_graph, test_golden_dot)
+NND_SUITE("golden", test_golden_diagnostics, test_golden_ast, test_golden_graph, test_golden_dot,
+          test_golden_opt)

@@ -1,0 +1,119 @@
+/* dump_opt.c: `nndc emit opt`: what the optimizer made of a graph.
+ *
+ * One line per kernel (a node with the elementwise ops fused into its loops), with where its
+ * result lives (a caller's output, a view of another value, or a workspace buffer with its
+ * offset); then the planned buffers and the workspace size as a formula in the symbolic
+ * dimensions and as bytes when every symbol is `batch`. */
+#include <string.h>
+
+#include "passes.h"
+
+static bool is_view(OpKind op) {
+    return op == OP_FLATTEN || op == OP_RESHAPE || op == OP_DROPOUT || op == OP_IDENTITY;
+}
+
+static int output_slot(const Graph *g, const Node *n) {
+    for (int i = 0; i < g->noutputs; i++)
+        if (g->outputs[i] == n)
+            return i;
+    return -1;
+}
+
+static void print_location(FILE *out, const Graph *g, const Node *r) {
+    int slot = output_slot(g, r);
+    if (slot >= 0)
+        fprintf(out, "output '%s'", g->output_names[slot]);
+    else if (is_view(r->op))
+        fprintf(out, "view of %s", r->in[0]->name);
+    else if (g->plan.done && r->buf >= 0) {
+        const Buffer *b = &g->plan.bufs[r->buf];
+        fprintf(out, "buf%d", r->buf);
+        (void)b;
+    } else
+        fprintf(out, "own buffer");
+}
+
+static void print_kernel(FILE *out, const Graph *g, const Node *k) {
+    const Node *r = kernel_result((Node *)k);
+    fprintf(out, "  %-16s = %s", r->name, op_name(k->op));
+    for (int i = 0; i < k->nepi; i++)
+        fprintf(out, "+%s", op_name(k->epi[i]->op));
+    fprintf(out, "(");
+    int printed = 0;
+    for (int j = 0; j < k->nin; j++)
+        fprintf(out, "%s%s", printed++ ? ", " : "", k->in[j]->name);
+    for (int i = 0; i < k->nepi; i++)
+        for (int j = 1; j < k->epi[i]->nin; j++)
+            fprintf(out, "%s%s", printed++ ? ", " : "", k->epi[i]->in[j]->name);
+    fprintf(out, ") : %s -> ", node_shape_str(g, r));
+    print_location(out, g, r);
+    fprintf(out, "\n");
+}
+
+static int64_t eval_or_zero(Dim d, const int64_t *syms) {
+    int64_t v;
+    return dim_eval(d, syms, &v) ? v : 0;
+}
+
+void graph_dump_opt(FILE *out, const Graph *g, int64_t batch) {
+    int64_t syms[MAX_SYMS];
+    for (int i = 0; i < MAX_SYMS; i++)
+        syms[i] = batch;
+    syms_derive(g->sym_def, g->nsyms, syms);
+    int kernels = 0, ops = 0;
+    for (int i = 0; i < g->nnodes; i++) {
+        const Node *n = g->nodes[i];
+        if (n->op == OP_INPUT)
+            continue;
+        ops++;
+        kernels += !n->host && !is_view(n->op);
+    }
+    fprintf(out, "optimized graph %s: %d kernels for %d operators\n", g->name, kernels, ops);
+    for (int i = 0; i < g->ninputs; i++)
+        fprintf(out, "  input %s : %s\n", g->inputs[i]->name, node_shape_str(g, g->inputs[i]));
+    for (int i = 0; i < g->nnodes; i++) {
+        const Node *n = g->nodes[i];
+        if (n->op != OP_INPUT && !n->host)
+            print_kernel(out, g, n);
+    }
+    const Plan *p = &g->plan;
+    int64_t total = 0;
+    if (!p->done) {
+        for (int i = 0; i < g->nnodes; i++) {
+            const Node *n = g->nodes[i];
+            if (n->op == OP_INPUT || is_view(n->op) || output_slot(g, n) >= 0 ||
+                (n->host ? kernel_result(n->host) != n : n->nepi > 0))
+                continue;
+            Dim numel;
+            shape_numel(&n->shape, &numel);
+            total += (eval_or_zero(numel, syms) * 4 + 63) / 64 * 64;
+        }
+        fprintf(out, "workspace: not planned (one buffer per value): %lld bytes at batch %lld\n",
+                (long long)total, (long long)batch);
+        return;
+    }
+    fprintf(out, "buffers:\n");
+    for (int i = 0; i < p->nbufs; i++) {
+        const Buffer *b = &p->bufs[i];
+        const char *unit = dim_is(b->unit, 1) ? "" : dim_str(g->arena, b->unit, g->syms);
+        fprintf(out, "  buf%-3d group %d  offset %lld%s%s  size %lld%s%s floats  (", i, b->group,
+                (long long)b->offset, *unit ? "*" : "", unit, (long long)b->floats,
+                *unit ? "*" : "", unit);
+        int k = 0;
+        for (int j = 0; j < g->nnodes; j++)
+            if (g->nodes[j]->buf == i && (g->nodes[j]->host ? kernel_result(g->nodes[j]->host) ==
+                                                                  g->nodes[j]
+                                                            : true))
+                fprintf(out, "%s%s", k++ ? ", " : "", g->nodes[j]->name);
+        fprintf(out, ")\n");
+    }
+    fprintf(out, "workspace: ");
+    for (int k = 0; k < p->ngroups; k++) {
+        const char *unit = dim_is(p->group_unit[k], 1) ? "" : dim_str(g->arena, p->group_unit[k], g->syms);
+        fprintf(out, "%s%lld%s%s", k ? " + " : "", (long long)p->group_floats[k] * 4,
+                *unit ? "*" : "", unit);
+        total += p->group_floats[k] * 4 * eval_or_zero(p->group_unit[k], syms);
+    }
+    fprintf(out, "%s bytes = %lld bytes at batch %lld\n", p->ngroups ? "" : "0", (long long)total,
+            (long long)batch);
+}

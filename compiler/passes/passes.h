@@ -1,0 +1,55 @@
+/* passes.h: the graph optimizer, as a list of passes run in order (compiler/passes/).
+ *
+ * In: a shaped graph with its parameters filled. Out: the same graph, rewritten: dead nodes
+ * gone, batchnorm folded into the layer before it, elementwise tails fused into the kernel
+ * that produces their input, and every remaining intermediate value given a place in one
+ * planned workspace. Each pass is a file with one entry point that returns whether it
+ * changed anything; after each, graph_verify checks the invariants in debug and test builds.
+ *
+ * Invariants every pass keeps (graph_verify):
+ *   - g->nodes is in topological order and nodes[i]->id == i;
+ *   - a node's inputs are earlier nodes, none of them fused unless it is the last of its
+ *     kernel's epilogue (fused intermediate values are never materialized);
+ *   - a fused node's host lists it in its epilogue, in order, and the epilogue of a kernel
+ *     is a chain: each epilogue node's first input is the previous value of the chain;
+ *   - inputs and outputs of the model are never removed or fused away. */
+#ifndef NND_PASSES_H
+#define NND_PASSES_H
+
+#include <stdbool.h>
+
+#include "graph.h"
+
+typedef bool (*PassFn)(Graph *g, Diag *d);
+
+typedef struct Pass {
+    const char *name;
+    PassFn run;
+} Pass;
+
+bool pass_dce(Graph *g, Diag *d);            /* dce.c */
+bool pass_fold_batchnorm(Graph *g, Diag *d); /* fold_batchnorm.c */
+bool pass_fuse(Graph *g, Diag *d);           /* fuse.c */
+bool pass_plan_memory(Graph *g, Diag *d);    /* plan_memory.c */
+
+/* Runs the pipeline (pipeline.c) at opt_level (0: nothing), stopping after the pass named
+ * stop_after (NULL: all). False when a pass reported an error or verification failed
+ * (an internal error, reported as such). An unknown stop_after is reported too. */
+bool passes_run(Graph *g, Diag *d, int opt_level, const char *stop_after);
+/* The names of the passes, in order, NULL-terminated (for --after's help). */
+const char *const *passes_names(void);
+/* Checks the invariants above; reports an internal error and returns false on a violation. */
+bool graph_verify(const Graph *g, Diag *d);
+/* Removes nodes marked dead (n->id < 0) and renumbers the rest, keeping the order. */
+void graph_compact(Graph *g);
+/* Makes every consumer of `old` (node inputs and model outputs) use `repl` instead, keeping
+ * nuses right. Does not remove `old`. */
+void graph_replace_uses(Graph *g, Node *old, Node *repl);
+/* The node whose value a kernel finally stores: the last of its epilogue, or itself. */
+Node *kernel_result(Node *n);
+
+/* `nndc emit opt`: the kernels with the ops fused into each, the buffers with their offsets
+ * and sizes, and the workspace size as a formula and for every symbol = `batch`. */
+void graph_dump_opt(FILE *out, const Graph *g, int64_t batch);
+
+#endif
