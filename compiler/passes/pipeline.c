@@ -9,7 +9,8 @@
 #include "passes.h"
 
 static const Pass pipeline[] = {
-    {"dce", pass_dce}, /* needs: a verified graph */
+    {"dce", pass_dce},                /* needs: a verified graph */
+    {"fold-bn", pass_fold_batchnorm}, /* needs: parameters filled */
 };
 
 enum { NPASSES = sizeof pipeline / sizeof pipeline[0] };
