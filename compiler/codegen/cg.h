@@ -60,6 +60,8 @@ LLVMMemoryBufferRef cg_emit_machine_code(Cg *cg, LLVMCodeGenFileType kind, char 
 /* --- helpers for the lowerings (cg_ir.c) ---------------------------------------------- */
 LLVMValueRef cg_i64(Cg *cg, int64_t v);
 LLVMValueRef cg_f32(Cg *cg, double v);
+/* The float v with x's type: an f32, or v in every lane when x is a vector of f32. */
+LLVMValueRef cg_const_like(Cg *cg, LLVMValueRef x, double v);
 LLVMValueRef cg_dim(Cg *cg, Dim d);                  /* its value in the current function */
 LLVMValueRef cg_numel(Cg *cg, const Shape *s);
 LLVMValueRef cg_mul(Cg *cg, LLVMValueRef a, LLVMValueRef b); /* i64, nsw nuw */
@@ -72,7 +74,8 @@ LLVMValueRef cg_fadd(Cg *cg, LLVMValueRef a, LLVMValueRef b);
 LLVMValueRef cg_fsub(Cg *cg, LLVMValueRef a, LLVMValueRef b);
 LLVMValueRef cg_fmul(Cg *cg, LLVMValueRef a, LLVMValueRef b);
 LLVMValueRef cg_fdiv(Cg *cg, LLVMValueRef a, LLVMValueRef b);
-LLVMValueRef cg_intrinsic1(Cg *cg, const char *name, LLVMValueRef x); /* llvm.NAME.f32 */
+/* llvm.NAME for x's type: llvm.NAME.f32, or .vNf32 when x is a vector. */
+LLVMValueRef cg_intrinsic1(Cg *cg, const char *name, LLVMValueRef x);
 LLVMValueRef cg_intrinsic2(Cg *cg, const char *name, LLVMValueRef x, LLVMValueRef y);
 LLVMValueRef cg_select_lt(Cg *cg, LLVMValueRef a, LLVMValueRef b, LLVMValueRef t, LLVMValueRef f);
 /* The data pointer of a parameter: a private constant global in the module. */
@@ -120,5 +123,17 @@ bool lower_matmul(Cg *cg, Node *n);         /* lower_matmul.c */
 bool lower_concat(Cg *cg, Node *n);         /* lower_concat.c */
 /* The scalar function of an elementwise op (lower_unary's table), for fusion too. */
 LLVMValueRef cg_unary_op(Cg *cg, const Node *n, LLVMValueRef x);
+/* a OP b for add, sub, mul, div (lower_binary.c), on floats or vectors of them. */
+LLVMValueRef cg_binary_op(Cg *cg, OpKind op, LLVMValueRef a, LLVMValueRef b);
+
+/* --- epilogues: the elementwise ops fused into a kernel (cg_epilogue.c) ----------------- */
+/* The value of kernel's epilogue (pass_fuse: kernel->epi) applied to `value`, the kernel's
+ * own value at flat C-order index `flat_index` of its output; `value` unchanged, and no IR,
+ * when it has none. A vector value holds the elements at flat_index, flat_index + 1, ... */
+LLVMValueRef cg_epilogue(Cg *cg, const Node *kernel, LLVMValueRef value, LLVMValueRef flat_index);
+/* The same for a vector whose lanes outside `lanes` (bit l: lane l) are never stored: the
+ * tensor operands are not read there either (they may lie past the end of the buffer). */
+LLVMValueRef cg_epilogue_lanes(Cg *cg, const Node *kernel, LLVMValueRef value,
+                               LLVMValueRef flat_index, uint32_t lanes);
 
 #endif

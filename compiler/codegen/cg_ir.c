@@ -9,6 +9,12 @@ LLVMValueRef cg_i64(Cg *cg, int64_t v) { return LLVMConstInt(cg->i64, (unsigned 
 
 LLVMValueRef cg_f32(Cg *cg, double v) { return LLVMConstReal(cg->f32, v); }
 
+/* ConstantFP::get splats for a vector type, so this is cg_f32 for a scalar x. */
+LLVMValueRef cg_const_like(Cg *cg, LLVMValueRef x, double v) {
+    (void)cg;
+    return LLVMConstReal(LLVMTypeOf(x), v);
+}
+
 LLVMValueRef cg_mul(Cg *cg, LLVMValueRef a, LLVMValueRef b) {
     LLVMValueRef r = LLVMBuildMul(cg->b, a, b, "");
     if (!LLVMIsConstant(r)) {
@@ -72,7 +78,7 @@ static LLVMValueRef call_intrinsic(Cg *cg, const char *name, LLVMValueRef *args,
     char full[64];
     snprintf(full, sizeof full, "llvm.%s", name);
     unsigned id = LLVMLookupIntrinsicID(full, strlen(full));
-    LLVMTypeRef types[1] = {cg->f32};
+    LLVMTypeRef types[1] = {LLVMTypeOf(args[0])}; /* f32, or a vector of them */
     LLVMValueRef fn = LLVMGetIntrinsicDeclaration(cg->mod, id, types, 1);
     LLVMTypeRef fty = LLVMIntrinsicGetType(cg->ctx, id, types, 1);
     return flags(LLVMBuildCall2(cg->b, fty, fn, args, n, ""));

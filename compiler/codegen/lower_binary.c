@@ -4,7 +4,9 @@
  * own stride in each dimension, 0 where it is broadcast. Dimensions of size 1 in the
  * output are skipped and runs of dimensions where every operand is contiguous are merged,
  * so same-shape operands take one flat loop and the innermost loop is unit-stride (or
- * stride 0) for the vectorizer. */
+ * stride 0) for the vectorizer. The walk is in the output's C order, so the output offset is
+ * also each element's flat index, where the node's epilogue (fused elementwise ops that
+ * follow it) is applied before the store. */
 #include <stdio.h>
 
 #include "cg.h"
@@ -73,7 +75,7 @@ static Walk plan(const Node *n) {
     return w;
 }
 
-static LLVMValueRef apply(Cg *cg, OpKind op, LLVMValueRef a, LLVMValueRef b) {
+LLVMValueRef cg_binary_op(Cg *cg, OpKind op, LLVMValueRef a, LLVMValueRef b) {
     switch (op) {
     case OP_ADD: return cg_fadd(cg, a, b);
     case OP_SUB: return cg_fsub(cg, a, b);
@@ -108,7 +110,7 @@ bool lower_binary(Cg *cg, Node *n) {
     }
     LLVMValueRef a = cg_load(cg, A, off[0]);
     LLVMValueRef b = B ? cg_load(cg, B, off[1]) : number;
-    cg_store(cg, apply(cg, n->op, a, b), Y, off[2]);
+    cg_store(cg, cg_epilogue(cg, n, cg_binary_op(cg, n->op, a, b), off[2]), Y, off[2]);
     for (int d = w.rank - 1; d >= 0; d--)
         cg_loop_end(cg, &loops[d], NULL);
     return true;

@@ -18,9 +18,10 @@
  * border tap is a masked load (masked-off lanes read nothing and give 0). Consecutive blocks
  * with the same masks share a loop. A row that is not a multiple of the width ends with a
  * block that overlaps the previous one (blocks only write y, so computing an output twice is
- * harmless). Each filter's accumulator is split into chains (contract only, so they are not
- * reassociated back into one) to hide the FMA latency. The runs and blocks are planned by
- * cg_window.c, the vector loads and stores are cg_vec.c's. */
+ * harmless; so is the fused epilogue, applied to each vector before its store, whose
+ * operands are never y's buffer). Each filter's accumulator is split into chains (contract
+ * only, so they are not reassociated back into one) to hide the FMA latency. The runs and
+ * blocks are planned by cg_window.c, the vector loads and stores are cg_vec.c's. */
 #include <string.h>
 
 #include "cg_vec.h"
@@ -168,7 +169,8 @@ static void add_channels(Cg *cg, const Conv *cv, const Block *bk, LLVMValueRef *
 }
 
 /* One block: its filters' accumulators start at the bias (the other chains at -0, which
- * folds away), take every channel's taps, and are summed pairwise and stored. */
+ * folds away), take every channel's taps, and are summed pairwise, go through the fused
+ * epilogue as vectors and are stored. */
 static void emit_block(Cg *cg, const Conv *cv, const Block *bk) {
     LLVMValueRef acc[MAX_ACCS];
     for (int64_t fi = 0; fi < cv->fb; fi++) {
@@ -182,8 +184,9 @@ static void emit_block(Cg *cg, const Conv *cv, const Block *bk) {
         for (int step = 1; step < cv->chains; step *= 2)
             for (int i = 0; i + step < cv->chains; i += 2 * step)
                 a[i] = contract(LLVMBuildFAdd(cg->b, a[i], a[i + step], ""));
-        cg_vec_store(cg, a[0], cv->Y, cg_addc(cg, bk->y, fi * cv->OH * cv->OW), bk->width,
-                     cv->cols.lanes);
+        LLVMValueRef at = cg_addc(cg, bk->y, fi * cv->OH * cv->OW);
+        LLVMValueRef v = cg_epilogue_lanes(cg, cv->n, a[0], at, cv->cols.lanes);
+        cg_vec_store(cg, v, cv->Y, at, bk->width, cv->cols.lanes);
     }
 }
 

@@ -2,7 +2,8 @@
  *
  * x [..., K], weight [U, K] (PyTorch layout), bias [U] -> y [..., U]. Every row of x is
  * dotted with every row of W: both are contiguous in k, so the inner loop is a vectorized
- * reduction (reassociation allowed) over constant K with constant weights. */
+ * reduction (reassociation allowed) over constant K with constant weights. The fused
+ * epilogue is applied to each sum with its bias, before the store. */
 #include "cg.h"
 
 bool lower_dense(Cg *cg, Node *n) {
@@ -30,7 +31,8 @@ bool lower_dense(Cg *cg, Node *n) {
     LLVMValueRef sum = lk.acc_out[0];
     if (B)
         sum = cg_fadd(cg, sum, cg_load(cg, B, j));
-    cg_store(cg, sum, Y, cg_add(cg, yrow, j));
+    LLVMValueRef at = cg_add(cg, yrow, j);
+    cg_store(cg, cg_epilogue(cg, n, sum, at), Y, at);
     cg_loop_end(cg, &lj, NULL);
     cg_loop_end(cg, &lm, NULL);
     return true;

@@ -6,7 +6,9 @@
  * output batch dimension, 0 where it is broadcast. Per batch and row m, y[m, :] is zeroed,
  * then y[m, :] += a[m, k] * b[k, :] for each k, so the innermost loop runs over p with unit
  * stride in b and y and vectorizes. When P is 1 (matrix-vector) that loop would be empty of
- * work, so each y[m] is instead a dot product of a[m, :] and b, a vectorized reduction. */
+ * work, so each y[m] is instead a dot product of a[m, :] and b, a vectorized reduction.
+ * The fused epilogue is applied to each dot product before its store, or to each finished
+ * row of y in a loop of its own (the row is its accumulator until then). */
 #include <stdio.h>
 
 #include "cg.h"
@@ -50,8 +52,8 @@ static Mm plan(const Node *n) {
 }
 
 /* y[m, :] = sum over k of a[m, k] * b[k, :], for a, b, y at the given offsets. */
-static void rows_axpy(Cg *cg, LLVMValueRef A, LLVMValueRef B, LLVMValueRef Y, LLVMValueRef off[3],
-                      const Mm *mm) {
+static void rows_axpy(Cg *cg, const Node *n, LLVMValueRef A, LLVMValueRef B, LLVMValueRef Y,
+                      LLVMValueRef off[3], const Mm *mm) {
     LLVMValueRef K = cg_dim(cg, mm->K), P = cg_dim(cg, mm->P);
     CgLoop lm, lz, lk, lp;
     LLVMValueRef m = cg_loop_begin(cg, &lm, cg_dim(cg, mm->M), "matmul.m");
@@ -69,12 +71,18 @@ static void rows_axpy(Cg *cg, LLVMValueRef A, LLVMValueRef B, LLVMValueRef Y, LL
     cg_store(cg, cg_fadd(cg, cg_load(cg, Y, yat), prod), Y, yat);
     cg_loop_end(cg, &lp, NULL);
     cg_loop_end(cg, &lk, NULL);
+    if (n->nepi) { /* the row is complete: its epilogue, in place */
+        p = cg_loop_begin(cg, &lp, P, "matmul.epi");
+        yat = cg_add(cg, yrow, p);
+        cg_store(cg, cg_epilogue(cg, n, cg_load(cg, Y, yat), yat), Y, yat);
+        cg_loop_end(cg, &lp, NULL);
+    }
     cg_loop_end(cg, &lm, NULL);
 }
 
 /* y[m] = sum over k of a[m, k] * b[k], for P == 1. */
-static void rows_dot(Cg *cg, LLVMValueRef A, LLVMValueRef B, LLVMValueRef Y, LLVMValueRef off[3],
-                     const Mm *mm) {
+static void rows_dot(Cg *cg, const Node *n, LLVMValueRef A, LLVMValueRef B, LLVMValueRef Y,
+                     LLVMValueRef off[3], const Mm *mm) {
     LLVMValueRef K = cg_dim(cg, mm->K);
     CgLoop lm, lk;
     LLVMValueRef m = cg_loop_begin(cg, &lm, cg_dim(cg, mm->M), "matmul.m");
@@ -85,7 +93,8 @@ static void rows_dot(Cg *cg, LLVMValueRef A, LLVMValueRef B, LLVMValueRef Y, LLV
         cg_fmul(cg, cg_load(cg, A, cg_add(cg, arow, k)), cg_load(cg, B, cg_add(cg, off[1], k)));
     LLVMValueRef next = cg_fadd(cg, acc, prod);
     cg_loop_end(cg, &lk, &next);
-    cg_store(cg, lk.acc_out[0], Y, cg_add(cg, off[2], m));
+    LLVMValueRef at = cg_add(cg, off[2], m);
+    cg_store(cg, cg_epilogue(cg, n, lk.acc_out[0], at), Y, at);
     cg_loop_end(cg, &lm, NULL);
 }
 
@@ -115,9 +124,9 @@ bool lower_matmul(Cg *cg, Node *n) {
         off[2] = cg_add(cg, off[2], cg_mul(cg, i, ystride[d]));
     }
     if (dim_is(mm.P, 1))
-        rows_dot(cg, A, B, Y, off, &mm);
+        rows_dot(cg, n, A, B, Y, off, &mm);
     else
-        rows_axpy(cg, A, B, Y, off, &mm);
+        rows_axpy(cg, n, A, B, Y, off, &mm);
     for (int d = mm.nb - 1; d >= 0; d--)
         if (looped[d])
             cg_loop_end(cg, &loops[d], NULL);

@@ -11,6 +11,7 @@
 static const Pass pipeline[] = {
     {"dce", pass_dce},                /* needs: a verified graph */
     {"fold-bn", pass_fold_batchnorm}, /* needs: parameters filled */
+    {"fuse", pass_fuse},              /* needs: fold-bn (a folded batchnorm fuses nothing) */
 };
 
 enum { NPASSES = sizeof pipeline / sizeof pipeline[0] };
