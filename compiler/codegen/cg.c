@@ -103,30 +103,6 @@ LLVMModuleRef cg_take_module(Cg *cg) {
     return m;
 }
 
-static bool is_view(OpKind op) {
-    return op == OP_FLATTEN || op == OP_RESHAPE || op == OP_DROPOUT || op == OP_IDENTITY;
-}
-
-static int output_slot(const Graph *g, const Node *n) {
-    for (int i = 0; i < g->noutputs; i++)
-        if (g->outputs[i] == n)
-            return i;
-    return -1;
-}
-
-
-/* Whether the value is stored at all: values fused into the middle of a kernel's epilogue
- * live only in registers. */
-static bool is_stored(const Node *n) {
-    return n->host ? kernel_result(n->host) == n : n->nepi == 0;
-}
-
-/* Whether the value needs room in the workspace: stored, and not an input, an output or a
- * view of another tensor. */
-static bool in_workspace(const Graph *g, const Node *n) {
-    return is_stored(n) && n->op != OP_INPUT && !is_view(n->op) && output_slot(g, n) < 0;
-}
-
 enum { WS_ALIGN = 64 };
 
 /* The workspace layout in the current function: the byte offset of every workspace value
@@ -147,7 +123,7 @@ static LLVMValueRef layout(Cg *cg, LLVMValueRef *offsets) {
         }
         for (int i = 0; offsets && i < cg->g->nnodes; i++) {
             Node *n = cg->g->nodes[i];
-            if (!in_workspace(cg->g, n) || n->buf < 0)
+            if (!value_in_workspace(cg->g, n) || n->buf < 0)
                 continue;
             const Buffer *b = &plan->bufs[n->buf];
             LLVMValueRef off = cg_mul(cg, cg_i64(cg, b->offset * 4), cg_dim(cg, b->unit));
@@ -157,7 +133,7 @@ static LLVMValueRef layout(Cg *cg, LLVMValueRef *offsets) {
     }
     for (int i = 0; i < cg->g->nnodes; i++) {
         Node *n = cg->g->nodes[i];
-        if (!in_workspace(cg->g, n))
+        if (!value_in_workspace(cg->g, n))
             continue;
         if (offsets)
             offsets[i] = total;
@@ -225,14 +201,14 @@ static void assign_buffers(Cg *cg, LLVMValueRef ins, LLVMValueRef outs, LLVMValu
     layout(cg, offsets);
     for (int i = 0; i < g->nnodes; i++) {
         Node *n = g->nodes[i];
-        int slot = output_slot(g, n);
-        if (!is_stored(n))
+        int slot = value_output_slot(g, n);
+        if (!value_is_stored(n))
             cg->buf[i] = NULL;
         else if (n->op == OP_INPUT)
             cg->buf[i] = load_ptr(cg, ins, n->input_index, n->name);
         else if (slot >= 0)
             cg->buf[i] = load_ptr(cg, outs, slot, n->name);
-        else if (is_view(n->op))
+        else if (value_is_view(n->op))
             cg->buf[i] = cg->buf[n->in[0]->id];
         else
             cg->buf[i] = LLVMBuildInBoundsGEP2(cg->b, LLVMInt8TypeInContext(cg->ctx), ws,
@@ -276,7 +252,7 @@ static bool emit_forward(Cg *cg) {
      * earlier output) is copied into its buffer last. */
     for (int k = 0; ok && k < g->noutputs; k++) {
         Node *n = g->outputs[k];
-        if (n->op != OP_INPUT && output_slot(g, n) == k)
+        if (n->op != OP_INPUT && value_output_slot(g, n) == k)
             continue;
         cg_memcpy(cg, load_ptr(cg, LLVMGetParam(fn, 1), k, g->output_names[k]), cg->buf[n->id],
                   cg_numel(cg, &n->shape));

@@ -8,22 +8,11 @@
 
 #include "passes.h"
 
-static bool is_view(OpKind op) {
-    return op == OP_FLATTEN || op == OP_RESHAPE || op == OP_DROPOUT || op == OP_IDENTITY;
-}
-
-static int output_slot(const Graph *g, const Node *n) {
-    for (int i = 0; i < g->noutputs; i++)
-        if (g->outputs[i] == n)
-            return i;
-    return -1;
-}
-
 static void print_location(FILE *out, const Graph *g, const Node *r) {
-    int slot = output_slot(g, r);
+    int slot = value_output_slot(g, r);
     if (slot >= 0)
         fprintf(out, "output '%s'", g->output_names[slot]);
-    else if (is_view(r->op))
+    else if (value_is_view(r->op))
         fprintf(out, "view of %s", r->in[0]->name);
     else if (g->plan.done && r->buf >= 0) {
         const Buffer *b = &g->plan.bufs[r->buf];
@@ -66,7 +55,7 @@ void graph_dump_opt(FILE *out, const Graph *g, int64_t batch) {
         if (n->op == OP_INPUT)
             continue;
         ops++;
-        kernels += !n->host && !is_view(n->op);
+        kernels += !n->host && !value_is_view(n->op);
     }
     fprintf(out, "optimized graph %s: %d kernels for %d operators\n", g->name, kernels, ops);
     for (int i = 0; i < g->ninputs; i++)
@@ -81,7 +70,7 @@ void graph_dump_opt(FILE *out, const Graph *g, int64_t batch) {
     if (!p->done) {
         for (int i = 0; i < g->nnodes; i++) {
             const Node *n = g->nodes[i];
-            if (n->op == OP_INPUT || is_view(n->op) || output_slot(g, n) >= 0 ||
+            if (n->op == OP_INPUT || value_is_view(n->op) || value_output_slot(g, n) >= 0 ||
                 (n->host ? kernel_result(n->host) != n : n->nepi > 0))
                 continue;
             Dim numel;

@@ -12,20 +12,13 @@
 
 #include "passes.h"
 
-static bool is_output(const Graph *g, const Node *n) {
-    for (int i = 0; i < g->noutputs; i++)
-        if (g->outputs[i] == n)
-            return true;
-    return false;
-}
-
 /* The layer bn can be folded into, or NULL. */
 static Node *foldable_producer(const Graph *g, const Node *bn) {
     if (bn->op != OP_BATCHNORM || bn->bad || bn->nin != 1 || bn->host || bn->nepi)
         return NULL;
     Node *p = bn->in[0];
     bool layer = p->op == OP_CONV2D || (p->op == OP_DENSE && p->shape.rank == 2);
-    if (!layer || p->bad || p->host || p->nepi || p->nuses != 1 || is_output(g, p))
+    if (!layer || p->bad || p->host || p->nepi || p->nuses != 1 || value_output_slot(g, p) >= 0)
         return NULL;
     const Param *w = node_param(p, "weight");
     if (!w || !w->data || w->shape.rank < 1 || !dim_is(w->shape.d[0], bn->shape.d[1].c))

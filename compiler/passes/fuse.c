@@ -26,13 +26,6 @@ static bool hosts_epilogue(OpKind op) {
     return op == OP_DENSE || op == OP_CONV2D || op == OP_MATMUL || is_unary(op) || is_binary(op);
 }
 
-static bool is_output(const Graph *g, const Node *n) {
-    for (int i = 0; i < g->noutputs; i++)
-        if (g->outputs[i] == n)
-            return true;
-    return false;
-}
-
 /* Where a value is computed in the generated code: fused values inside their kernel, the
  * model's inputs before anything runs. */
 static int emitted_at(const Node *n) {
@@ -51,7 +44,8 @@ static Node *fusion_host(const Graph *g, const Node *e) {
         return NULL;
     Node *v = e->in[0];
     Node *k = v->host ? v->host : v;
-    if (kernel_result(k) != v || !hosts_epilogue(k->op) || v->nuses != 1 || is_output(g, v))
+    if (kernel_result(k) != v || !hosts_epilogue(k->op) || v->nuses != 1 ||
+        value_output_slot(g, v) >= 0)
         return NULL;
     if (!shape_eq(&e->shape, &v->shape))
         return NULL;

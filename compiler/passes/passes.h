@@ -48,6 +48,12 @@ void graph_replace_uses(Graph *g, Node *old, Node *repl);
 /* The node whose value a kernel finally stores: the last of its epilogue, or itself. */
 Node *kernel_result(Node *n);
 
+/* Where values live (values.c); the planner, the code generator and emit opt share these. */
+bool value_is_view(OpKind op);                         /* flatten, reshape, dropout, identity */
+int value_output_slot(const Graph *g, const Node *n);  /* its output index, or -1 */
+bool value_is_stored(const Node *n);  /* false for values fused into the middle of a kernel */
+bool value_in_workspace(const Graph *g, const Node *n); /* stored; not input, output or view */
+
 /* `nndc emit opt`: the kernels with the ops fused into each, the buffers with their offsets
  * and sizes, and the workspace size as a formula and for every symbol = `batch`. */
 void graph_dump_opt(FILE *out, const Graph *g, int64_t batch);

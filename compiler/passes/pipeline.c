@@ -12,6 +12,7 @@ static const Pass pipeline[] = {
     {"dce", pass_dce},                /* needs: a verified graph */
     {"fold-bn", pass_fold_batchnorm}, /* needs: parameters filled */
     {"fuse", pass_fuse},              /* needs: fold-bn (a folded batchnorm fuses nothing) */
+    {"plan", pass_plan_memory},       /* needs: fuse; last */
 };
 
 enum { NPASSES = sizeof pipeline / sizeof pipeline[0] };
