@@ -34,7 +34,11 @@ bool cg_init(Cg *cg, Graph *g, Diag *d, LLVMContextRef ctx, const CgOptions *o) 
     LLVMInitializeNativeAsmPrinter();
     LLVMInitializeNativeAsmParser();
     char *host_triple = LLVMGetDefaultTargetTriple();
-    const char *triple = o && o->triple ? o->triple : host_triple;
+    /* Normalized as clang and llc do: "thumbv7em-none-eabihf" must read as environment
+     * eabihf (the hard-float ABI), not as an OS called eabihf. */
+    const char *asked = o && o->triple ? o->triple : host_triple;
+    char *triple_owned = LLVMNormalizeTargetTriple(asked);
+    const char *triple = triple_owned;
     bool host = !(o && o->triple);
     char *host_cpu = LLVMGetHostCPUName(), *host_features = LLVMGetHostCPUFeatures();
     cg->cpu = arena_strdup(g->arena, o && o->cpu ? o->cpu : host ? host_cpu : "generic");
@@ -47,7 +51,7 @@ bool cg_init(Cg *cg, Graph *g, Diag *d, LLVMContextRef ctx, const CgOptions *o) 
     char *err = NULL;
     bool ok = true;
     if (LLVMGetTargetFromTriple(triple, &target, &err)) {
-        diag_error(d, at, "unknown target '%s': %s", triple, err ? err : "");
+        diag_error(d, at, "unknown target '%s': %s", asked, err ? err : "");
         ok = false;
     } else {
         int level = o ? o->opt_level : 2;
@@ -82,6 +86,7 @@ bool cg_init(Cg *cg, Graph *g, Diag *d, LLVMContextRef ctx, const CgOptions *o) 
         cg->buf = arena_array(g->arena, (size_t)g->nnodes + 1, sizeof(LLVMValueRef));
     }
     LLVMDisposeMessage(host_triple);
+    LLVMDisposeMessage(triple_owned);
     return ok;
 }
 
