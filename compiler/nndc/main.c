@@ -21,11 +21,21 @@ static const char usage[] =
     "                                    JIT-compile and run; outputs not saved are printed\n"
     "  bench MODEL [--batch N] [--iterations K]\n"
     "                                    time the forward pass: median latency and GFLOP/s\n"
+    "  build MODEL -o OUT.o [--header OUT.h] [--shared OUT.so] [--name PREFIX]\n"
+    "              [--target TRIPLE] [--cpu CPU]\n"
+    "                                    ahead-of-time compile to a PIC object, a C header and\n"
+    "                                    a shared library that need neither LLVM nor nnd;\n"
+    "                                    PREFIX (default: the model's name) names the entry\n"
+    "                                    points PREFIX_forward and PREFIX_workspace_size.\n"
+    "                                    CPU defaults to a portable baseline, not this\n"
+    "                                    machine's: x86-64-v3 (AVX2, FMA) on x86-64, else\n"
+    "                                    'generic'\n"
     "\n"
     "options:\n"
     "  -O0 -O1 -O2 -O3                   optimization level (default -O2)\n"
     "  --init random:SEED                fill parameters from SEED (models without weights)\n"
-    "  --cpu CPU                         generate code for CPU (default: this machine's)\n"
+    "  --cpu CPU                         generate code for CPU (default: this machine's;\n"
+    "                                    for build, see above)\n"
     "  -o FILE                           write to FILE instead of standard output\n"
     "  --help, --version\n"
     "\n"
@@ -55,6 +65,7 @@ int main(int argc, char **argv) {
         int (*run)(const Options *);
     } commands[] = {
         {"check", cmd_check}, {"emit", cmd_emit}, {"run", cmd_run}, {"bench", cmd_bench},
+        {"build", cmd_build},
     };
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
         if (strcmp(cmd, commands[i].name) != 0)
@@ -64,7 +75,7 @@ int main(int argc, char **argv) {
             return EXIT_USAGE;
         return commands[i].run(&o);
     }
-    if (strcmp(cmd, "build") == 0 || strcmp(cmd, "import") == 0)
+    if (strcmp(cmd, "import") == 0)
         return usage_error("'%s' is not available in this version of nndc yet", cmd);
     return usage_error("unknown command '%s'", cmd);
 }

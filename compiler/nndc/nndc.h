@@ -1,7 +1,7 @@
 /* nndc.h: the command-line driver's shared pieces (SPEC section 4).
  *
  * Exit statuses: 0 success, 1 errors in the user's model, weights or tensors, 2 usage
- * errors, 3 internal errors. Each command is a file: check.c, emit.c, run.c, bench.c. */
+ * errors, 3 internal errors. Each command is a file: check.c, emit.c, run.c, bench.c, build.c. */
 #ifndef NND_NNDC_H
 #define NND_NNDC_H
 
@@ -23,6 +23,8 @@ typedef struct Options {
     uint64_t seed;
     const char *cpu;
     const char *after;          /* emit opt --after PASS */
+    /* build */
+    const char *header, *shared, *name, *target; /* --header, --shared, --name, --target */
     int batch, threads, iterations;
     /* run */
     const char *inputs[64], *outputs[64]; /* NAME=FILE */
@@ -42,5 +44,6 @@ int cmd_check(const Options *o);
 int cmd_emit(const Options *o);
 int cmd_run(const Options *o);
 int cmd_bench(const Options *o);
+int cmd_build(const Options *o);
 
 #endif

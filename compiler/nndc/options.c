@@ -37,6 +37,7 @@ bool options_parse(const char *command, int argc, char **argv, Options *o) {
     bool is_emit = strcmp(command, "emit") == 0;
     bool is_run = strcmp(command, "run") == 0;
     bool is_bench = strcmp(command, "bench") == 0;
+    bool is_build = strcmp(command, "build") == 0;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i], *v;
         if (strlen(a) == 3 && a[0] == '-' && a[1] == 'O' && a[2] >= '0' && a[2] <= '3') {
@@ -68,6 +69,18 @@ bool options_parse(const char *command, int argc, char **argv, Options *o) {
                 o->inputs[o->ninputs++] = v;
             else
                 o->outputs[o->noutputs++] = v;
+        } else if (is_build && (strcmp(a, "--header") == 0 || strcmp(a, "--shared") == 0)) {
+            if (!(v = value(argc, argv, &i)) || !*v)
+                return bad("%s needs a file name", a);
+            *(a[2] == 'h' ? &o->header : &o->shared) = v;
+        } else if (is_build && strcmp(a, "--name") == 0) {
+            if (!(v = value(argc, argv, &i)))
+                return bad("%s needs a C identifier", a);
+            o->name = v;
+        } else if (is_build && strcmp(a, "--target") == 0) {
+            if (!(v = value(argc, argv, &i)) || !*v)
+                return bad("%s needs a target triple", a);
+            o->target = v;
         } else if (is_emit && strcmp(a, "--after") == 0) {
             if (!(v = value(argc, argv, &i)))
                 return bad("%s needs a pass name", a);

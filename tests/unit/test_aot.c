@@ -1,0 +1,294 @@
+/* test_aot.c: `nndc build` (SPEC sections 4 and 5): the AOT example agrees with the JIT bit
+ * for bit when both generate code for the same CPU, the shared library needs neither LLVM
+ * nor nnd, builds are byte-identical, the header stands alone, two models with different
+ * prefixes link into one program, and every error exits with its status. */
+#define _POSIX_C_SOURCE 200809L
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "nnd.h"
+#include "npy.h"
+#include "unit_harness.h"
+
+#define NNDC NND_BINARY_DIR "/nndc"
+#define DIGITS NND_SOURCE_DIR "/examples/digits"
+#define DENSE NND_SOURCE_DIR "/tests/ref/cases/dense_13_7_b1"
+
+/* The CPU `nndc build` defaults to on this host (build.c): the JIT is given the same. */
+#if defined(__x86_64__)
+#define BUILD_CPU "x86-64-v3"
+#else
+#define BUILD_CPU "generic"
+#endif
+
+static char out[1 << 16];
+static char tmpdir[64];
+
+/* Runs a shell command from the repository root; returns its exit status, output in `out`. */
+static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int sh(const char *fmt, ...) {
+    char cmd[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    char full[4200];
+    snprintf(full, sizeof full, "cd %s && %s 2>&1", NND_SOURCE_DIR, cmd);
+    FILE *p = popen(full, "r");
+    size_t n = p ? fread(out, 1, sizeof out - 1, p) : 0;
+    out[n] = 0;
+    int st = p ? pclose(p) : -1;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+static const char *tmp(void) {
+    if (!tmpdir[0]) {
+        snprintf(tmpdir, sizeof tmpdir, "/tmp/nnd-aot-test-XXXXXX");
+        if (!mkdtemp(tmpdir))
+            tmpdir[0] = 0;
+    }
+    return tmpdir;
+}
+
+static bool exists(const char *dir, const char *name) {
+    char path[256];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    return stat(path, &st) == 0;
+}
+
+/* The JIT's probabilities for the digits test split, compiled for BUILD_CPU at -O2. */
+static float *jit_digits(const NpyArray *x) {
+    nnd_options opt;
+    nnd_options_init(&opt);
+    opt.cpu = BUILD_CPU;
+    nnd_model *m = NULL;
+    char *err = NULL;
+    if (nnd_model_compile_file(DIGITS "/digits.nnd", &opt, &m, &err) != NND_OK) {
+        fprintf(stderr, "%s", err ? err : "?");
+        nnd_string_free(err);
+        return NULL;
+    }
+    float *probs = calloc((size_t)x->shape[0] * 10, sizeof(float));
+    nnd_context *ctx = NULL;
+    nnd_context_create(m, &ctx);
+    nnd_tensor in = {.data = x->data, .count = (size_t)x->numel, .rank = 2, .shape = x->shape};
+    nnd_tensor o = {.data = probs, .count = (size_t)x->shape[0] * 10};
+    if (!ctx || nnd_run(ctx, &in, 1, &o, 1) != NND_OK) {
+        free(probs);
+        probs = NULL;
+    }
+    nnd_context_destroy(ctx);
+    nnd_model_destroy(m);
+    return probs;
+}
+
+static void test_aot_example_equals_jit_bit_for_bit(void) {
+    const char *d = tmp();
+    CU_ASSERT_EQUAL_FATAL(sh(NND_BINARY_DIR "/examples/digits_aot " DIGITS " %s/aot_probs.npy", d), 0);
+    CU_ASSERT(strstr(out, "349 / 360") != NULL);
+    char path[256], err[256];
+    snprintf(path, sizeof path, "%s/aot_probs.npy", d);
+    NpyArray aot = {0}, x = {0};
+    CU_ASSERT_FATAL(npy_read(path, &aot, err, sizeof err));
+    CU_ASSERT_FATAL(npy_read(DIGITS "/test_x.npy", &x, err, sizeof err));
+    CU_ASSERT_EQUAL_FATAL(aot.numel, x.shape[0] * 10);
+    float *jit = jit_digits(&x);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(jit);
+    CU_ASSERT(memcmp(jit, aot.data, sizeof(float) * (size_t)aot.numel) == 0);
+    free(jit);
+    npy_free(&aot);
+    npy_free(&x);
+    /* The example links nothing of nnd or LLVM. */
+    CU_ASSERT_EQUAL(sh("ldd " NND_BINARY_DIR "/examples/digits_aot"), 0);
+    CU_ASSERT(strstr(out, "LLVM") == NULL && strstr(out, "nnd") == NULL);
+}
+
+static void test_aot_shared_library_needs_no_llvm_or_nnd(void) {
+    const char *d = tmp();
+    CU_ASSERT_EQUAL_FATAL(sh(NNDC " build examples/digits/digits.nnd --shared %s/lib1.so", d), 0);
+    CU_ASSERT_EQUAL(sh("ldd %s/lib1.so", d), 0);
+    CU_ASSERT(strstr(out, "LLVM") == NULL && strstr(out, "nnd") == NULL);
+    CU_ASSERT_EQUAL(sh("nm -D --defined-only %s/lib1.so", d), 0);
+    CU_ASSERT(strstr(out, "T digits_forward") != NULL);
+    CU_ASSERT(strstr(out, "T digits_workspace_size") != NULL);
+    /* The object calls nothing outside itself but the C library's memory functions. */
+    CU_ASSERT_EQUAL(sh(NNDC " build examples/resnet_block/resnet_block.nnd -o %s/rb.o", d), 0);
+    CU_ASSERT_EQUAL(sh("nm -u %s/rb.o | grep -v -w -e memcpy -e memset -e memmove", d), 1);
+}
+
+static void test_aot_builds_are_byte_identical(void) {
+    const char *d = tmp();
+    for (int i = 1; i <= 2; i++)
+        CU_ASSERT_EQUAL(sh("mkdir -p %s/b%d && " NNDC " build examples/digits/digits.nnd -o %s/b%d/m.o"
+                           " --header %s/b%d/m.h --shared %s/b%d/m.so", d, i, d, i, d, i, d, i), 0);
+    CU_ASSERT_EQUAL(sh("cmp %s/b1/m.o %s/b2/m.o", d, d), 0);
+    CU_ASSERT_EQUAL(sh("cmp %s/b1/m.h %s/b2/m.h", d, d), 0);
+    CU_ASSERT_EQUAL(sh("cmp %s/b1/m.so %s/b2/m.so", d, d), 0);
+}
+
+static void test_aot_errors(void) {
+    const char *d = tmp();
+    CU_ASSERT_EQUAL(sh(NNDC " build examples/digits/digits.nnd -o %s/e.o --target bogus-none", d), 1);
+    CU_ASSERT(strstr(out, "unknown target 'bogus-none'") != NULL);
+    CU_ASSERT_FALSE(exists(d, "e.o"));
+    CU_ASSERT_EQUAL(sh(NNDC " build examples/digits/digits.nnd -o %s/no/such/dir/e.o", d), 1);
+    CU_ASSERT(strstr(out, "/no/such/dir/e.o") != NULL && strstr(out, "No such file") != NULL);
+    CU_ASSERT_EQUAL(sh(NNDC " build examples/digits/digits.nnd -o %s/e2.o --header %s/no/e.h", d, d), 1);
+    CU_ASSERT(strstr(out, "/no/e.h") != NULL);
+    CU_ASSERT_EQUAL(sh(NNDC " build examples/digits/digits.nnd -o %s/e.o --name 9lives", d), 2);
+    CU_ASSERT(strstr(out, "'9lives'") != NULL);
+    CU_ASSERT_EQUAL(sh(NNDC " build examples/digits/digits.nnd -o %s/e.o --name a-b", d), 2);
+    CU_ASSERT_EQUAL(sh(NNDC " build examples/digits/digits.nnd -o %s/e.o --name", d), 2);
+    CU_ASSERT_EQUAL(sh(NNDC " build examples/digits/digits.nnd"), 2);
+    CU_ASSERT_EQUAL(sh(NNDC " build examples/digits/digits.nnd --shared %s/x.so --target "
+                       "aarch64-linux-gnu", d), 2);
+    CU_ASSERT(strstr(out, "aarch64-linux-gnu") != NULL);
+    CU_ASSERT_EQUAL(sh(NNDC " build tests/golden/diagnostics/three_mistakes.nnd -o %s/bad.o "
+                       "--header %s/bad.h", d, d), 1);
+    CU_ASSERT(strstr(out, "three_mistakes.nnd:5:13: error: unknown operator 'desne'") != NULL);
+    CU_ASSERT_FALSE(exists(d, "bad.o"));
+    CU_ASSERT_FALSE(exists(d, "bad.h"));
+    CU_ASSERT_EQUAL(sh(NNDC " build /nonexistent/model.nnd -o %s/e3.o", d), 1);
+    CU_ASSERT_FALSE(exists(d, "e3.o"));
+    /* 'build' is a command now; 'import' is not yet. */
+    CU_ASSERT_EQUAL(sh(NNDC " --help"), 0);
+    CU_ASSERT(strstr(out, "x86-64-v3") != NULL);
+    CU_ASSERT_EQUAL(sh(NNDC " import x.onnx -o x.nnd"), 2);
+}
+
+static void test_aot_header_stands_alone(void) {
+    const char *d = tmp();
+    CU_ASSERT_EQUAL_FATAL(sh(NNDC " build examples/digits/digits.nnd -o %s/h.o --header %s/h.h", d, d), 0);
+    CU_ASSERT_EQUAL(sh("cc -std=c99 -pedantic -Wall -Wextra -Werror -fsyntax-only -x c %s/h.h", d), 0);
+    CU_ASSERT_EQUAL(sh("grep '#include' %s/h.h", d), 0);
+    CU_ASSERT(strcmp(out, "#include <stddef.h>\n#include <stdint.h>\n") == 0);
+    CU_ASSERT_EQUAL(sh("grep -F 'void digits_forward(const float *const *inputs, float *const "
+                       "*outputs, const int64_t *symbols, void *workspace);' %s/h.h", d), 0);
+    CU_ASSERT_EQUAL(sh("grep -c -e 'define digits_NUM_SYMBOLS 1' -e 'define digits_SYM_N 0' "
+                       "-e 'define digits_WEIGHTS_BYTES 11112' -e 'define digits_INPUT_pixels_DIM1 64' "
+                       "-e 'extern \"C\"' %s/h.h", d), 0);
+    CU_ASSERT(strcmp(out, "5\n") == 0);
+}
+
+/* Concatenating sizes N and M gives the derived symbol (N+M): the header documents its slot,
+ * defines no constant for it, and forward never reads it. */
+static void test_aot_derived_symbols_are_not_read(void) {
+    const char *d = tmp();
+    CU_ASSERT_EQUAL_FATAL(sh("printf 'model cat {\\n input a : f32[N, 2]\\n input b : f32[M, 2]\\n"
+                             " output y = concat(a, b, axis=0)\\n}\\n' > %s/cat.nnd && cat %s/cat.nnd", d, d), 0);
+    CU_ASSERT_EQUAL_FATAL(sh(NNDC " build %s/cat.nnd -o %s/cat.o --header %s/cat.h", d, d, d), 0);
+    CU_ASSERT_EQUAL(sh("grep -c -e 'define cat_SYM_N 0' -e 'define cat_SYM_M 1' "
+                       "-e 'symbols.2. is (N+M): derived, not read' -e 'define cat_NUM_SYMBOLS 3' %s/cat.h", d), 0);
+    CU_ASSERT(strcmp(out, "4\n") == 0);
+    char path[256];
+    snprintf(path, sizeof path, "%s/cat_main.c", d);
+    FILE *f = fopen(path, "w");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    fputs("#include <stdio.h>\n#include \"cat.h\"\n"
+          "int main(void) {\n"
+          "    float a[4] = {1, 2, 3, 4}, b[6] = {5, 6, 7, 8, 9, 10}, y[10];\n"
+          "    int64_t s[cat_NUM_SYMBOLS] = {0};\n"
+          "    s[cat_SYM_N] = 2; s[cat_SYM_M] = 3; s[2] = -12345;\n"
+          "    char ws[4096];\n"
+          "    if (cat_workspace_size(s) > 4096) return 1;\n"
+          "    const float *in[] = {a, b}; float *out[] = {y};\n"
+          "    cat_forward(in, out, s, ws);\n"
+          "    for (int i = 0; i < 10; i++) printf(\"%g \", y[i]);\n"
+          "    return 0;\n}\n", f);
+    fclose(f);
+    CU_ASSERT_EQUAL_FATAL(sh("cc -std=c11 -Wall -Wextra -Werror -I%s -o %s/cat %s/cat_main.c %s/cat.o",
+                             d, d, d, d), 0);
+    CU_ASSERT_EQUAL(sh("%s/cat", d), 0);
+    CU_ASSERT_STRING_EQUAL(out, "1 2 3 4 5 6 7 8 9 10 ");
+}
+
+/* A tiny program that runs digits and dense_13_7 (prefix dense) on fixed inputs. */
+static const char two_models_c[] =
+    "#include <stdio.h>\n#include <stdlib.h>\n#include \"digits.h\"\n#include \"dense.h\"\n"
+    "int main(void) {\n"
+    "    float px[2 * 64], probs[2 * 10], x[13], y[7];\n"
+    "    for (int i = 0; i < 2 * 64; i++) px[i] = (float)(i % 17);\n"
+    "    for (int i = 0; i < 13; i++) x[i] = (float)i / 13.0f - 0.5f;\n"
+    "    int64_t s[digits_NUM_SYMBOLS] = {0}, t[dense_NUM_SYMBOLS] = {0};\n"
+    "    s[digits_SYM_N] = 2; t[dense_SYM_N] = 1;\n"
+    "    void *ws = aligned_alloc(64, 64 * 1024);\n"
+    "    if (digits_workspace_size(s) > 64 * 1024 || dense_workspace_size(t) > 64 * 1024) return 1;\n"
+    "    const float *in1[] = {px}, *in2[] = {x};\n"
+    "    float *out1[] = {probs}, *out2[] = {y};\n"
+    "    digits_forward(in1, out1, s, ws);\n"
+    "    dense_forward(in2, out2, t, ws);\n"
+    "    for (int i = 0; i < 20; i++) printf(\"%a\\n\", probs[i]);\n"
+    "    for (int i = 0; i < 7; i++) printf(\"%a\\n\", y[i]);\n"
+    "    free(ws);\n    return 0;\n}\n";
+
+/* The same through the JIT, printed the same way. */
+static void jit_two_models(char *text, size_t cap) {
+    float px[2 * 64], probs[2 * 10], x[13], y[7];
+    for (int i = 0; i < 2 * 64; i++)
+        px[i] = (float)(i % 17);
+    for (int i = 0; i < 13; i++)
+        x[i] = (float)i / 13.0f - 0.5f;
+    const char *paths[2] = {DIGITS "/digits.nnd", DENSE "/model.nnd"};
+    float *ins[2] = {px, x}, *outs[2] = {probs, y};
+    int64_t shapes[2][2] = {{2, 64}, {1, 13}};
+    size_t counts[2][2] = {{128, 20}, {13, 7}};
+    for (int k = 0; k < 2; k++) {
+        nnd_options opt;
+        nnd_options_init(&opt);
+        opt.cpu = BUILD_CPU;
+        nnd_model *m = NULL;
+        nnd_context *ctx = NULL;
+        CU_ASSERT_EQUAL_FATAL(nnd_model_compile_file(paths[k], &opt, &m, NULL), NND_OK);
+        nnd_context_create(m, &ctx);
+        nnd_tensor in = {.data = ins[k], .count = counts[k][0], .rank = 2, .shape = shapes[k]};
+        nnd_tensor o = {.data = outs[k], .count = counts[k][1]};
+        CU_ASSERT_EQUAL(nnd_run(ctx, &in, 1, &o, 1), NND_OK);
+        nnd_context_destroy(ctx);
+        nnd_model_destroy(m);
+    }
+    size_t n = 0;
+    for (int i = 0; i < 20; i++)
+        n += (size_t)snprintf(text + n, cap - n, "%a\n", probs[i]);
+    for (int i = 0; i < 7; i++)
+        n += (size_t)snprintf(text + n, cap - n, "%a\n", y[i]);
+}
+
+static void test_aot_two_models_link_into_one_program(void) {
+    const char *d = tmp();
+    CU_ASSERT_EQUAL_FATAL(sh(NNDC " build examples/digits/digits.nnd -o %s/digits.o --header %s/digits.h", d, d), 0);
+    CU_ASSERT_EQUAL_FATAL(sh(NNDC " build " DENSE "/model.nnd -o %s/dense.o --header %s/dense.h "
+                             "--name dense", d, d), 0);
+    char path[256];
+    snprintf(path, sizeof path, "%s/two.c", d);
+    FILE *f = fopen(path, "w");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    fputs(two_models_c, f);
+    fclose(f);
+    CU_ASSERT_EQUAL_FATAL(sh("cc -std=c11 -Wall -Wextra -Werror -I%s -o %s/two %s/two.c %s/digits.o "
+                             "%s/dense.o", d, d, d, d, d), 0);
+    CU_ASSERT_EQUAL_FATAL(sh("%s/two", d), 0);
+    char want[4096];
+    jit_two_models(want, sizeof want);
+    CU_ASSERT_STRING_EQUAL(out, want);
+}
+
+static void test_aot_cross_targets_give_their_objects(void) {
+    const char *d = tmp();
+    /* e_machine (bytes 18-19 of the ELF header): 183 AArch64, 40 ARM. */
+    CU_ASSERT_EQUAL(sh(NNDC " build examples/digits/digits.nnd -o %s/a64.o --header %s/a64.h "
+                       "--target aarch64-linux-gnu && od -An -tu2 -j18 -N2 %s/a64.o", d, d, d), 0);
+    CU_ASSERT(atoi(out) == 183);
+    CU_ASSERT_EQUAL(sh("grep -c 'aarch64-linux-gnu (cpu generic)' %s/a64.h", d), 0);
+    CU_ASSERT_EQUAL(sh(NNDC " build examples/digits/digits.nnd -o %s/m4.o --target thumbv7em-none-eabi"
+                       " --cpu cortex-m4 && od -An -tu2 -j18 -N2 %s/m4.o", d, d), 0);
+    CU_ASSERT(atoi(out) == 40);
+}
+
+NND_SUITE("aot", test_aot_example_equals_jit_bit_for_bit, test_aot_shared_library_needs_no_llvm_or_nnd,
+          test_aot_builds_are_byte_identical, test_aot_errors, test_aot_header_stands_alone, test_aot_derived_symbols_are_not_read,
+          test_aot_two_models_link_into_one_program, test_aot_cross_targets_give_their_objects)
