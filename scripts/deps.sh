@@ -3,7 +3,9 @@
 # there (safe to run again). Uses sudo when not run as root.
 set -euo pipefail
 packages=(cmake make gcc pkg-config llvm-19-dev libzstd-dev flex bison libcunit1-dev
-          libcjson-dev graphviz)
+          libcjson-dev graphviz
+          qemu-user gcc-aarch64-linux-gnu libc6-dev-arm64-cross gcc-arm-none-eabi
+          libnewlib-arm-none-eabi qemu-system-arm)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
