@@ -289,6 +289,22 @@ static void test_aot_cross_targets_give_their_objects(void) {
     CU_ASSERT(atoi(out) == 40);
 }
 
+/* --cpu decides the instruction set: a baseline x86-64 object uses no AVX at all, an
+ * AVX-512 one uses zmm registers, the default (x86-64-v3) uses ymm and FMA but no zmm. */
+static void test_aot_cpu_controls_the_instruction_set(void) {
+    const char *d = tmp();
+    const char *m = "examples/lenet5/lenet5.nnd";
+    CU_ASSERT_EQUAL_FATAL(sh(NNDC " build %s -o %s/base.o --cpu x86-64 && objdump -d %s/base.o | "
+                             "grep -c -E '%%[yz]mm'", m, d, d), 1); /* grep -c finds none */
+    CU_ASSERT_EQUAL(sh(NNDC " build %s -o %s/v3.o && objdump -d %s/v3.o | grep -c vfmadd", m, d, d), 0);
+    CU_ASSERT(atoi(out) > 0);
+    CU_ASSERT_EQUAL(sh("objdump -d %s/v3.o | grep -c '%%zmm'", d), 1);
+    CU_ASSERT_EQUAL(sh(NNDC " build %s -o %s/avx512.o --cpu skylake-avx512 && objdump -d "
+                       "%s/avx512.o | grep -c '%%zmm'", m, d, d), 0);
+    CU_ASSERT(atoi(out) > 0);
+}
+
 NND_SUITE("aot", test_aot_example_equals_jit_bit_for_bit, test_aot_shared_library_needs_no_llvm_or_nnd,
           test_aot_builds_are_byte_identical, test_aot_errors, test_aot_header_stands_alone, test_aot_derived_symbols_are_not_read,
-          test_aot_two_models_link_into_one_program, test_aot_cross_targets_give_their_objects)
+          test_aot_two_models_link_into_one_program, test_aot_cross_targets_give_their_objects,
+          test_aot_cpu_controls_the_instruction_set)
