@@ -39,11 +39,7 @@ static double count_flops(const Options *o, int64_t batch) {
 
 int cmd_bench(const Options *o) {
     nnd_options opt;
-    nnd_options_init(&opt);
-    opt.opt_level = o->opt_level;
-    opt.init_random = o->init_random;
-    opt.init_seed = o->seed;
-    opt.cpu = o->cpu;
+    options_to_runtime(o, &opt);
     nnd_model *m = NULL;
     char *err = NULL;
     double t0 = now();

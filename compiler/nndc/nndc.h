@@ -34,6 +34,9 @@ typedef struct Options {
 /* Parses argv (after the command word). Prints a usage error and returns false. */
 bool options_parse(const char *command, int argc, char **argv, Options *o);
 void options_to_compile(const Options *o, CompileOptions *co);
+/* The same options for the public runtime (run and bench compile through nnd.h). */
+struct nnd_options;
+void options_to_runtime(const Options *o, struct nnd_options *ro);
 /* Prints the diagnostics and returns the exit status a failed compilation means. */
 int report_failure(Compilation *c);
 /* Opens -o FILE (or stdout); NULL after printing why. */

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nnd.h"
 #include "nndc.h"
 
 static bool bad(const char *fmt, const char *arg) {
@@ -120,6 +121,14 @@ void options_to_compile(const Options *o, CompileOptions *co) {
     co->seed = o->seed;
     co->cpu = o->cpu;
     co->stop_after = o->after;
+}
+
+void options_to_runtime(const Options *o, nnd_options *ro) {
+    nnd_options_init(ro);
+    ro->opt_level = o->opt_level;
+    ro->init_random = o->init_random;
+    ro->init_seed = o->seed;
+    ro->cpu = o->cpu;
 }
 
 int report_failure(Compilation *c) {

@@ -43,11 +43,7 @@ static int status_exit(nnd_status st) {
 
 int cmd_run(const Options *o) {
     nnd_options opt;
-    nnd_options_init(&opt);
-    opt.opt_level = o->opt_level;
-    opt.init_random = o->init_random;
-    opt.init_seed = o->seed;
-    opt.cpu = o->cpu;
+    options_to_runtime(o, &opt);
     nnd_model *m = NULL;
     char *err = NULL;
     nnd_status st = nnd_model_compile_file(o->model, &opt, &m, &err);

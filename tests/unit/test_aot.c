@@ -13,6 +13,7 @@
 #include "nnd.h"
 #include "npy.h"
 #include "unit_harness.h"
+#include "unit_shell.h"
 
 #define NNDC NND_BINARY_DIR "/nndc"
 #define DIGITS NND_SOURCE_DIR "/examples/digits"
@@ -25,34 +26,8 @@
 #define BUILD_CPU "generic"
 #endif
 
-static char out[1 << 16];
-static char tmpdir[64];
 
-/* Runs a shell command from the repository root; returns its exit status, output in `out`. */
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int sh(const char *fmt, ...) {
-    char cmd[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    char full[4200];
-    snprintf(full, sizeof full, "cd %s && %s 2>&1", NND_SOURCE_DIR, cmd);
-    FILE *p = popen(full, "r");
-    size_t n = p ? fread(out, 1, sizeof out - 1, p) : 0;
-    out[n] = 0;
-    int st = p ? pclose(p) : -1;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
-}
-
-static const char *tmp(void) {
-    if (!tmpdir[0]) {
-        snprintf(tmpdir, sizeof tmpdir, "/tmp/nnd-aot-test-XXXXXX");
-        if (!mkdtemp(tmpdir))
-            tmpdir[0] = 0;
-    }
-    return tmpdir;
-}
+static const char *tmp(void) { return sh_tmpdir(); }
 
 static bool exists(const char *dir, const char *name) {
     char path[256];
@@ -90,7 +65,7 @@ static float *jit_digits(const NpyArray *x) {
 static void test_aot_example_equals_jit_bit_for_bit(void) {
     const char *d = tmp();
     CU_ASSERT_EQUAL_FATAL(sh(NND_BINARY_DIR "/examples/digits_aot " DIGITS " %s/aot_probs.npy", d), 0);
-    CU_ASSERT(strstr(out, "349 / 360") != NULL);
+    CU_ASSERT(strstr(sh_out, "349 / 360") != NULL);
     char path[256], err[256];
     snprintf(path, sizeof path, "%s/aot_probs.npy", d);
     NpyArray aot = {0}, x = {0};
@@ -105,17 +80,17 @@ static void test_aot_example_equals_jit_bit_for_bit(void) {
     npy_free(&x);
     /* The example links nothing of nnd or LLVM. */
     CU_ASSERT_EQUAL(sh("ldd " NND_BINARY_DIR "/examples/digits_aot"), 0);
-    CU_ASSERT(strstr(out, "LLVM") == NULL && strstr(out, "nnd") == NULL);
+    CU_ASSERT(strstr(sh_out, "LLVM") == NULL && strstr(sh_out, "nnd") == NULL);
 }
 
 static void test_aot_shared_library_needs_no_llvm_or_nnd(void) {
     const char *d = tmp();
     CU_ASSERT_EQUAL_FATAL(sh(NNDC " build examples/digits/digits.nnd --shared %s/lib1.so", d), 0);
     CU_ASSERT_EQUAL(sh("ldd %s/lib1.so", d), 0);
-    CU_ASSERT(strstr(out, "LLVM") == NULL && strstr(out, "nnd") == NULL);
+    CU_ASSERT(strstr(sh_out, "LLVM") == NULL && strstr(sh_out, "nnd") == NULL);
     CU_ASSERT_EQUAL(sh("nm -D --defined-only %s/lib1.so", d), 0);
-    CU_ASSERT(strstr(out, "T digits_forward") != NULL);
-    CU_ASSERT(strstr(out, "T digits_workspace_size") != NULL);
+    CU_ASSERT(strstr(sh_out, "T digits_forward") != NULL);
+    CU_ASSERT(strstr(sh_out, "T digits_workspace_size") != NULL);
     /* The object calls nothing outside itself but the C library's memory functions. */
     CU_ASSERT_EQUAL(sh(NNDC " build examples/resnet_block/resnet_block.nnd -o %s/rb.o", d), 0);
     CU_ASSERT_EQUAL(sh("nm -u %s/rb.o | grep -v -w -e memcpy -e memset -e memmove", d), 1);
@@ -134,30 +109,30 @@ static void test_aot_builds_are_byte_identical(void) {
 static void test_aot_errors(void) {
     const char *d = tmp();
     CU_ASSERT_EQUAL(sh(NNDC " build examples/digits/digits.nnd -o %s/e.o --target bogus-none", d), 1);
-    CU_ASSERT(strstr(out, "unknown target 'bogus-none'") != NULL);
+    CU_ASSERT(strstr(sh_out, "unknown target 'bogus-none'") != NULL);
     CU_ASSERT_FALSE(exists(d, "e.o"));
     CU_ASSERT_EQUAL(sh(NNDC " build examples/digits/digits.nnd -o %s/no/such/dir/e.o", d), 1);
-    CU_ASSERT(strstr(out, "/no/such/dir/e.o") != NULL && strstr(out, "No such file") != NULL);
+    CU_ASSERT(strstr(sh_out, "/no/such/dir/e.o") != NULL && strstr(sh_out, "No such file") != NULL);
     CU_ASSERT_EQUAL(sh(NNDC " build examples/digits/digits.nnd -o %s/e2.o --header %s/no/e.h", d, d), 1);
-    CU_ASSERT(strstr(out, "/no/e.h") != NULL);
+    CU_ASSERT(strstr(sh_out, "/no/e.h") != NULL);
     CU_ASSERT_EQUAL(sh(NNDC " build examples/digits/digits.nnd -o %s/e.o --name 9lives", d), 2);
-    CU_ASSERT(strstr(out, "'9lives'") != NULL);
+    CU_ASSERT(strstr(sh_out, "'9lives'") != NULL);
     CU_ASSERT_EQUAL(sh(NNDC " build examples/digits/digits.nnd -o %s/e.o --name a-b", d), 2);
     CU_ASSERT_EQUAL(sh(NNDC " build examples/digits/digits.nnd -o %s/e.o --name", d), 2);
     CU_ASSERT_EQUAL(sh(NNDC " build examples/digits/digits.nnd"), 2);
     CU_ASSERT_EQUAL(sh(NNDC " build examples/digits/digits.nnd --shared %s/x.so --target "
                        "aarch64-linux-gnu", d), 2);
-    CU_ASSERT(strstr(out, "aarch64-linux-gnu") != NULL);
+    CU_ASSERT(strstr(sh_out, "aarch64-linux-gnu") != NULL);
     CU_ASSERT_EQUAL(sh(NNDC " build tests/golden/diagnostics/three_mistakes.nnd -o %s/bad.o "
                        "--header %s/bad.h", d, d), 1);
-    CU_ASSERT(strstr(out, "three_mistakes.nnd:5:13: error: unknown operator 'desne'") != NULL);
+    CU_ASSERT(strstr(sh_out, "three_mistakes.nnd:5:13: error: unknown operator 'desne'") != NULL);
     CU_ASSERT_FALSE(exists(d, "bad.o"));
     CU_ASSERT_FALSE(exists(d, "bad.h"));
     CU_ASSERT_EQUAL(sh(NNDC " build /nonexistent/model.nnd -o %s/e3.o", d), 1);
     CU_ASSERT_FALSE(exists(d, "e3.o"));
     /* 'build' is a command now; 'import' is not yet. */
     CU_ASSERT_EQUAL(sh(NNDC " --help"), 0);
-    CU_ASSERT(strstr(out, "x86-64-v3") != NULL);
+    CU_ASSERT(strstr(sh_out, "x86-64-v3") != NULL);
     CU_ASSERT_EQUAL(sh(NNDC " import x.onnx -o x.nnd"), 2);
 }
 
@@ -166,13 +141,13 @@ static void test_aot_header_stands_alone(void) {
     CU_ASSERT_EQUAL_FATAL(sh(NNDC " build examples/digits/digits.nnd -o %s/h.o --header %s/h.h", d, d), 0);
     CU_ASSERT_EQUAL(sh("cc -std=c99 -pedantic -Wall -Wextra -Werror -fsyntax-only -x c %s/h.h", d), 0);
     CU_ASSERT_EQUAL(sh("grep '#include' %s/h.h", d), 0);
-    CU_ASSERT(strcmp(out, "#include <stddef.h>\n#include <stdint.h>\n") == 0);
+    CU_ASSERT(strcmp(sh_out, "#include <stddef.h>\n#include <stdint.h>\n") == 0);
     CU_ASSERT_EQUAL(sh("grep -F 'void digits_forward(const float *const *inputs, float *const "
                        "*outputs, const int64_t *symbols, void *workspace);' %s/h.h", d), 0);
     CU_ASSERT_EQUAL(sh("grep -c -e 'define digits_NUM_SYMBOLS 1' -e 'define digits_SYM_N 0' "
                        "-e 'define digits_WEIGHTS_BYTES 11112' -e 'define digits_INPUT_pixels_DIM1 64' "
                        "-e 'extern \"C\"' %s/h.h", d), 0);
-    CU_ASSERT(strcmp(out, "5\n") == 0);
+    CU_ASSERT(strcmp(sh_out, "5\n") == 0);
 }
 
 /* Concatenating sizes N and M gives the derived symbol (N+M): the header documents its slot,
@@ -184,7 +159,7 @@ static void test_aot_derived_symbols_are_not_read(void) {
     CU_ASSERT_EQUAL_FATAL(sh(NNDC " build %s/cat.nnd -o %s/cat.o --header %s/cat.h", d, d, d), 0);
     CU_ASSERT_EQUAL(sh("grep -c -e 'define cat_SYM_N 0' -e 'define cat_SYM_M 1' "
                        "-e 'symbols.2. is (N+M): derived, not read' -e 'define cat_NUM_SYMBOLS 3' %s/cat.h", d), 0);
-    CU_ASSERT(strcmp(out, "4\n") == 0);
+    CU_ASSERT(strcmp(sh_out, "4\n") == 0);
     char path[256];
     snprintf(path, sizeof path, "%s/cat_main.c", d);
     FILE *f = fopen(path, "w");
@@ -204,7 +179,7 @@ static void test_aot_derived_symbols_are_not_read(void) {
     CU_ASSERT_EQUAL_FATAL(sh("cc -std=c11 -Wall -Wextra -Werror -I%s -o %s/cat %s/cat_main.c %s/cat.o",
                              d, d, d, d), 0);
     CU_ASSERT_EQUAL(sh("%s/cat", d), 0);
-    CU_ASSERT_STRING_EQUAL(out, "1 2 3 4 5 6 7 8 9 10 ");
+    CU_ASSERT_STRING_EQUAL(sh_out, "1 2 3 4 5 6 7 8 9 10 ");
 }
 
 /* A tiny program that runs digits and dense_13_7 (prefix dense) on fixed inputs. */
@@ -274,7 +249,7 @@ static void test_aot_two_models_link_into_one_program(void) {
     CU_ASSERT_EQUAL_FATAL(sh("%s/two", d), 0);
     char want[4096];
     jit_two_models(want, sizeof want);
-    CU_ASSERT_STRING_EQUAL(out, want);
+    CU_ASSERT_STRING_EQUAL(sh_out, want);
 }
 
 static void test_aot_cross_targets_give_their_objects(void) {
@@ -282,11 +257,11 @@ static void test_aot_cross_targets_give_their_objects(void) {
     /* e_machine (bytes 18-19 of the ELF header): 183 AArch64, 40 ARM. */
     CU_ASSERT_EQUAL(sh(NNDC " build examples/digits/digits.nnd -o %s/a64.o --header %s/a64.h "
                        "--target aarch64-linux-gnu && od -An -tu2 -j18 -N2 %s/a64.o", d, d, d), 0);
-    CU_ASSERT(atoi(out) == 183);
+    CU_ASSERT(atoi(sh_out) == 183);
     CU_ASSERT_EQUAL(sh("grep -c 'aarch64-linux-gnu (cpu generic)' %s/a64.h", d), 0);
     CU_ASSERT_EQUAL(sh(NNDC " build examples/digits/digits.nnd -o %s/m4.o --target thumbv7em-none-eabi"
                        " --cpu cortex-m4 && od -An -tu2 -j18 -N2 %s/m4.o", d, d), 0);
-    CU_ASSERT(atoi(out) == 40);
+    CU_ASSERT(atoi(sh_out) == 40);
 }
 
 /* --cpu decides the instruction set: a baseline x86-64 object uses no AVX at all, an
@@ -297,11 +272,11 @@ static void test_aot_cpu_controls_the_instruction_set(void) {
     CU_ASSERT_EQUAL_FATAL(sh(NNDC " build %s -o %s/base.o --cpu x86-64 && objdump -d %s/base.o | "
                              "grep -c -E '%%[yz]mm'", m, d, d), 1); /* grep -c finds none */
     CU_ASSERT_EQUAL(sh(NNDC " build %s -o %s/v3.o && objdump -d %s/v3.o | grep -c vfmadd", m, d, d), 0);
-    CU_ASSERT(atoi(out) > 0);
+    CU_ASSERT(atoi(sh_out) > 0);
     CU_ASSERT_EQUAL(sh("objdump -d %s/v3.o | grep -c '%%zmm'", d), 1);
     CU_ASSERT_EQUAL(sh(NNDC " build %s -o %s/avx512.o --cpu skylake-avx512 && objdump -d "
                        "%s/avx512.o | grep -c '%%zmm'", m, d, d), 0);
-    CU_ASSERT(atoi(out) > 0);
+    CU_ASSERT(atoi(sh_out) > 0);
 }
 
 NND_SUITE("aot", test_aot_example_equals_jit_bit_for_bit, test_aot_shared_library_needs_no_llvm_or_nnd,

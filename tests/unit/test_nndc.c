@@ -11,44 +11,26 @@
 
 #include "npy.h"
 #include "unit_harness.h"
+#include "unit_shell.h"
 
 #define NNDC NND_BINARY_DIR "/nndc"
 #define DIGITS NND_SOURCE_DIR "/examples/digits"
 
-static char out[1 << 20];
-
-/* Runs a shell command from the repository root; returns its exit status, output in `out`. */
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int sh(const char *fmt, ...) {
-    char cmd[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    char full[4200];
-    snprintf(full, sizeof full, "cd %s && %s 2>&1", NND_SOURCE_DIR, cmd);
-    FILE *p = popen(full, "r");
-    size_t n = p ? fread(out, 1, sizeof out - 1, p) : 0;
-    out[n] = 0;
-    int st = p ? pclose(p) : -1;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
-}
 
 static char tmpdir[64];
 
 static void make_tmpdir(void) {
-    if (!tmpdir[0]) {
-        snprintf(tmpdir, sizeof tmpdir, "/tmp/nndc-test-XXXXXX");
-        CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(tmpdir));
-    }
+    if (!tmpdir[0])
+        snprintf(tmpdir, sizeof tmpdir, "%s", sh_tmpdir());
+    CU_ASSERT_FATAL(tmpdir[0] != 0);
 }
 
 static void test_nndc_usage_errors_exit_2(void) {
     CU_ASSERT_EQUAL(sh(NNDC), 2);
     CU_ASSERT_EQUAL(sh(NNDC " frobnicate x.nnd"), 2);
-    CU_ASSERT(strstr(out, "unknown command 'frobnicate'") != NULL);
+    CU_ASSERT(strstr(sh_out, "unknown command 'frobnicate'") != NULL);
     CU_ASSERT_EQUAL(sh(NNDC " run examples/digits/digits.nnd --bogus"), 2);
-    CU_ASSERT(strstr(out, "unknown option '--bogus'") != NULL);
+    CU_ASSERT(strstr(sh_out, "unknown option '--bogus'") != NULL);
     CU_ASSERT_EQUAL(sh(NNDC " run examples/digits/digits.nnd --input pixels"), 2);
     CU_ASSERT_EQUAL(sh(NNDC " check"), 2);
     CU_ASSERT_EQUAL(sh(NNDC " emit"), 2);
@@ -56,25 +38,25 @@ static void test_nndc_usage_errors_exit_2(void) {
     CU_ASSERT_EQUAL(sh(NNDC " check --init random:xyz examples/digits/digits.nnd"), 2);
     CU_ASSERT_EQUAL(sh(NNDC " check -O7 examples/digits/digits.nnd"), 2);
     CU_ASSERT_EQUAL(sh(NNDC " --help"), 0);
-    CU_ASSERT(strstr(out, "usage: nndc") != NULL);
+    CU_ASSERT(strstr(sh_out, "usage: nndc") != NULL);
     CU_ASSERT_EQUAL(sh(NNDC " --version"), 0);
-    CU_ASSERT(strstr(out, "LLVM 19") != NULL);
+    CU_ASSERT(strstr(sh_out, "LLVM 19") != NULL);
 }
 
 static void test_nndc_check_prints_the_table(void) {
     CU_ASSERT_EQUAL(sh(NNDC " check examples/digits/digits.nnd"), 0);
-    CU_ASSERT(strstr(out, "hidden1.dense") != NULL);
-    CU_ASSERT(strstr(out, "[N, 32]") != NULL);
-    CU_ASSERT(strstr(out, "2,080 (hidden1.weight [32, 64], hidden1.bias [32])") != NULL);
-    CU_ASSERT(strstr(out, "parameters: 2,778") != NULL);
-    CU_ASSERT(strstr(out, "outputs: probs [N, 10]") != NULL);
+    CU_ASSERT(strstr(sh_out, "hidden1.dense") != NULL);
+    CU_ASSERT(strstr(sh_out, "[N, 32]") != NULL);
+    CU_ASSERT(strstr(sh_out, "2,080 (hidden1.weight [32, 64], hidden1.bias [32])") != NULL);
+    CU_ASSERT(strstr(sh_out, "parameters: 2,778") != NULL);
+    CU_ASSERT(strstr(sh_out, "outputs: probs [N, 10]") != NULL);
 }
 
 static void test_nndc_user_errors_exit_1(void) {
     CU_ASSERT_EQUAL(sh(NNDC " check tests/golden/diagnostics/three_mistakes.nnd"), 1);
-    CU_ASSERT(strstr(out, "three_mistakes.nnd:5:13: error: unknown operator 'desne'") != NULL);
+    CU_ASSERT(strstr(sh_out, "three_mistakes.nnd:5:13: error: unknown operator 'desne'") != NULL);
     CU_ASSERT_EQUAL(sh(NNDC " check /nonexistent/model.nnd"), 1);
-    CU_ASSERT(strstr(out, "/nonexistent/model.nnd: error: cannot read model") != NULL);
+    CU_ASSERT(strstr(sh_out, "/nonexistent/model.nnd: error: cannot read model") != NULL);
     CU_ASSERT_EQUAL(sh(NNDC " run tests/golden/diagnostics/syntax.nnd --input x=a.npy"), 1);
 }
 
@@ -100,24 +82,24 @@ static void test_nndc_run_matches_pytorch(void) {
     npy_free(&want);
     /* Without --output, the tensor is printed. */
     CU_ASSERT_EQUAL(sh(NNDC " run examples/digits/digits.nnd --input pixels=" DIGITS "/test_x.npy"), 0);
-    CU_ASSERT(strncmp(out, "probs [360, 10]\n", 16) == 0);
+    CU_ASSERT(strncmp(sh_out, "probs [360, 10]\n", 16) == 0);
 }
 
 static void test_nndc_run_tensor_errors_exit_1(void) {
     make_tmpdir();
     const char *m = "examples/digits/digits.nnd";
     CU_ASSERT_EQUAL(sh(NNDC " run %s", m), 1);
-    CU_ASSERT(strstr(out, "missing input 'pixels'") != NULL);
+    CU_ASSERT(strstr(sh_out, "missing input 'pixels'") != NULL);
     CU_ASSERT_EQUAL(sh(NNDC " run %s --input pixel=" DIGITS "/test_x.npy", m), 1);
-    CU_ASSERT(strstr(out, "no input 'pixel'") != NULL);
+    CU_ASSERT(strstr(sh_out, "no input 'pixel'") != NULL);
     /* test_y is [360]: the wrong rank for pixels. */
     CU_ASSERT_EQUAL(sh(NNDC " run %s --input pixels=" DIGITS "/test_y.npy", m), 1);
-    CU_ASSERT(strstr(out, "rank") != NULL);
+    CU_ASSERT(strstr(sh_out, "rank") != NULL);
     CU_ASSERT_EQUAL(sh(NNDC " run %s --input pixels=/nonexistent.npy", m), 1);
     CU_ASSERT_EQUAL(sh(NNDC " run %s --input pixels=" DIGITS "/digits.nnd", m), 1);
     CU_ASSERT_EQUAL(sh(NNDC " run %s --input pixels=" DIGITS "/test_x.npy --output nope=%s/n.npy",
                        m, tmpdir), 1);
-    CU_ASSERT(strstr(out, "no output 'nope'") != NULL);
+    CU_ASSERT(strstr(sh_out, "no output 'nope'") != NULL);
     CU_ASSERT_EQUAL(sh(NNDC " run %s --input pixels=" DIGITS "/test_x.npy --output "
                        "probs=/nonexistent/dir/p.npy", m), 1);
 }
@@ -126,28 +108,28 @@ static void test_nndc_emit_every_stage(void) {
     const char *stages[] = {"ast", "graph", "opt", "llvm", "llvm-opt", "asm", "dot"};
     for (size_t i = 0; i < sizeof stages / sizeof stages[0]; i++) {
         CU_ASSERT_EQUAL(sh(NNDC " emit %s examples/digits/digits.nnd", stages[i]), 0);
-        CU_ASSERT(strlen(out) > 100);
+        CU_ASSERT(strlen(sh_out) > 100);
     }
     CU_ASSERT_EQUAL(sh(NNDC " emit llvm examples/digits/digits.nnd"), 0);
-    CU_ASSERT(strstr(out, "define void @nnd_forward(ptr %inputs, ptr %outputs") != NULL);
-    CU_ASSERT(strstr(out, "@hidden1.weight = private unnamed_addr constant [8192 x i8]") != NULL);
+    CU_ASSERT(strstr(sh_out, "define void @nnd_forward(ptr %inputs, ptr %outputs") != NULL);
+    CU_ASSERT(strstr(sh_out, "@hidden1.weight = private unnamed_addr constant [8192 x i8]") != NULL);
     make_tmpdir();
     CU_ASSERT_EQUAL(sh(NNDC " emit graph examples/digits/digits.nnd -o %s/g.txt && cat %s/g.txt",
                        tmpdir, tmpdir), 0);
-    CU_ASSERT(strstr(out, "hidden1 = relu(hidden1.dense) : [N, 32]") != NULL);
+    CU_ASSERT(strstr(sh_out, "hidden1 = relu(hidden1.dense) : [N, 32]") != NULL);
 }
 
 /* The assembly uses the widest vectors this CPU has: the target machine is the host's. */
 static void test_nndc_asm_uses_host_vectors(void) {
     CU_ASSERT_EQUAL_FATAL(sh("grep -o -m1 -w -E 'avx512f|avx2' /proc/cpuinfo | head -1"), 0);
     char feature[32];
-    snprintf(feature, sizeof feature, "%.31s", out);
+    snprintf(feature, sizeof feature, "%.31s", sh_out);
     CU_ASSERT_EQUAL(sh(NNDC " emit asm examples/digits/digits.nnd"), 0);
     if (strncmp(feature, "avx512f", 7) == 0)
-        CU_ASSERT(strstr(out, "%zmm") != NULL || strstr(out, "%ymm") != NULL);
+        CU_ASSERT(strstr(sh_out, "%zmm") != NULL || strstr(sh_out, "%ymm") != NULL);
     if (strncmp(feature, "avx2", 4) == 0)
-        CU_ASSERT(strstr(out, "%ymm") != NULL);
-    CU_ASSERT(strstr(out, "vfmadd") != NULL || strstr(out, "vmulps") != NULL);
+        CU_ASSERT(strstr(sh_out, "%ymm") != NULL);
+    CU_ASSERT(strstr(sh_out, "vfmadd") != NULL || strstr(sh_out, "vmulps") != NULL);
 }
 
 static void test_nndc_dot_renders(void) {
@@ -156,16 +138,16 @@ static void test_nndc_dot_renders(void) {
         return;
     }
     CU_ASSERT_EQUAL(sh(NNDC " emit dot tests/golden/dot/dag.nnd | dot -Tsvg"), 0);
-    CU_ASSERT(strstr(out, "<svg") != NULL);
+    CU_ASSERT(strstr(sh_out, "<svg") != NULL);
     CU_ASSERT_EQUAL(sh(NNDC " emit dot tests/golden/dot/lenet5.nnd | dot -Tsvg"), 0);
-    CU_ASSERT(strstr(out, "<svg") != NULL);
+    CU_ASSERT(strstr(sh_out, "<svg") != NULL);
 }
 
 static void test_nndc_bench_reports(void) {
     CU_ASSERT_EQUAL(sh(NNDC " bench examples/digits/digits.nnd --batch 7 --iterations 20"), 0);
-    CU_ASSERT(strstr(out, "median") != NULL);
-    CU_ASSERT(strstr(out, "GFLOP/s") != NULL);
-    CU_ASSERT(strstr(out, "compile") != NULL);
+    CU_ASSERT(strstr(sh_out, "median") != NULL);
+    CU_ASSERT(strstr(sh_out, "GFLOP/s") != NULL);
+    CU_ASSERT(strstr(sh_out, "compile") != NULL);
     CU_ASSERT_EQUAL(sh(NNDC " bench tests/golden/graph/dag.nnd --iterations 5"), 1);
     CU_ASSERT_EQUAL(sh(NNDC " bench tests/golden/graph/dag.nnd --iterations 5 --init random:3"), 0);
 }
