@@ -69,9 +69,15 @@ LLVMValueRef cg_exp(Cg *cg, LLVMValueRef x) {
      * results down to subnormals and up to overflow come out right. */
     static const double p[] = {1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3,
                                4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1};
-    LLVMValueRef xc = cg_intrinsic2(cg, "minnum", cg_intrinsic2(cg, "maxnum", x, fc(cg, x, -104.0)),
-                                    fc(cg, x, 89.0));
-    LLVMValueRef fn = cg_intrinsic1(cg, "rint", cg_fmul(cg, xc, fc(cg, x, 1.44269504088896341)));
+    /* Clamped with selects (a NaN passes through; it is returned as is at the end) and
+     * rounded to an integer by adding and subtracting 1.5 * 2^23 (no fast-math flags, so
+     * LLVM keeps both): plain IR on every target, where rint, fminf and fmaxf would become
+     * libm calls on CPUs without the instructions. */
+    LLVMValueRef xc = sel(cg, fcmp(cg, LLVMRealOLT, x, -104.0), fc(cg, x, -104.0), x);
+    xc = sel(cg, fcmp(cg, LLVMRealOGT, xc, 89.0), fc(cg, x, 89.0), xc);
+    LLVMValueRef t = cg_fmul(cg, xc, fc(cg, x, 1.44269504088896341));
+    LLVMValueRef magic = fc(cg, x, 12582912.0);
+    LLVMValueRef fn = LLVMBuildFSub(cg->b, LLVMBuildFAdd(cg->b, t, magic, ""), magic, "");
     /* ln 2 split in two so that n * C1 is exact. */
     LLVMValueRef r = LLVMBuildFSub(cg->b, xc, LLVMBuildFMul(cg->b, fn, fc(cg, x, 0.693359375), ""), "");
     r = LLVMBuildFSub(cg->b, r, LLVMBuildFMul(cg->b, fn, fc(cg, x, -2.12194440e-4), ""), "");

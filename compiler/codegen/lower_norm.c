@@ -109,7 +109,8 @@ static void row_moments(Cg *cg, LLVMValueRef X, LLVMValueRef row, int64_t D, LLV
     *mean = LLVMBuildFAdd(cg->b, mean0, shift, "mean");
     LLVMValueRef ss =
         LLVMBuildFSub(cg->b, l.acc_out[1], LLVMBuildFMul(cg->b, l.acc_out[0], shift, ""), "");
-    ss = cg_intrinsic2(cg, "maxnum", ss, cg_f32(cg, 0.0)); /* >= 0 despite rounding */
+    /* >= 0 despite rounding (a select, not maxnum: no libm call on any target). */
+    ss = cg_select_lt(cg, ss, cg_f32(cg, 0.0), cg_f32(cg, 0.0), ss);
     *var = LLVMBuildFDiv(cg->b, ss, fD, "var");
 }
 
