@@ -96,6 +96,9 @@ static void test_nndc_run_tensor_errors_exit_1(void) {
     CU_ASSERT_EQUAL(sh(NNDC " run %s --input pixels=" DIGITS "/test_y.npy", m), 1);
     CU_ASSERT(strstr(sh_out, "rank") != NULL);
     CU_ASSERT_EQUAL(sh(NNDC " run %s --input pixels=/nonexistent.npy", m), 1);
+    /* An integer .npy: SPEC 4 accepts f32 and f64 only. */
+    CU_ASSERT_EQUAL(sh(NNDC " run %s --input pixels=tests/data/npy/i64.npy", m), 1);
+    CU_ASSERT(strstr(sh_out, "unsupported dtype '<i8'") != NULL);
     CU_ASSERT_EQUAL(sh(NNDC " run %s --input pixels=" DIGITS "/digits.nnd", m), 1);
     CU_ASSERT_EQUAL(sh(NNDC " run %s --input pixels=" DIGITS "/test_x.npy --output nope=%s/n.npy",
                        m, tmpdir), 1);
