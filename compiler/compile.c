@@ -8,6 +8,7 @@
 
 #include "bind_weights.h"
 #include "build_graph.h"
+#include "onnx_import.h"
 #include "passes.h"
 #include "shapes.h"
 
@@ -52,7 +53,28 @@ void compile_set_source(Compilation *c, const char *name, const char *text, size
     c->len = len;
 }
 
+static bool import_onnx(Compilation *c, const char *path) {
+    jmp_buf here;
+    volatile bool ok = false;
+    arena_on_oom(c->arena, &here);
+    if (setjmp(here) == 0) {
+        OnnxImport im;
+        ok = onnx_import_file(c->arena, c->diag, path, NULL, &im);
+        if (ok) {
+            StFile *w = arena_alloc(c->arena, sizeof *w);
+            *w = im.weights;
+            c->preloaded_weights = w;
+            compile_set_source(c, arena_printf(c->arena, "%s.nnd", path), im.nnd_text,
+                               im.nnd_len);
+        }
+    }
+    arena_on_oom(c->arena, NULL);
+    return ok;
+}
+
 bool compile_read_file(Compilation *c, const char *path) {
+    if (onnx_is_onnx_path(path))
+        return import_onnx(c, path);
     SrcLoc at = {.file = path};
     FILE *f = fopen(path, "rb");
     if (!f) {
@@ -119,7 +141,8 @@ static bool run_stage(Compilation *c, Stage s, const CompileOptions *o) {
     case STAGE_WEIGHTS: {
         WeightsOptions w = {.base_dir = o->base_dir ? o->base_dir : dir_of(c->arena, c->file),
                             .init_random = o->init_random,
-                            .seed = o->seed};
+                            .seed = o->seed,
+                        .preloaded = c->preloaded_weights};
         weights_bind(c->graph, c->diag, &w);
         return true;
     }

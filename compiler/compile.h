@@ -22,6 +22,7 @@
 #include "ast.h"
 #include "cg.h"
 #include "graph.h"
+#include "safetensors.h"
 
 typedef enum Stage {
     STAGE_PARSE,
@@ -49,6 +50,7 @@ typedef struct Compilation {
     const char *file;     /* as given */
     const char *text;
     size_t len;
+    const StFile *preloaded_weights; /* an imported ONNX model's parameters (NULL: none) */
     AstModel *ast;
     Graph *graph;
     LLVMOrcThreadSafeContextRef tsc;
@@ -63,7 +65,8 @@ typedef struct Compilation {
 void compile_options_init(CompileOptions *o);
 Compilation *compilation_new(void);  /* NULL when out of memory */
 void compilation_free(Compilation *c);
-/* Reads a model file (at most 64 MiB). False after reporting. */
+/* Reads a model file (at most 64 MiB); an .onnx file is imported (onnx_import.h), its
+ * parameters kept for the weights stage. False after reporting. */
 bool compile_read_file(Compilation *c, const char *path);
 void compile_set_source(Compilation *c, const char *name, const char *text, size_t len);
 bool compile_to(Compilation *c, Stage stage, const CompileOptions *o);

@@ -86,6 +86,19 @@ static nnd_status classify(const Compilation *c) {
     return c->done >= STAGE_WEIGHTS ? NND_ERR_WEIGHTS : NND_ERR_MODEL;
 }
 
+/* Why a model file could not be read: the file itself, or (for an ONNX model, which is
+ * converted while it is read) what the importer refused. */
+static nnd_status read_failure(const Compilation *c) {
+    const char *m = diag_count(c->diag) ? diag_message(c->diag, 0) : "";
+    if (c->out_of_memory)
+        return NND_ERR_NO_MEMORY;
+    if (strncmp(m, "cannot read", 11) == 0 || strstr(m, "too large"))
+        return NND_ERR_IO;
+    if (strstr(m, "unsupported") || strstr(m, "not supported"))
+        return NND_ERR_UNSUPPORTED;
+    return NND_ERR_MODEL;
+}
+
 static char *copy_str(char **cursor, const char *s) {
     size_t n = strlen(s) + 1;
     memcpy(*cursor, s, n);
@@ -214,7 +227,7 @@ nnd_status nnd_model_compile_file(const char *path, const nnd_options *options,
     nnd_status st;
     if (!compile_read_file(c, path)) {
         set_error(error, diag_text(c->diag));
-        st = NND_ERR_IO;
+        st = read_failure(c);
     } else {
         st = finish_compile(c, options, NULL, model, error);
     }

@@ -3,7 +3,8 @@
 # there (safe to run again). Uses sudo when not run as root.
 set -euo pipefail
 packages=(cmake make gcc pkg-config llvm-19-dev libzstd-dev flex bison libcunit1-dev
-          libcjson-dev graphviz
+          libcjson-dev graphviz libprotobuf-c-dev protobuf-c-compiler libonnx-dev
+          libonnx-testdata
           qemu-user gcc-aarch64-linux-gnu libc6-dev-arm64-cross gcc-arm-none-eabi
           libnewlib-arm-none-eabi qemu-system-arm)
 missing=()

@@ -6,6 +6,7 @@
 
 #include "nndc.h"
 
+
 #ifndef NND_VERSION
 #define NND_VERSION "0.0.0"
 #endif
@@ -21,6 +22,9 @@ static const char usage[] =
     "                                    JIT-compile and run; outputs not saved are printed\n"
     "  bench MODEL [--batch N] [--iterations K]\n"
     "                                    time the forward pass: median latency and GFLOP/s\n"
+    "  import MODEL.onnx -o OUT.nnd      convert an ONNX model to OUT.nnd and, next to it, the\n"
+    "                                    .safetensors file it names (every command also\n"
+    "                                    takes an .onnx MODEL directly)\n"
     "  build MODEL -o OUT.o [--header OUT.h] [--shared OUT.so] [--name PREFIX]\n"
     "              [--target TRIPLE] [--cpu CPU]\n"
     "                                    ahead-of-time compile to a PIC object, a C header and\n"
@@ -65,7 +69,7 @@ int main(int argc, char **argv) {
         int (*run)(const Options *);
     } commands[] = {
         {"check", cmd_check}, {"emit", cmd_emit}, {"run", cmd_run}, {"bench", cmd_bench},
-        {"build", cmd_build},
+        {"build", cmd_build}, {"import", cmd_import},
     };
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
         if (strcmp(cmd, commands[i].name) != 0)
@@ -75,7 +79,5 @@ int main(int argc, char **argv) {
             return EXIT_USAGE;
         return commands[i].run(&o);
     }
-    if (strcmp(cmd, "import") == 0)
-        return usage_error("'%s' is not available in this version of nndc yet", cmd);
     return usage_error("unknown command '%s'", cmd);
 }

@@ -47,6 +47,7 @@ int cmd_check(const Options *o);
 int cmd_emit(const Options *o);
 int cmd_run(const Options *o);
 int cmd_bench(const Options *o);
+int cmd_import(const Options *o);
 int cmd_build(const Options *o);
 
 #endif

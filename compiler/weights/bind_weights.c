@@ -148,8 +148,13 @@ bool weights_bind(Graph *g, Diag *d, const WeightsOptions *o) {
     int before = diag_count(d);
     StFile f;
     const char *path = join_path(g->arena, o ? o->base_dir : NULL, g->weights_path);
-    if (!st_load(g->arena, d, g->weights_loc, path, &f))
+    if (o && o->preloaded) { /* a copy: binding marks tensors used */
+        f = *o->preloaded;
+        f.tensors = arena_array(g->arena, (size_t)f.ntensors + 1, sizeof *f.tensors);
+        memcpy(f.tensors, o->preloaded->tensors, (size_t)f.ntensors * sizeof *f.tensors);
+    } else if (!st_load(g->arena, d, g->weights_loc, path, &f)) {
         return false;
+    }
     for (int i = 0; i < g->nnodes; i++)
         for (int k = 0; k < g->nodes[i]->nparams; k++)
             bind_param(g, d, g->nodes[i], &g->nodes[i]->params[k], &f);

@@ -12,11 +12,13 @@
 #include <stdint.h>
 
 #include "graph.h"
+#include "safetensors.h"
 
 typedef struct WeightsOptions {
     const char *base_dir; /* relative weights paths are resolved against it (NULL: cwd) */
     bool init_random;     /* fill parameters from seed when there is no weights statement */
     uint64_t seed;
+    const StFile *preloaded; /* used instead of reading the weights statement's file */
 } WeightsOptions;
 
 bool weights_bind(Graph *g, Diag *d, const WeightsOptions *o);

@@ -1,0 +1,401 @@
+/* onnx_import.c: an ONNX model as .nnd text and parameters; see onnx_import.h.
+ *
+ * The file is read (size-checked) and unpacked by protobuf-c; the IR version and the default
+ * domain's opset are checked (7 to 17); then the text is written top to bottom: the model
+ * header, one `input` per graph input that is not an initializer, the `weights` statement,
+ * one statement per node (onnx_ops.c) and one `output` per graph output. Every ONNX value is
+ * tracked (a tensor of the text, a constant, or a folded shape vector), so constants and
+ * shape arithmetic never reach the text. */
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "onnx_internal.h"
+
+enum { MAX_MODEL_FILE = 1 << 30, MIN_OPSET = 7, MAX_OPSET = 17 };
+
+Value *onnx_value(OnnxCtx *x, const char *name) {
+    for (int i = x->nvals - 1; i >= 0; i--)
+        if (strcmp(x->vals[i].onnx, name) == 0)
+            return &x->vals[i];
+    return NULL;
+}
+
+Value *onnx_define(OnnxCtx *x, const char *name, ValKind kind) {
+    if (x->nvals == x->cap) {
+        int cap = x->cap ? x->cap * 2 : 64;
+        x->vals = arena_grow(x->a, x->vals, (size_t)x->cap * sizeof *x->vals,
+                             (size_t)cap * sizeof *x->vals);
+        x->cap = cap;
+    }
+    Value *v = &x->vals[x->nvals++];
+    memset(v, 0, sizeof *v);
+    v->onnx = arena_strdup(x->a, name);
+    v->kind = kind;
+    v->rank = -1;
+    return v;
+}
+
+static bool ident_used(const OnnxCtx *x, const char *s) {
+    static const char *const reserved[] = {"model", "input", "output", "weights", "true",
+                                           "false", "f32"};
+    for (size_t i = 0; i < sizeof reserved / sizeof reserved[0]; i++)
+        if (strcmp(s, reserved[i]) == 0)
+            return true;
+    for (int i = 0; i < x->nidents; i++)
+        if (strcmp(x->idents[i], s) == 0)
+            return true;
+    return false;
+}
+
+/* [A-Za-z_][A-Za-z0-9_]*, from any ONNX name: other characters become '_', leading and
+ * repeated '_' are dropped, and a suffix keeps it unique. */
+const char *onnx_ident(OnnxCtx *x, const char *name) {
+    size_t n = strlen(name);
+    char *s = arena_alloc(x->a, n + 24);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = name[i];
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+        if (ok)
+            s[k++] = c;
+        else if (k > 0 && s[k - 1] != '_')
+            s[k++] = '_';
+    }
+    while (k > 0 && s[k - 1] == '_')
+        k--;
+    s[k] = 0;
+    if (k == 0 || (s[0] >= '0' && s[0] <= '9')) {
+        memmove(s + 1, s, k + 1);
+        s[0] = 't';
+    }
+    const char *out = s;
+    for (int i = 2; ident_used(x, out); i++)
+        out = arena_printf(x->a, "%s_%d", s, i);
+    if (x->nidents == x->idcap) {
+        int cap = x->idcap ? x->idcap * 2 : 64;
+        x->idents = arena_grow(x->a, x->idents, (size_t)x->idcap * sizeof *x->idents,
+                               (size_t)cap * sizeof *x->idents);
+        x->idcap = cap;
+    }
+    x->idents[x->nidents++] = out;
+    return out;
+}
+
+void onnx_emit(OnnxCtx *x, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    const char *s = arena_vprintf(x->a, fmt, ap);
+    va_end(ap);
+    size_t n = strlen(s);
+    if (x->len + n + 1 > x->textcap) {
+        size_t cap = x->textcap ? x->textcap : 4096;
+        while (cap < x->len + n + 1)
+            cap *= 2;
+        x->text = arena_grow(x->a, x->text, x->textcap, cap);
+        x->textcap = cap;
+    }
+    memcpy(x->text + x->len, s, n + 1);
+    x->len += n;
+}
+
+/* A number as the .nnd lexer reads it back (f32 round trip). */
+const char *onnx_num(OnnxCtx *x, double v) {
+    if (v == (double)(int64_t)v && fabs(v) < 1e15)
+        return arena_printf(x->a, "%lld", (long long)v);
+    return arena_printf(x->a, "%.9g", v);
+}
+
+/* The parameter prefix for a layer whose weight is initializer init_name: PyTorch's module
+ * name ("fc1" for "fc1.weight") when it is free, else the statement's target. */
+const char *onnx_param_prefix(OnnxCtx *x, const char *init_name, const char *fallback) {
+    size_t n = strlen(init_name);
+    if (n > 7 && strcmp(init_name + n - 7, ".weight") == 0) {
+        const char *p = arena_strndup(x->a, init_name, n - 7);
+        bool clash = false;
+        for (int i = 0; i < x->nparams && !clash; i++)
+            clash = strncmp(x->pnames[i], p, n - 7) == 0 && x->pnames[i][n - 7] == '.';
+        if (!clash && !strchr(p, '"') && !strchr(p, '\\'))
+            return p;
+    }
+    return fallback;
+}
+
+void onnx_add_param(OnnxCtx *x, const char *prefix, const char *suffix, const OnnxConst *c,
+                    int rank, const int64_t *shape, bool transpose2d) {
+    if (x->nparams == x->pcap) {
+        int cap = x->pcap ? x->pcap * 2 : 16;
+        x->pnames = arena_grow(x->a, x->pnames, (size_t)x->pcap * sizeof *x->pnames,
+                               (size_t)cap * sizeof *x->pnames);
+        x->pranks = arena_grow(x->a, x->pranks, (size_t)x->pcap * sizeof *x->pranks,
+                               (size_t)cap * sizeof *x->pranks);
+        x->pshapes = arena_grow(x->a, x->pshapes, (size_t)x->pcap * sizeof *x->pshapes,
+                                (size_t)cap * sizeof *x->pshapes);
+        x->pdata = arena_grow(x->a, x->pdata, (size_t)x->pcap * sizeof *x->pdata,
+                              (size_t)cap * sizeof *x->pdata);
+        x->pcap = cap;
+    }
+    int i = x->nparams++;
+    x->pnames[i] = arena_printf(x->a, "%s.%s", prefix, suffix);
+    x->pranks[i] = rank;
+    memcpy(x->pshapes[i], shape, (size_t)rank * sizeof *shape);
+    float *f = arena_array(x->a, (size_t)c->numel + 1, sizeof(float));
+    if (transpose2d) { /* c is [K, M]; the parameter is [M, K] */
+        int64_t k = c->shape[0], m = c->shape[1];
+        for (int64_t r = 0; r < m; r++)
+            for (int64_t q = 0; q < k; q++)
+                f[r * k + q] = (float)c->v[q * m + r];
+    } else {
+        for (int64_t j = 0; j < c->numel; j++)
+            f[j] = (float)c->v[j];
+    }
+    x->pdata[i] = f;
+}
+
+static uint8_t *read_file(Diag *d, SrcLoc at, const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        diag_error(d, at, "cannot read model: %s", strerror(errno));
+        return NULL;
+    }
+    uint8_t *buf = NULL;
+    size_t n = 0, cap = 0;
+    for (;;) {
+        if (n == cap) {
+            uint8_t *grown = cap >= MAX_MODEL_FILE ? NULL : realloc(buf, cap ? cap * 2 : 1 << 16);
+            if (!grown) {
+                diag_error(d, at, "model file is too large (limit %d MiB)", MAX_MODEL_FILE >> 20);
+                free(buf);
+                fclose(f);
+                return NULL;
+            }
+            buf = grown;
+            cap = cap ? cap * 2 : 1 << 16;
+        }
+        size_t got = fread(buf + n, 1, cap - n, f);
+        n += got;
+        if (got == 0) {
+            bool bad = ferror(f);
+            fclose(f);
+            if (bad) {
+                diag_error(d, at, "cannot read model: %s", strerror(errno));
+                free(buf);
+                return NULL;
+            }
+            *len = n;
+            return buf;
+        }
+    }
+}
+
+static bool check_versions(OnnxCtx *x, const Onnx__ModelProto *m) {
+    if (!m->has_ir_version || m->ir_version < 3 || m->ir_version > 10) {
+        diag_error(x->d, x->at, "unsupported ONNX IR version %lld (supported: 3 to 10)",
+                   (long long)m->ir_version);
+        return false;
+    }
+    x->opset = -1;
+    for (size_t i = 0; i < m->n_opset_import; i++) {
+        const char *dom = onnx_str(m->opset_import[i]->domain);
+        if (strcmp(dom, "") == 0 || strcmp(dom, "ai.onnx") == 0)
+            x->opset = (int)m->opset_import[i]->version;
+        else {
+            diag_error(x->d, x->at, "unsupported ONNX operator set domain '%s'", dom);
+            return false;
+        }
+    }
+    if (x->opset < MIN_OPSET || x->opset > MAX_OPSET) {
+        diag_error(x->d, x->at, "unsupported ONNX opset %d (supported: %d to %d)", x->opset,
+                   MIN_OPSET, MAX_OPSET);
+        return false;
+    }
+    if (!m->graph) {
+        diag_error(x->d, x->at, "the ONNX model has no graph");
+        return false;
+    }
+    return true;
+}
+
+static bool is_initializer(const Onnx__GraphProto *g, const char *name) {
+    for (size_t i = 0; i < g->n_initializer; i++)
+        if (strcmp(onnx_str(g->initializer[i]->name), name) == 0)
+            return true;
+    return false;
+}
+
+static bool emit_input(OnnxCtx *x, const Onnx__ValueInfoProto *vi) {
+    const char *name = onnx_str(vi->name);
+    const Onnx__TypeProto *tp = vi->type;
+    if (!tp || tp->value_case != ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE || !tp->tensor_type) {
+        diag_error(x->d, x->at, "input '%s' is not a tensor", name);
+        return false;
+    }
+    const Onnx__TypeProto__Tensor *tt = tp->tensor_type;
+    if (tt->elem_type != ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT) {
+        diag_error(x->d, x->at, "input '%s' has dtype %s; only FLOAT inputs are supported", name,
+                   onnx_dtype_name(tt->elem_type));
+        return false;
+    }
+    if (!tt->shape || tt->shape->n_dim > MAX_RANK) {
+        diag_error(x->d, x->at, "input '%s' has a dynamic shape (no shape, or rank above %d)",
+                   name, MAX_RANK);
+        return false;
+    }
+    const char *dims = "";
+    for (size_t i = 0; i < tt->shape->n_dim; i++) {
+        const Onnx__TensorShapeProto__Dimension *dm = tt->shape->dim[i];
+        const char *s;
+        if (dm->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE &&
+            dm->dim_value > 0)
+            s = arena_printf(x->a, "%lld", (long long)dm->dim_value);
+        else if (dm->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM &&
+                 dm->dim_param && dm->dim_param[0]) {
+            /* Symbolic: the same ONNX name gives the same identifier. */
+            const char *p = dm->dim_param;
+            char *t = arena_strdup(x->a, p);
+            for (char *c = t; *c; c++)
+                if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+                      (*c >= '0' && *c <= '9')))
+                    *c = '_';
+            s = (t[0] >= '0' && t[0] <= '9') ? arena_printf(x->a, "d_%s", t) : t;
+        } else {
+            diag_error(x->d, x->at, "input '%s' has a dynamic shape (dimension %zu has no size "
+                       "and no name)", name, i);
+            return false;
+        }
+        dims = arena_printf(x->a, "%s%s%s", dims, i ? ", " : "", s);
+    }
+    Value *v = onnx_define(x, name, VAL_TENSOR);
+    v->ident = onnx_ident(x, name);
+    v->rank = (int)tt->shape->n_dim;
+    onnx_emit(x, "  input %s : f32[%s]\n", v->ident, dims);
+    return true;
+}
+
+static const char *model_ident(OnnxCtx *x, const char *given, const char *graph_name,
+                               const char *path) {
+    if (given)
+        return onnx_ident(x, given);
+    if (graph_name && graph_name[0] && strcmp(graph_name, "torch_jit") != 0 &&
+        strcmp(graph_name, "torch-jit-export") != 0)
+        return onnx_ident(x, graph_name);
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    size_t n = strlen(base);
+    return onnx_ident(x, arena_strndup(x->a, base, n >= 5 ? n - 5 : n));
+}
+
+static void build_weights(OnnxCtx *x, const char *name, StFile *f) {
+    memset(f, 0, sizeof *f);
+    f->path = name;
+    f->ntensors = x->nparams;
+    f->tensors = arena_array(x->a, (size_t)x->nparams + 1, sizeof *f->tensors);
+    for (int i = 0; i < x->nparams; i++) {
+        StTensor *t = &f->tensors[i];
+        t->name = x->pnames[i];
+        t->dtype = ST_F32;
+        t->dtype_name = "F32";
+        t->rank = x->pranks[i];
+        t->numel = 1;
+        for (int k = 0; k < t->rank; k++) {
+            t->shape[k] = x->pshapes[i][k];
+            t->numel *= t->shape[k];
+        }
+        t->data = (const uint8_t *)x->pdata[i];
+        t->nbytes = (size_t)t->numel * sizeof(float);
+    }
+}
+
+static bool convert(OnnxCtx *x, const Onnx__ModelProto *m, const char *path,
+                    const char *model_name, OnnxImport *out) {
+    if (!check_versions(x, m))
+        return false;
+    const Onnx__GraphProto *g = m->graph;
+    const char *model = model_ident(x, model_name, g->name, path);
+    const char *wname = arena_printf(x->a, "%s.safetensors", model);
+    onnx_emit(x, "# Imported from %s (ONNX IR %lld, opset %d%s%s).\nmodel %s {\n",
+              strrchr(path, '/') ? strrchr(path, '/') + 1 : path, (long long)m->ir_version,
+              x->opset, m->producer_name && m->producer_name[0] ? ", by " : "",
+              m->producer_name && !strchr(m->producer_name, '\n') ? m->producer_name : "",
+              model);
+    bool ok = true;
+    for (size_t i = 0; i < g->n_initializer; i++) {
+        const Onnx__TensorProto *t = g->initializer[i];
+        Value *v = onnx_define(x, onnx_str(t->name), VAL_CONST);
+        v->is_init = true;
+        ok &= onnx_tensor_const(x, t, arena_printf(x->a, "initializer '%s'", onnx_str(t->name)),
+                                &v->c);
+    }
+    for (size_t i = 0; i < g->n_input; i++)
+        if (!is_initializer(g, onnx_str(g->input[i]->name)))
+            ok &= emit_input(x, g->input[i]);
+    if (!ok)
+        return false;
+    size_t weights_at = x->len;
+    for (size_t i = 0; i < g->n_node; i++)
+        ok &= onnx_map_node(x, g->node[i]);
+    for (size_t i = 0; i < g->n_output; i++) {
+        const char *name = onnx_str(g->output[i]->name);
+        const Value *v = onnx_value(x, name);
+        if (!v || v->kind != VAL_TENSOR) {
+            if (ok)
+                diag_error(x->d, x->at, "graph output '%s' is %s", name,
+                           v ? "a constant, which is not supported" : "not computed by any node");
+            ok = false;
+            continue;
+        }
+        onnx_emit(x, "  output %s\n", v->ident);
+    }
+    onnx_emit(x, "}\n");
+    if (!ok)
+        return false;
+    if (x->nparams > 0) { /* the weights statement goes after the inputs */
+        const char *stmt = arena_printf(x->a, "  weights \"%s\"\n", wname);
+        char *t = arena_alloc(x->a, x->len + strlen(stmt) + 1);
+        memcpy(t, x->text, weights_at);
+        strcpy(t + weights_at, stmt);
+        strcpy(t + weights_at + strlen(stmt), x->text + weights_at);
+        x->text = t;
+        x->len = strlen(t);
+        out->weights_name = wname;
+    }
+    build_weights(x, wname, &out->weights);
+    out->nnd_text = x->text;
+    out->nnd_len = x->len;
+    return true;
+}
+
+
+bool onnx_import_file(Arena *a, Diag *d, const char *path, const char *model_name,
+                      OnnxImport *out) {
+    memset(out, 0, sizeof *out);
+    OnnxCtx x = {.a = a, .d = d, .at = {.file = path}};
+    int before = diag_count(d);
+    size_t len = 0;
+    uint8_t *buf = read_file(d, x.at, path, &len);
+    if (!buf)
+        return false;
+    Onnx__ModelProto *m = len ? onnx__model_proto__unpack(NULL, len, buf) : NULL;
+    free(buf);
+    if (!m) {
+        diag_error(d, x.at, "not a valid ONNX model (protobuf parse failed)");
+        return false;
+    }
+    jmp_buf here, *outer = arena_oom_handler(a);
+    Onnx__ModelProto *volatile vm = m;
+    if (setjmp(here)) {
+        onnx__model_proto__free_unpacked(vm, NULL);
+        arena_on_oom(a, outer);
+        if (outer)
+            longjmp(*outer, 1);
+        return false;
+    }
+    arena_on_oom(a, &here);
+    bool ok = convert(&x, m, path, model_name, out);
+    arena_on_oom(a, outer);
+    onnx__model_proto__free_unpacked(m, NULL);
+    return ok && diag_count(d) == before;
+}

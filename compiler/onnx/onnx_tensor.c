@@ -1,0 +1,186 @@
+/* onnx_tensor.c: ONNX TensorProtos as numbers; see onnx_import.h and onnx_internal.h.
+ *
+ * A tensor's values come from raw_data (little-endian) or from the typed repeated field its
+ * dtype uses; the count must match the dims exactly. Float, double and the integer dtypes
+ * are read (integers for shapes and axes); every other dtype is refused by name. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "onnx_internal.h"
+
+enum { MAX_TENSOR_FILE = 1 << 30 };
+
+const char *onnx_dtype_name(int dtype) {
+    static const char *const names[] = {
+        "UNDEFINED", "FLOAT", "UINT8", "INT8", "UINT16", "INT16", "INT32", "INT64", "STRING",
+        "BOOL", "FLOAT16", "DOUBLE", "UINT32", "UINT64", "COMPLEX64", "COMPLEX128", "BFLOAT16",
+    };
+    if (dtype >= 0 && dtype < (int)(sizeof names / sizeof names[0]))
+        return names[dtype];
+    return "unknown";
+}
+
+static int dtype_size(int dtype) {
+    switch (dtype) {
+    case ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT: return 4;
+    case ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE: return 8;
+    case ONNX__TENSOR_PROTO__DATA_TYPE__INT64: return 8;
+    case ONNX__TENSOR_PROTO__DATA_TYPE__INT32: return 4;
+    default: return 0;
+    }
+}
+
+static uint64_t le_bytes(const uint8_t *p, int n) {
+    uint64_t v = 0;
+    for (int i = n - 1; i >= 0; i--)
+        v = v << 8 | p[i];
+    return v;
+}
+
+static double from_raw(const uint8_t *p, int dtype) {
+    uint64_t bits = le_bytes(p, dtype_size(dtype));
+    switch (dtype) {
+    case ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT: {
+        uint32_t b32 = (uint32_t)bits;
+        float f;
+        memcpy(&f, &b32, sizeof f);
+        return f;
+    }
+    case ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE: {
+        double f;
+        memcpy(&f, &bits, sizeof f);
+        return f;
+    }
+    case ONNX__TENSOR_PROTO__DATA_TYPE__INT32: return (double)(int32_t)(uint32_t)bits;
+    default: return (double)(int64_t)bits;
+    }
+}
+
+/* The typed field's length, and value i of it. */
+static size_t typed_count(const Onnx__TensorProto *t) {
+    switch (t->data_type) {
+    case ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT: return t->n_float_data;
+    case ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE: return t->n_double_data;
+    case ONNX__TENSOR_PROTO__DATA_TYPE__INT32: return t->n_int32_data;
+    default: return t->n_int64_data;
+    }
+}
+
+static double typed_value(const Onnx__TensorProto *t, size_t i) {
+    switch (t->data_type) {
+    case ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT: return t->float_data[i];
+    case ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE: return t->double_data[i];
+    case ONNX__TENSOR_PROTO__DATA_TYPE__INT32: return t->int32_data[i];
+    default: return (double)t->int64_data[i];
+    }
+}
+
+static bool tensor_values(Arena *a, Diag *d, SrcLoc at, const Onnx__TensorProto *t,
+                          const char *what, OnnxConst *out) {
+    memset(out, 0, sizeof *out);
+    if (t->has_data_location && t->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL) {
+        diag_error(d, at, "%s: external tensor data is not supported", what);
+        return false;
+    }
+    if (dtype_size(t->data_type) == 0) {
+        diag_error(d, at, "%s has dtype %s; only FLOAT, DOUBLE, INT32 and INT64 are supported",
+                   what, onnx_dtype_name(t->data_type));
+        return false;
+    }
+    if (t->n_dims > MAX_RANK) {
+        diag_error(d, at, "%s has rank %zu; at most %d is supported", what, t->n_dims, MAX_RANK);
+        return false;
+    }
+    out->rank = (int)t->n_dims;
+    out->numel = 1;
+    for (size_t i = 0; i < t->n_dims; i++) {
+        if (t->dims[i] < 0 || (t->dims[i] > 0 && out->numel > ((int64_t)1 << 40) / t->dims[i])) {
+            diag_error(d, at, "%s has an invalid dimension %lld", what, (long long)t->dims[i]);
+            return false;
+        }
+        out->shape[i] = t->dims[i];
+        out->numel *= t->dims[i];
+    }
+    out->is_float = t->data_type == ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT ||
+                    t->data_type == ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE;
+    int size = dtype_size(t->data_type);
+    size_t have = t->has_raw_data ? t->raw_data.len / (size_t)size : typed_count(t);
+    if ((t->has_raw_data && t->raw_data.len % (size_t)size) || have != (size_t)out->numel) {
+        diag_error(d, at, "%s holds %zu values, but its shape needs %lld", what, have,
+                   (long long)out->numel);
+        return false;
+    }
+    out->v = arena_array(a, (size_t)out->numel + 1, sizeof(double));
+    for (int64_t i = 0; i < out->numel; i++)
+        out->v[i] = t->has_raw_data ? from_raw(t->raw_data.data + (size_t)i * (size_t)size,
+                                               t->data_type)
+                                    : typed_value(t, (size_t)i);
+    return true;
+}
+
+bool onnx_tensor_const(OnnxCtx *x, const Onnx__TensorProto *t, const char *what, OnnxConst *out) {
+    return tensor_values(x->a, x->d, x->at, t, what, out);
+}
+
+bool onnx_read_tensor_file(Arena *a, Diag *d, const char *path, OnnxTensor *out) {
+    SrcLoc at = {.file = path};
+    memset(out, 0, sizeof *out);
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        diag_error(d, at, "cannot read tensor: %s", strerror(errno));
+        return false;
+    }
+    uint8_t *buf = NULL;
+    size_t len = 0, cap = 0;
+    bool ok = true;
+    for (;;) {
+        if (len == cap) {
+            uint8_t *grown = cap >= MAX_TENSOR_FILE ? NULL : realloc(buf, cap ? cap * 2 : 1 << 16);
+            if (!grown) {
+                diag_error(d, at, "tensor file is too large or memory ran out");
+                ok = false;
+                break;
+            }
+            buf = grown;
+            cap = cap ? cap * 2 : 1 << 16;
+        }
+        size_t got = fread(buf + len, 1, cap - len, f);
+        len += got;
+        if (got == 0)
+            break;
+    }
+    fclose(f);
+    Onnx__TensorProto *t = ok ? onnx__tensor_proto__unpack(NULL, len, buf) : NULL;
+    free(buf);
+    if (!ok)
+        return false;
+    if (!t) {
+        diag_error(d, at, "not a valid ONNX tensor (protobuf parse failed)");
+        return false;
+    }
+    OnnxConst c;
+    ok = tensor_values(a, d, at, t, arena_printf(a, "tensor '%s'", onnx_str(t->name)), &c);
+    if (ok && !c.is_float) {
+        diag_error(d, at, "tensor '%s' has dtype %s; expected FLOAT or DOUBLE", onnx_str(t->name),
+                   onnx_dtype_name(t->data_type));
+        ok = false;
+    }
+    if (ok) {
+        out->name = arena_strdup(a, onnx_str(t->name));
+        out->rank = c.rank;
+        memcpy(out->shape, c.shape, sizeof out->shape);
+        out->numel = c.numel;
+        out->data = arena_array(a, (size_t)c.numel + 1, sizeof(float));
+        for (int64_t i = 0; i < c.numel; i++)
+            out->data[i] = (float)c.v[i];
+    }
+    onnx__tensor_proto__free_unpacked(t, NULL);
+    return ok;
+}
+
+bool onnx_is_onnx_path(const char *path) {
+    size_t n = path ? strlen(path) : 0;
+    return n >= 5 && strcmp(path + n - 5, ".onnx") == 0;
+}
