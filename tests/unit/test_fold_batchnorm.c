@@ -19,6 +19,7 @@
 #include "nnd.h"
 #include "npy.h"
 #include "passes.h"
+#include "unit_compile.h"
 #include "unit_harness.h"
 
 typedef void (*ForwardFn)(const float *const *inputs, float *const *outputs, const int64_t *symbols,
@@ -69,16 +70,7 @@ static void randomize_batchnorms(Graph *g) {
 
 /* The model compiled to STAGE_WEIGHTS with random parameters and its batchnorms randomized. */
 static Compilation *build(const char *src) {
-    Compilation *c = compilation_new();
-    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
-    compile_set_source(c, "t.nnd", src, strlen(src));
-    CompileOptions o;
-    compile_options_init(&o);
-    o.init_random = true;
-    bool ok = compile_to(c, STAGE_WEIGHTS, &o);
-    if (!ok)
-        fprintf(stderr, "\n%s", diag_text(c->diag));
-    CU_ASSERT_FATAL(ok);
+    Compilation *c = unit_compile(src);
     randomize_batchnorms(c->graph);
     return c;
 }

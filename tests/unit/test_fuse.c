@@ -20,6 +20,7 @@
 #include "jit.h"
 #include "nnd.h"
 #include "passes.h"
+#include "unit_compile.h"
 #include "unit_harness.h"
 
 typedef void (*ForwardFn)(const float *const *inputs, float *const *outputs, const int64_t *symbols,
@@ -30,19 +31,6 @@ enum { BATCH = 3, MAX_IO = 4 };
 
 /* --- graph tests ------------------------------------------------------------------------- */
 
-static Compilation *build(const char *src) {
-    Compilation *c = compilation_new();
-    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
-    compile_set_source(c, "t.nnd", src, strlen(src));
-    CompileOptions o;
-    compile_options_init(&o);
-    o.init_random = true;
-    bool ok = compile_to(c, STAGE_WEIGHTS, &o);
-    if (!ok)
-        fprintf(stderr, "\n%s", diag_text(c->diag));
-    CU_ASSERT_FATAL(ok);
-    return c;
-}
 
 static Node *find(const Graph *g, const char *name) {
     for (int i = 0; i < g->nnodes; i++)
@@ -88,7 +76,7 @@ static void check_alone(const Graph *g, const char *name) {
 }
 
 static void test_fuse_dense_relu(void) {
-    Compilation *c = build("model m {\n"
+    Compilation *c = unit_compile("model m {\n"
                            "  input x : f32[N, 6]\n"
                            "  h = dense(x, 8)\n"
                            "  r = relu(h)\n"
@@ -103,7 +91,7 @@ static void test_fuse_dense_relu(void) {
 }
 
 static void test_fuse_conv_relu(void) {
-    Compilation *c = build("model m {\n"
+    Compilation *c = unit_compile("model m {\n"
                            "  input x : f32[N, 3, 8, 8]\n"
                            "  a = conv2d(x, 4, kernel=3, padding=1)\n"
                            "  r = relu(a)\n"
@@ -119,7 +107,7 @@ static void test_fuse_conv_relu(void) {
 
 /* A relu whose input is also read elsewhere would need that input stored: not fused. */
 static void test_fuse_two_consumers(void) {
-    Compilation *c = build("model m {\n"
+    Compilation *c = unit_compile("model m {\n"
                            "  input x : f32[N, 6]\n"
                            "  h = dense(x, 5)\n"
                            "  r = relu(h)\n"
@@ -133,7 +121,7 @@ static void test_fuse_two_consumers(void) {
     check_epilogue(c->graph, "r", (const char *[]){NULL});
     CU_ASSERT_EQUAL(find(c->graph, "h")->nuses, 2);
     compilation_free(c);
-    c = build("model m {\n"
+    c = unit_compile("model m {\n"
               "  input x : f32[N, 6]\n"
               "  h = dense(x, 5)\n"
               "  r = relu(h)\n"
@@ -151,7 +139,7 @@ static void test_fuse_two_consumers(void) {
  * it is a kernel that hosts its own elementwise tail; a first operand that is broadcast
  * itself is never fused (the add is not once per element of that operand). */
 static void test_fuse_broadcast(void) {
-    Compilation *c = build("model m {\n"
+    Compilation *c = unit_compile("model m {\n"
                            "  input x : f32[N, 4]\n"
                            "  input b : f32[4]\n"
                            "  h = dense(x, 4)\n"
@@ -172,7 +160,7 @@ static void test_fuse_broadcast(void) {
 
 /* An output is stored where the caller reads it: it may end a chain, never sit inside one. */
 static void test_fuse_stops_at_output(void) {
-    Compilation *c = build("model m {\n"
+    Compilation *c = unit_compile("model m {\n"
                            "  input x : f32[N, 6]\n"
                            "  output h = dense(x, 5)\n"
                            "  output r = relu(h)\n"
@@ -185,7 +173,7 @@ static void test_fuse_stops_at_output(void) {
         CU_ASSERT_EQUAL(c->graph->nodes[i]->nepi, 0);
     }
     compilation_free(c);
-    c = build("model m {\n"
+    c = unit_compile("model m {\n"
               "  input x : f32[N, 6]\n"
               "  h = dense(x, 5)\n"
               "  r = relu(h)\n"
@@ -201,7 +189,7 @@ static void test_fuse_stops_at_output(void) {
 /* Chains: every elementwise op after the first joins it, numbers and same-shape tensors
  * alike (an input is ready before anything runs). */
 static void test_fuse_elementwise_chain(void) {
-    Compilation *c = build("model m {\n"
+    Compilation *c = unit_compile("model m {\n"
                            "  input x : f32[N, 2, 3]\n"
                            "  a = add(x, 1.5)\n"
                            "  b = mul(a, x)\n"
@@ -219,7 +207,7 @@ static void test_fuse_elementwise_chain(void) {
  * runs at its own position): a residual add fuses into the conv, an add of a value computed
  * between the two does not, and swapping the operands changes which kernel can host it. */
 static void test_fuse_operand_order(void) {
-    Compilation *c = build("model m {\n"
+    Compilation *c = unit_compile("model m {\n"
                            "  input x : f32[N, 4, 6, 6]\n"
                            "  a = conv2d(x, 4, kernel=3, padding=1)\n"
                            "  r = relu(a)\n"
@@ -247,7 +235,7 @@ static void test_fuse_operand_order(void) {
 /* matmul hosts epilogues; views, softmax, norms, concat and transpose neither host nor join;
  * identity (a view) is not an activation here. */
 static void test_fuse_hosts(void) {
-    Compilation *c = build("model m {\n"
+    Compilation *c = unit_compile("model m {\n"
                            "  input p : f32[N, 3, 4]\n"
                            "  input q : f32[4, 5]\n"
                            "  mm = matmul(p, q)\n"
@@ -275,7 +263,7 @@ static void test_fuse_hosts(void) {
 }
 
 static void test_fuse_nothing(void) {
-    Compilation *c = build("model m {\n"
+    Compilation *c = unit_compile("model m {\n"
                            "  input x : f32[N, 6]\n"
                            "  h = dense(x, 4)\n"
                            "  output y = softmax(h)\n"
