@@ -2,7 +2,8 @@
  *
  * The file is read (size-checked) and unpacked by protobuf-c; the IR version and the default
  * domain's opset are checked (7 to 17); then the text is written top to bottom: the model
- * header, one `input` per graph input that is not an initializer, the `weights` statement,
+ * header, one `input` per graph input that is neither an initializer nor given a value (a
+ * bound input: a constant, like an initializer), the `weights` statement,
  * one statement per node (onnx_ops.c) and one `output` per graph output. Every ONNX value is
  * tracked (a tensor of the text, a constant, or a folded shape vector), so constants and
  * shape arithmetic never reach the text. */
@@ -309,8 +310,42 @@ static void build_weights(OnnxCtx *x, const char *name, StFile *f) {
     }
 }
 
+static const OnnxTensor *bound_value(const OnnxTensor *bound, int nbound, const char *name) {
+    for (int i = 0; i < nbound; i++)
+        if (bound[i].name && strcmp(bound[i].name, name) == 0)
+            return &bound[i];
+    return NULL;
+}
+
+/* A graph input given a value: a float constant, as if it were an initializer. */
+static bool bind_input(OnnxCtx *x, const Onnx__ValueInfoProto *vi, const OnnxTensor *t) {
+    const char *name = onnx_str(vi->name);
+    const Onnx__TypeProto *tp = vi->type;
+    if (tp && tp->value_case == ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE && tp->tensor_type &&
+        tp->tensor_type->elem_type != ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT) {
+        diag_error(x->d, x->at, "input '%s' has dtype %s; only FLOAT inputs are supported", name,
+                   onnx_dtype_name(tp->tensor_type->elem_type));
+        return false;
+    }
+    if (t->rank < 0 || t->rank > MAX_RANK || t->numel < 0) {
+        diag_error(x->d, x->at, "the value given for input '%s' has a bad shape", name);
+        return false;
+    }
+    Value *v = onnx_define(x, name, VAL_CONST);
+    v->is_init = true;
+    v->c.rank = t->rank;
+    memcpy(v->c.shape, t->shape, (size_t)t->rank * sizeof *t->shape);
+    v->c.numel = t->numel;
+    v->c.is_float = true;
+    v->c.v = arena_array(x->a, (size_t)t->numel + 1, sizeof(double));
+    for (int64_t i = 0; i < t->numel; i++)
+        v->c.v[i] = t->data[i];
+    return true;
+}
+
 static bool convert(OnnxCtx *x, const Onnx__ModelProto *m, const char *path,
-                    const char *model_name, OnnxImport *out) {
+                    const char *model_name, const OnnxTensor *bound, int nbound,
+                    OnnxImport *out) {
     if (!check_versions(x, m))
         return false;
     const Onnx__GraphProto *g = m->graph;
@@ -329,9 +364,24 @@ static bool convert(OnnxCtx *x, const Onnx__ModelProto *m, const char *path,
         ok &= onnx_tensor_const(x, t, arena_printf(x->a, "initializer '%s'", onnx_str(t->name)),
                                 &v->c);
     }
-    for (size_t i = 0; i < g->n_input; i++)
-        if (!is_initializer(g, onnx_str(g->input[i]->name)))
+    for (int i = 0; i < nbound; i++) {
+        bool found = false;
+        for (size_t k = 0; k < g->n_input && !found; k++)
+            found = bound[i].name && strcmp(onnx_str(g->input[k]->name), bound[i].name) == 0;
+        if (!found) {
+            diag_error(x->d, x->at, "a value is given for '%s', which is not a graph input",
+                       onnx_str(bound[i].name));
+            ok = false;
+        }
+    }
+    for (size_t i = 0; i < g->n_input; i++) {
+        const char *name = onnx_str(g->input[i]->name);
+        const OnnxTensor *t = bound_value(bound, nbound, name);
+        if (t && !is_initializer(g, name))
+            ok &= bind_input(x, g->input[i], t);
+        else if (!is_initializer(g, name))
             ok &= emit_input(x, g->input[i]);
+    }
     if (!ok)
         return false;
     size_t weights_at = x->len;
@@ -371,6 +421,11 @@ static bool convert(OnnxCtx *x, const Onnx__ModelProto *m, const char *path,
 
 bool onnx_import_file(Arena *a, Diag *d, const char *path, const char *model_name,
                       OnnxImport *out) {
+    return onnx_import_file_bound(a, d, path, model_name, NULL, 0, out);
+}
+
+bool onnx_import_file_bound(Arena *a, Diag *d, const char *path, const char *model_name,
+                            const OnnxTensor *bound, int nbound, OnnxImport *out) {
     memset(out, 0, sizeof *out);
     OnnxCtx x = {.a = a, .d = d, .at = {.file = path}};
     int before = diag_count(d);
@@ -394,7 +449,7 @@ bool onnx_import_file(Arena *a, Diag *d, const char *path, const char *model_nam
         return false;
     }
     arena_on_oom(a, &here);
-    bool ok = convert(&x, m, path, model_name, out);
+    bool ok = convert(&x, m, path, model_name, bound, nbound, out);
     arena_on_oom(a, outer);
     onnx__model_proto__free_unpacked(m, NULL);
     return ok && diag_count(d) == before;

@@ -26,11 +26,6 @@ typedef struct OnnxImport {
     StFile weights;         /* the parameters, F32, as if read from that file (arena-owned) */
 } OnnxImport;
 
-/* Reads and converts the model at path. model_name becomes the .nnd model's name (NULL: from
- * the ONNX graph's name or the file name). False after reporting every problem to d. */
-bool onnx_import_file(Arena *a, Diag *d, const char *path, const char *model_name,
-                      OnnxImport *out);
-
 /* A TensorProto file (the conformance data's input_N.pb / output_N.pb) as f32. */
 typedef struct OnnxTensor {
     const char *name;
@@ -39,6 +34,19 @@ typedef struct OnnxTensor {
     int64_t numel;
     float *data;            /* arena-owned */
 } OnnxTensor;
+
+/* Reads and converts the model at path. model_name becomes the .nnd model's name (NULL: from
+ * the ONNX graph's name or the file name). False after reporting every problem to d. */
+bool onnx_import_file(Arena *a, Diag *d, const char *path, const char *model_name,
+                      OnnxImport *out);
+
+/* The same, with values for named graph inputs (bound[i].name): those inputs become
+ * constants, as if they were initializers (ONNX's node tests give weights as graph inputs
+ * with their values in the data sets). A name that is not a graph input is an error.
+ * onnx_import_file is this with nbound = 0. */
+bool onnx_import_file_bound(Arena *a, Diag *d, const char *path, const char *model_name,
+                            const OnnxTensor *bound, int nbound, OnnxImport *out);
+
 bool onnx_read_tensor_file(Arena *a, Diag *d, const char *path, OnnxTensor *out);
 
 /* Whether the path names an ONNX file (ends in ".onnx"). */

@@ -87,7 +87,8 @@ static Value *const_in(const Node *n, int i, const char *role) {
     Value *v = in(n, i);
     if (!v || v->kind != VAL_CONST) {
         if (v || i < nin(n))
-            fail(n, "%s must be an initializer or a constant", role);
+            fail(n, "%s must be an initializer or a constant",
+                 arena_printf(n->x->a, "%s ('%s')", role, n->p->input[i]));
         else
             fail(n, "%s is missing", role);
         return NULL;
@@ -346,6 +347,45 @@ static bool map_batchnorm(const Node *n) {
     onnx_emit(x, ")\n");
     for (int i = 0; i < 4; i++)
         onnx_add_param(x, prefix, params[i], &p[i]->c, 1, p[i]->c.shape, false);
+    return true;
+}
+
+/* LayerNormalization over the last axis only: the .nnd layernorm's form. */
+static bool map_layernorm(const Node *n) {
+    for (size_t i = 1; i < n->p->n_output; i++)
+        if (n->p->output[i][0])
+            return fail(n, "%s", "the Mean and InvStdDev outputs are not supported (only Y)");
+    Value *xin = tensor_in(n, 0), *sv = const_in(n, 1, "the scale Scale"), *bv = NULL;
+    if (nin(n) > 2 && in(n, 2) && !(bv = const_in(n, 2, "the bias B")))
+        return false;
+    if (!xin || !sv)
+        return false;
+    int64_t axis = attr_i(n, "axis", -1);
+    if (axis != -1 && !(xin->rank > 0 && axis == xin->rank - 1))
+        return fail(n, "axis=%s is not supported (only the last axis)",
+                    onnx_num(n->x, (double)axis));
+    if (sv->c.rank != 1 || !sv->c.is_float)
+        return fail(n, "%s", "Scale must be a 1-D float constant (one value per element of the "
+                    "last axis)");
+    if (bv && (bv->c.rank != 1 || bv->c.numel != sv->c.numel || !bv->c.is_float))
+        return fail(n, "%s", "B must be a 1-D float constant shaped like Scale");
+    Value *o = out(n, xin->rank);
+    if (!o)
+        return false;
+    OnnxCtx *x = n->x;
+    const char *prefix = onnx_param_prefix(x, onnx_str(sv->onnx), o->ident);
+    onnx_emit(x, "layernorm(%s, eps=%s", xin->ident, onnx_num(x, attr_f(n, "epsilon", 1e-5)));
+    if (strcmp(prefix, o->ident) != 0)
+        onnx_emit(x, ", name=\"%s\"", prefix);
+    onnx_emit(x, ")\n");
+    onnx_add_param(x, prefix, "weight", &sv->c, 1, sv->c.shape, false);
+    if (bv) {
+        onnx_add_param(x, prefix, "bias", &bv->c, 1, bv->c.shape, false);
+    } else {
+        OnnxConst zero = sv->c;
+        zero.v = arena_array(x->a, (size_t)zero.numel + 1, sizeof(double));
+        onnx_add_param(x, prefix, "bias", &zero, 1, zero.shape, false);
+    }
     return true;
 }
 
@@ -740,7 +780,7 @@ static const struct {
 } mappers[] = {
     {"Conv", map_conv}, {"MaxPool", map_pool}, {"AveragePool", map_pool},
     {"GlobalAveragePool", map_global_avgpool}, {"Gemm", map_gemm}, {"MatMul", map_matmul},
-    {"BatchNormalization", map_batchnorm}, {"Flatten", map_flatten}, {"Reshape", map_reshape},
+    {"BatchNormalization", map_batchnorm}, {"LayerNormalization", map_layernorm}, {"Flatten", map_flatten}, {"Reshape", map_reshape},
     {"Transpose", map_transpose}, {"Concat", map_concat}, {"Shape", map_shape},
     {"Gather", map_gather}, {"Unsqueeze", map_unsqueeze}, {"Constant", map_constant},
     {"Add", map_binary}, {"Sub", map_binary}, {"Mul", map_binary}, {"Div", map_binary},

@@ -6,7 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nnd.h"
 #include "npy.h"
+#include "onnx.pb-c.h"
 #include "onnx_import.h"
 #include "unit_harness.h"
 #include "unit_shell.h"
@@ -119,6 +121,163 @@ static void test_onnx_unsupported_operator_named(void) {
     CU_ASSERT(strstr(sh_out, "unsupported ONNX operator 'Erf' (node 'y") != NULL);
 }
 
+/* A LayerNormalization model, X [2, 4] -> Y, over the last axis with epsilon 1e-3; Scale
+ * (and B, unless no_bias) are initializers, or graph inputs when scale_as_input. */
+static bool write_layernorm_model(const char *path, bool scale_as_input, bool no_bias,
+                                  int64_t axis) {
+    static float scale[4] = {1, 2, 0.5f, -1}, bias[4] = {0.1f, -0.2f, 0.3f, 0};
+    int64_t xdims[2] = {2, 4}, pdims[1] = {4};
+    Onnx__TensorShapeProto__Dimension d[2], *dp[2];
+    for (int i = 0; i < 2; i++) {
+        onnx__tensor_shape_proto__dimension__init(&d[i]);
+        d[i].value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE;
+        d[i].dim_value = xdims[i];
+        dp[i] = &d[i];
+    }
+    Onnx__TensorShapeProto xs = ONNX__TENSOR_SHAPE_PROTO__INIT, ps = ONNX__TENSOR_SHAPE_PROTO__INIT;
+    xs.n_dim = 2, xs.dim = dp;
+    ps.n_dim = 1, ps.dim = dp + 1;
+    Onnx__TypeProto__Tensor xt = ONNX__TYPE_PROTO__TENSOR__INIT, pt = ONNX__TYPE_PROTO__TENSOR__INIT;
+    xt.has_elem_type = pt.has_elem_type = true;
+    xt.elem_type = pt.elem_type = ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT;
+    xt.shape = &xs, pt.shape = &ps;
+    Onnx__TypeProto xty = ONNX__TYPE_PROTO__INIT, pty = ONNX__TYPE_PROTO__INIT;
+    xty.value_case = pty.value_case = ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE;
+    xty.tensor_type = &xt, pty.tensor_type = &pt;
+    Onnx__ValueInfoProto xin = ONNX__VALUE_INFO_PROTO__INIT, sin = ONNX__VALUE_INFO_PROTO__INIT,
+                         yout = ONNX__VALUE_INFO_PROTO__INIT;
+    xin.name = "X", xin.type = &xty;
+    sin.name = "S", sin.type = &pty;
+    yout.name = "Y", yout.type = &xty;
+    Onnx__TensorProto st = ONNX__TENSOR_PROTO__INIT, bt = ONNX__TENSOR_PROTO__INIT;
+    st.name = "S", bt.name = "B";
+    st.has_data_type = bt.has_data_type = true;
+    st.data_type = bt.data_type = ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT;
+    st.n_dims = bt.n_dims = 1;
+    st.dims = bt.dims = pdims;
+    st.n_float_data = bt.n_float_data = 4;
+    st.float_data = scale, bt.float_data = bias;
+    Onnx__AttributeProto ax = ONNX__ATTRIBUTE_PROTO__INIT, ep = ONNX__ATTRIBUTE_PROTO__INIT;
+    ax.name = "axis", ax.has_type = true, ax.type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT;
+    ax.has_i = true, ax.i = axis;
+    ep.name = "epsilon", ep.has_type = true, ep.type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOAT;
+    ep.has_f = true, ep.f = 1e-3f;
+    Onnx__AttributeProto *attrs[2] = {&ax, &ep};
+    char *ins[3] = {"X", "S", "B"}, *outs[1] = {"Y"};
+    Onnx__NodeProto node = ONNX__NODE_PROTO__INIT;
+    node.name = "ln", node.op_type = "LayerNormalization";
+    node.n_input = no_bias ? 2 : 3, node.input = ins;
+    node.n_output = 1, node.output = outs;
+    node.n_attribute = 2, node.attribute = attrs;
+    Onnx__NodeProto *nodes[1] = {&node};
+    Onnx__TensorProto *inits[2];
+    size_t ninit = 0;
+    if (!scale_as_input)
+        inits[ninit++] = &st;
+    if (!no_bias)
+        inits[ninit++] = &bt;
+    Onnx__ValueInfoProto *gin[2] = {&xin, &sin}, *gout[1] = {&yout};
+    Onnx__GraphProto g = ONNX__GRAPH_PROTO__INIT;
+    g.name = "ln", g.n_node = 1, g.node = nodes;
+    g.n_initializer = ninit, g.initializer = inits;
+    g.n_input = scale_as_input ? 2 : 1, g.input = gin;
+    g.n_output = 1, g.output = gout;
+    Onnx__OperatorSetIdProto op = ONNX__OPERATOR_SET_ID_PROTO__INIT, *ops[1] = {&op};
+    op.domain = "", op.has_version = true, op.version = 17;
+    Onnx__ModelProto m = ONNX__MODEL_PROTO__INIT;
+    m.has_ir_version = true, m.ir_version = 8;
+    m.n_opset_import = 1, m.opset_import = ops;
+    m.graph = &g;
+    size_t n = onnx__model_proto__get_packed_size(&m);
+    uint8_t *buf = malloc(n);
+    if (!buf)
+        return false;
+    onnx__model_proto__pack(&m, buf);
+    bool ok = write_bytes(path, buf, n);
+    free(buf);
+    return ok;
+}
+
+/* LayerNormalization on the last axis becomes layernorm and matches the formula. */
+static void test_onnx_layernorm_last_axis(void) {
+    static const float scale[4] = {1, 2, 0.5f, -1}, bias[4] = {0.1f, -0.2f, 0.3f, 0};
+    for (int variant = 0; variant < 3; variant++) { /* bias; no bias; axis=1 (the last) */
+        bool no_bias = variant == 1;
+        char path[256];
+        snprintf(path, sizeof path, "%s/ln%d.onnx", sh_tmpdir(), variant);
+        CU_ASSERT_FATAL(write_layernorm_model(path, false, no_bias, variant == 2 ? 1 : -1));
+        Arena *a = arena_new();
+        Diag *d = diag_new(a);
+        OnnxImport im;
+        CU_ASSERT_TRUE(onnx_import_file(a, d, path, NULL, &im));
+        CU_ASSERT(im.nnd_text && strstr(im.nnd_text, "layernorm(X, eps=0.001") != NULL);
+        CU_ASSERT_EQUAL(im.weights.ntensors, 2);
+        arena_free(a);
+        nnd_options opt;
+        nnd_options_init(&opt);
+        nnd_model *m = NULL;
+        char *err = NULL;
+        CU_ASSERT_EQUAL_FATAL(nnd_model_compile_file(path, &opt, &m, &err), NND_OK);
+        nnd_string_free(err);
+        nnd_context *ctx = NULL;
+        CU_ASSERT_EQUAL_FATAL(nnd_context_create(m, &ctx), NND_OK);
+        float x[8] = {1, 2, 3, 4, -1, 0.5f, 7, 2}, y[8] = {0};
+        int64_t shape[2] = {2, 4};
+        nnd_tensor in = {x, 8, 2, shape, {0}}, out = {y, 8, 0, NULL, {0}};
+        CU_ASSERT_EQUAL(nnd_run(ctx, &in, 1, &out, 1), NND_OK);
+        for (int r = 0; r < 2; r++) {
+            double mean = 0, var = 0;
+            for (int i = 0; i < 4; i++)
+                mean += x[r * 4 + i] / 4.0;
+            for (int i = 0; i < 4; i++)
+                var += (x[r * 4 + i] - mean) * (x[r * 4 + i] - mean) / 4.0;
+            for (int i = 0; i < 4; i++) {
+                double want = (x[r * 4 + i] - mean) / sqrt(var + 1e-3) * scale[i] +
+                              (no_bias ? 0 : bias[i]);
+                CU_ASSERT(fabs(y[r * 4 + i] - want) <= 1e-5 + 1e-4 * fabs(want));
+            }
+        }
+        nnd_context_destroy(ctx);
+        nnd_model_destroy(m);
+    }
+    /* another axis: named as unsupported */
+    char path[256];
+    snprintf(path, sizeof path, "%s/ln_axis0.onnx", sh_tmpdir());
+    CU_ASSERT_FATAL(write_layernorm_model(path, false, false, 0));
+    Arena *a = arena_new();
+    Diag *d = diag_new(a);
+    OnnxImport im;
+    CU_ASSERT_FALSE(onnx_import_file(a, d, path, NULL, &im));
+    CU_ASSERT(strstr(diag_text(d), "'LayerNormalization' (node 'ln'): axis=0 is not supported") !=
+              NULL);
+    arena_free(a);
+}
+
+/* A weight given as a graph input is named; bound to a value, it becomes a constant. */
+static void test_onnx_bound_graph_input(void) {
+    char path[256];
+    snprintf(path, sizeof path, "%s/ln_bound.onnx", sh_tmpdir());
+    CU_ASSERT_FATAL(write_layernorm_model(path, true, false, -1));
+    Arena *a = arena_new();
+    Diag *d = diag_new(a);
+    OnnxImport im;
+    CU_ASSERT_FALSE(onnx_import_file(a, d, path, NULL, &im));
+    CU_ASSERT(strstr(diag_text(d), "the scale Scale ('S') must be an initializer or a constant") !=
+              NULL);
+    float s[4] = {1, 1, 1, 1};
+    OnnxTensor b = {.name = "S", .rank = 1, .shape = {4}, .numel = 4, .data = s};
+    d = diag_new(a);
+    CU_ASSERT_TRUE(onnx_import_file_bound(a, d, path, NULL, &b, 1, &im));
+    CU_ASSERT(im.nnd_text && strstr(im.nnd_text, "input S") == NULL &&
+              strstr(im.nnd_text, "layernorm(X") != NULL);
+    b.name = "nope";
+    d = diag_new(a);
+    CU_ASSERT_FALSE(onnx_import_file_bound(a, d, path, NULL, &b, 1, &im));
+    CU_ASSERT(strstr(diag_text(d), "not a graph input") != NULL);
+    arena_free(a);
+}
+
 NND_SUITE("onnx", test_onnx_mlp_matches_pytorch, test_onnx_lenet5_opset13_matches_pytorch,
           test_onnx_lenet5_opset9_matches_pytorch, test_onnx_truncated_files_fail_cleanly,
-          test_onnx_garbage_and_empty_exit_1, test_onnx_unsupported_operator_named)
+          test_onnx_garbage_and_empty_exit_1, test_onnx_unsupported_operator_named,
+          test_onnx_layernorm_last_axis, test_onnx_bound_graph_input)

@@ -11,8 +11,12 @@
  * A case is compiled through the public runtime (nnd_model_compile_file on model.onnx).
  * It is skipped, with the importer's first message as the reason, when compilation fails
  * with NND_ERR_UNSUPPORTED or with one of the importer's "cannot be expressed" messages (an
- * ONNX operator outside SPEC 1.4, a non-float dtype, a dynamic shape, weights given as graph
- * inputs). Otherwise each data set's input_K.pb is fed to the model's K-th input (input_0 is
+ * ONNX operator outside SPEC 1.4, a non-float dtype, a dynamic shape). When the importer
+ * says a layer input "('NAME') must be an initializer or a constant" (weights given as graph
+ * inputs, as ONNX's node tests do), the case is imported again with those inputs bound to
+ * the data set's values (onnx_import_file_bound; one import per data set), written out as
+ * .nnd + .safetensors in a temporary directory, compiled and run on its other inputs, and
+ * counted as run. Otherwise each data set's input_K.pb is fed to the model's K-th input (input_0 is
  * the first graph input that is not an initializer; a tensor whose name is an input's name
  * goes to that input), and each output_K.pb is compared with the K-th output the way ONNX's
  * backend tests do: shapes equal, |got - want| <= 1e-7 + 1e-3 |want| (numpy's
@@ -287,17 +291,27 @@ static int output_slot(const nnd_model *m, const OnnxTensor *t, int k) {
 }
 
 /* Runs one data set directory through the compiled model. */
+static bool is_bound(const StrList *bound, const char *name) {
+    for (int i = 0; bound && name && i < bound->n; i++)
+        if (strcmp(bound->s[i], name) == 0)
+            return true;
+    return false;
+}
+
+/* Runs one data set directory through the compiled model; the inputs named in bound (NULL:
+ * none) were made constants of the model, so their files are not fed. */
 static Outcome run_data_set(nnd_model *m, nnd_context *ctx, const char *dir, const char *set,
-                            CaseResult *r) {
-    int nin = count_numbered(dir, "input_"), nout = count_numbered(dir, "output_");
+                            const StrList *bound, CaseResult *r) {
+    int nfiles = count_numbered(dir, "input_"), nout = count_numbered(dir, "output_");
+    int nin = nfiles - (bound ? bound->n : 0);
     size_t want_in = nnd_model_num_inputs(m), want_out = nnd_model_num_outputs(m);
-    if ((size_t)nin != want_in || (size_t)nout != want_out)
+    if (nin < 0 || (size_t)nin != want_in || (size_t)nout != want_out)
         return set_result(r, OUT_FAIL,
-                          "%s has %d inputs and %d outputs; the compiled model takes %zu and "
-                          "gives %zu",
-                          set, nin, nout, want_in, want_out);
+                          "%s has %d inputs (%d bound as constants) and %d outputs; the compiled "
+                          "model takes %zu and gives %zu",
+                          set, nfiles, bound ? bound->n : 0, nout, want_in, want_out);
     Arena *a = arena_new();
-    OnnxTensor *tin = calloc((size_t)nin + 1, sizeof *tin);
+    OnnxTensor *tin = calloc((size_t)nfiles + 1, sizeof *tin);
     OnnxTensor *tout = calloc((size_t)nout + 1, sizeof *tout);
     nnd_tensor *in = calloc((size_t)nin + 1, sizeof *in);
     nnd_tensor *out = calloc((size_t)nout + 1, sizeof *out);
@@ -307,13 +321,26 @@ static Outcome run_data_set(nnd_model *m, nnd_context *ctx, const char *dir, con
         o = set_result(r, OUT_FAIL, "out of memory");
         goto done;
     }
-    if (!read_tensors(a, dir, "input_", nin, tin, r) ||
+    if (!read_tensors(a, dir, "input_", nfiles, tin, r) ||
         !read_tensors(a, dir, "output_", nout, tout, r)) {
         o = OUT_FAIL;
         goto done;
     }
+    /* the files of the inputs still fed, in order */
+    int kept = 0;
+    for (int k = 0; k < nfiles; k++)
+        if (!is_bound(bound, tin[k].name))
+            tin[kept++] = tin[k];
+    if (kept != nin) {
+        o = set_result(r, OUT_FAIL, "%s: the bound inputs' files are not all named", set);
+        goto done;
+    }
     for (int k = 0; k < nin; k++) {
         int s = input_slot(m, &tin[k], k);
+        if (s < 0 || (size_t)s >= want_in) {
+            o = set_result(r, OUT_FAIL, "%s: input_%d.pb binds no model input", set, k);
+            goto done;
+        }
         if (in[s].data) {
             o = set_result(r, OUT_FAIL, "%s: input_%d.pb and another file bind input %d", set, k,
                            s);
@@ -356,6 +383,208 @@ done:
     return o;
 }
 
+/* --- weights given as graph inputs ------------------------------------------------------------ */
+
+#define CONST_MARKER "') must be an initializer or a constant"
+
+/* The input an importer message names as needing to be constant ("... ('W') must be an
+ * initializer or a constant"), into out; false when the message is not that one. */
+static bool needs_constant(const char *msg, char *out, size_t cap) {
+    const char *end = strstr(msg, CONST_MARKER);
+    if (!end)
+        return false;
+    const char *p = end;
+    while (p > msg && !(p[-1] == '\'' && p - 1 > msg && p[-2] == '('))
+        p--;
+    if (p == msg || (size_t)(end - p) >= cap || end == p)
+        return false;
+    memcpy(out, p, (size_t)(end - p));
+    out[end - p] = '\0';
+    return true;
+}
+
+/* The data set's input tensor named name (NULL: none). */
+static const OnnxTensor *find_tensor(const OnnxTensor *t, int n, const char *name) {
+    for (int i = 0; i < n; i++)
+        if (t[i].name && strcmp(t[i].name, name) == 0)
+            return &t[i];
+    return NULL;
+}
+
+/* Imports model with the inputs in names bound to the data set's values. False with r set
+ * (a skip or a failure) when it cannot; *first_msg gets the first error when the import
+ * reports one (for finding more inputs to bind). */
+static bool import_bound(Arena *a, const char *model, const char *setdir, const StrList *names,
+                         OnnxImport *im, char *first_msg, size_t cap, CaseResult *r) {
+    int nfiles = count_numbered(setdir, "input_");
+    OnnxTensor *t = arena_array(a, (size_t)nfiles + 1, sizeof *t);
+    if (!read_tensors(a, setdir, "input_", nfiles, t, r))
+        return false;
+    OnnxTensor *b = arena_array(a, (size_t)names->n + 1, sizeof *b);
+    for (int i = 0; i < names->n; i++) {
+        const OnnxTensor *v = find_tensor(t, nfiles, names->s[i]);
+        if (!v) {
+            set_result(r, OUT_SKIP, "weights given as graph inputs without named values");
+            return false;
+        }
+        b[i] = *v;
+    }
+    Diag *d = diag_new(a);
+    first_msg[0] = '\0';
+    if (onnx_import_file_bound(a, d, model, "conformance", b, names->n, im))
+        return true;
+    first_error(diag_text(d), first_msg, cap);
+    if (is_unsupported(NND_ERR_MODEL, model, diag_text(d), first_msg)) {
+        char reason[MSG_MAX];
+        skip_reason(first_msg, reason, sizeof reason);
+        set_result(r, OUT_SKIP, "%s", reason);
+    } else {
+        set_result(r, OUT_FAIL, "does not import with weights bound: %s", first_msg);
+    }
+    return false;
+}
+
+/* Writes the import into dir as model.nnd and its weights file; the .nnd path into path. */
+static bool write_import(Arena *a, const char *dir, const OnnxImport *im, char *path,
+                         size_t cap, CaseResult *r) {
+    if (im->weights_name) {
+        const StFile *f = &im->weights;
+        int n = f->ntensors;
+        const char **names = arena_array(a, (size_t)n + 1, sizeof *names);
+        int *ranks = arena_array(a, (size_t)n + 1, sizeof *ranks);
+        int64_t(*shapes)[MAX_RANK] = arena_array(a, (size_t)n + 1, sizeof *shapes);
+        const float **data = arena_array(a, (size_t)n + 1, sizeof *data);
+        for (int i = 0; i < n; i++) {
+            names[i] = f->tensors[i].name;
+            ranks[i] = f->tensors[i].rank;
+            memcpy(shapes[i], f->tensors[i].shape, sizeof shapes[i]);
+            data[i] = (const float *)f->tensors[i].data;
+        }
+        path_join(path, cap, dir, im->weights_name);
+        if (!st_write_f32(path, n, names, ranks, (const int64_t(*)[MAX_RANK])shapes,
+                          (const float *const *)data)) {
+            set_result(r, OUT_FAIL, "cannot write %s: %s", path, strerror(errno));
+            return false;
+        }
+    }
+    path_join(path, cap, dir, "model.nnd");
+    FILE *f = fopen(path, "wb");
+    if (!f || fwrite(im->nnd_text, 1, im->nnd_len, f) != im->nnd_len) {
+        if (f)
+            fclose(f);
+        set_result(r, OUT_FAIL, "cannot write %s", path);
+        return false;
+    }
+    fclose(f);
+    return true;
+}
+
+/* Removes what write_import wrote, and the directory. */
+static void remove_import(const char *dir, const OnnxImport *im) {
+    char path[4096];
+    if (im->weights_name && path_join(path, sizeof path, dir, im->weights_name))
+        unlink(path);
+    if (path_join(path, sizeof path, dir, "model.nnd"))
+        unlink(path);
+    rmdir(dir);
+}
+
+/* Compiles the .nnd at path and runs one data set through it. */
+static Outcome compile_and_run(const char *path, const char *setdir, const char *set,
+                               const StrList *bound, CaseResult *r) {
+    char msg[MSG_MAX];
+    nnd_options opt;
+    nnd_options_init(&opt);
+    nnd_model *m = NULL;
+    char *err = NULL;
+    nnd_status st = nnd_model_compile_file(path, &opt, &m, &err);
+    if (st != NND_OK) {
+        first_error(err, msg, sizeof msg);
+        nnd_string_free(err);
+        if (st == NND_ERR_UNSUPPORTED) {
+            char reason[MSG_MAX];
+            skip_reason(msg, reason, sizeof reason);
+            return set_result(r, OUT_SKIP, "%s", reason);
+        }
+        return set_result(r, OUT_FAIL, "does not compile (weights bound): %s: %s",
+                          nnd_status_name(st), msg);
+    }
+    nnd_string_free(err);
+    nnd_context *ctx = NULL;
+    if ((st = nnd_context_create(m, &ctx)) != NND_OK) {
+        nnd_model_destroy(m);
+        return set_result(r, OUT_FAIL, "nnd_context_create: %s", nnd_status_name(st));
+    }
+    Outcome o = run_data_set(m, ctx, setdir, set, bound, r);
+    nnd_context_destroy(ctx);
+    nnd_model_destroy(m);
+    return o;
+}
+
+/* The case whose weights are graph inputs: the inputs the importer names as needing to be
+ * constant are found with test_data_set_0's values (one at a time, as the importer names
+ * them), then each data set is imported with its own values for them, written to a
+ * temporary directory as .nnd and .safetensors, compiled and run on its other inputs. */
+static Outcome run_case_bound(const char *dir, const char *model, const char *first,
+                              CaseResult *r) {
+    StrList sets = {0}, names = {0};
+    list_dir(dir, "test_data_set_", &sets);
+    if (!sets.n) {
+        strlist_free(&sets);
+        return set_result(r, OUT_FAIL, "no test_data_set_* directory");
+    }
+    Arena *a = arena_new();
+    if (!a)
+        abort();
+    char setdir[4096], name[512], msg[MSG_MAX];
+    Outcome o = OUT_PASS;
+    snprintf(msg, sizeof msg, "%s", first);
+    path_join(setdir, sizeof setdir, dir, sets.s[0]);
+    for (;;) {
+        if (!needs_constant(msg, name, sizeof name) || is_bound(&names, name) ||
+            names.n >= 64) {
+            o = set_result(r, OUT_SKIP, "%s", "weights given as graph inputs");
+            goto done;
+        }
+        strlist_add(&names, name);
+        OnnxImport im;
+        if (import_bound(a, model, setdir, &names, &im, msg, sizeof msg, r))
+            break;
+        if (!strstr(msg, CONST_MARKER)) {
+            o = r->outcome;
+            goto done;
+        }
+    }
+    for (int i = 0; i < sets.n && o == OUT_PASS; i++) {
+        path_join(setdir, sizeof setdir, dir, sets.s[i]);
+        OnnxImport im;
+        if (!import_bound(a, model, setdir, &names, &im, msg, sizeof msg, r)) {
+            o = r->outcome == OUT_SKIP ? OUT_FAIL : r->outcome;
+            if (r->outcome == OUT_SKIP)
+                set_result(r, OUT_FAIL, "%s: does not import: %s", sets.s[i], r->msg);
+            break;
+        }
+        char tmp[] = "/tmp/nnd_onnx_conf_XXXXXX", path[4096];
+        if (!mkdtemp(tmp)) {
+            o = set_result(r, OUT_FAIL, "mkdtemp: %s", strerror(errno));
+            break;
+        }
+        if (write_import(a, tmp, &im, path, sizeof path, r))
+            o = compile_and_run(path, setdir, sets.s[i], &names, r);
+        else
+            o = OUT_FAIL;
+        remove_import(tmp, &im);
+    }
+    if (o == OUT_PASS)
+        r->msg[0] = '\0';
+done:
+    arena_free(a);
+    strlist_free(&names);
+    strlist_free(&sets);
+    r->outcome = o;
+    return o;
+}
+
 /* Compiles dir/model.onnx and runs every data set beside it. */
 static Outcome run_case(const char *dir, CaseResult *r) {
     char path[4096], msg[MSG_MAX];
@@ -369,6 +598,8 @@ static Outcome run_case(const char *dir, CaseResult *r) {
         first_error(err, msg, sizeof msg);
         bool skip = is_unsupported(st, path, err, msg);
         nnd_string_free(err);
+        if (skip && strstr(msg, CONST_MARKER))
+            return run_case_bound(dir, path, msg, r);
         if (skip) {
             char reason[MSG_MAX];
             skip_reason(msg, reason, sizeof reason);
@@ -387,7 +618,7 @@ static Outcome run_case(const char *dir, CaseResult *r) {
     Outcome o = sets.n ? OUT_PASS : set_result(r, OUT_FAIL, "no test_data_set_* directory");
     for (int i = 0; i < sets.n && o == OUT_PASS; i++) {
         path_join(path, sizeof path, dir, sets.s[i]);
-        o = run_data_set(m, ctx, path, sets.s[i], r);
+        o = run_data_set(m, ctx, path, sets.s[i], NULL, r);
     }
     strlist_free(&sets);
     nnd_context_destroy(ctx);
