@@ -13,20 +13,7 @@ static bool write_weights(Arena *a, const char *out, const OnnxImport *im) {
     const char *path = slash ? arena_printf(a, "%.*s/%s", (int)(slash - out), out,
                                             im->weights_name)
                              : im->weights_name;
-    const StFile *f = &im->weights;
-    int n = f->ntensors;
-    const char **names = arena_array(a, (size_t)n + 1, sizeof *names);
-    int *ranks = arena_array(a, (size_t)n + 1, sizeof *ranks);
-    int64_t (*shapes)[MAX_RANK] = arena_array(a, (size_t)n + 1, sizeof *shapes);
-    const float **data = arena_array(a, (size_t)n + 1, sizeof *data);
-    for (int i = 0; i < n; i++) {
-        names[i] = f->tensors[i].name;
-        ranks[i] = f->tensors[i].rank;
-        memcpy(shapes[i], f->tensors[i].shape, sizeof shapes[i]);
-        data[i] = (const float *)f->tensors[i].data;
-    }
-    if (!st_write_f32(path, n, names, ranks, (const int64_t(*)[MAX_RANK])shapes,
-                      (const float *const *)data)) {
+    if (!st_write_file(path, &im->weights)) {
         fprintf(stderr, "nndc: cannot write '%s': %s\n", path, strerror(errno));
         return false;
     }

@@ -694,3 +694,36 @@ bool st_write_f32(const char *path, int n, const char *const *names, const int *
     }
     return ok;
 }
+
+bool st_write_file(const char *path, const StFile *f) {
+    size_t n = (size_t)f->ntensors + 1;
+    const char **names = calloc(n, sizeof *names);
+    int *ranks = calloc(n, sizeof *ranks);
+    int64_t(*shapes)[MAX_RANK] = calloc(n, sizeof *shapes);
+    const float **data = calloc(n, sizeof *data);
+    bool ok = names && ranks && shapes && data;
+    if (!ok)
+        errno = ENOMEM;
+    for (int i = 0; ok && i < f->ntensors; i++) {
+        const StTensor *t = &f->tensors[i];
+        if (t->dtype != ST_F32) {
+            errno = EINVAL;
+            ok = false;
+            break;
+        }
+        names[i] = t->name;
+        ranks[i] = t->rank;
+        memcpy(shapes[i], t->shape, sizeof shapes[i]);
+        data[i] = (const float *)t->data;
+    }
+    if (ok)
+        ok = st_write_f32(path, f->ntensors, names, ranks, (const int64_t(*)[MAX_RANK])shapes,
+                          (const float *const *)data);
+    int saved = errno;
+    free(names);
+    free(ranks);
+    free(shapes);
+    free(data);
+    errno = saved;
+    return ok;
+}

@@ -62,4 +62,8 @@ bool st_to_f32(const StTensor *t, float *dst);
 bool st_write_f32(const char *path, int n, const char *const *names, const int *ranks,
                   const int64_t (*shapes)[MAX_RANK], const float *const *data);
 
+/* Writes the F32 tensors of f (e.g. an ONNX import's parameters) as a safetensors file;
+ * false (errno set) on an I/O error or when a tensor is not F32. */
+bool st_write_file(const char *path, const StFile *f);
+
 #endif

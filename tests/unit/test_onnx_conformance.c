@@ -445,24 +445,11 @@ static bool import_bound(Arena *a, const char *model, const char *setdir, const 
 }
 
 /* Writes the import into dir as model.nnd and its weights file; the .nnd path into path. */
-static bool write_import(Arena *a, const char *dir, const OnnxImport *im, char *path,
+static bool write_import(const char *dir, const OnnxImport *im, char *path,
                          size_t cap, CaseResult *r) {
     if (im->weights_name) {
-        const StFile *f = &im->weights;
-        int n = f->ntensors;
-        const char **names = arena_array(a, (size_t)n + 1, sizeof *names);
-        int *ranks = arena_array(a, (size_t)n + 1, sizeof *ranks);
-        int64_t(*shapes)[MAX_RANK] = arena_array(a, (size_t)n + 1, sizeof *shapes);
-        const float **data = arena_array(a, (size_t)n + 1, sizeof *data);
-        for (int i = 0; i < n; i++) {
-            names[i] = f->tensors[i].name;
-            ranks[i] = f->tensors[i].rank;
-            memcpy(shapes[i], f->tensors[i].shape, sizeof shapes[i]);
-            data[i] = (const float *)f->tensors[i].data;
-        }
         path_join(path, cap, dir, im->weights_name);
-        if (!st_write_f32(path, n, names, ranks, (const int64_t(*)[MAX_RANK])shapes,
-                          (const float *const *)data)) {
+        if (!st_write_file(path, &im->weights)) {
             set_result(r, OUT_FAIL, "cannot write %s: %s", path, strerror(errno));
             return false;
         }
@@ -569,7 +556,7 @@ static Outcome run_case_bound(const char *dir, const char *model, const char *fi
             o = set_result(r, OUT_FAIL, "mkdtemp: %s", strerror(errno));
             break;
         }
-        if (write_import(a, tmp, &im, path, sizeof path, r))
+        if (write_import(tmp, &im, path, sizeof path, r))
             o = compile_and_run(path, setdir, sets.s[i], &names, r);
         else
             o = OUT_FAIL;
