@@ -197,18 +197,16 @@ int cmd_build(const Options *o) {
         return EXIT_USAGE;
     }
 
-    Compilation *c = compilation_new();
-    if (!c)
-        return EXIT_INTERNAL;
     CompileOptions co;
     options_to_compile(o, &co);
     co.triple = o->target;
     co.cpu = o->cpu ? o->cpu : default_cpu(triple);
     co.prefix = o->name;
-    int st = EXIT_OK;
-    if (!compile_read_file(c, o->model) || !compile_to(c, STAGE_GRAPH, &co)) {
-        st = report_failure(c);
-    } else if (!o->name && !is_identifier(c->graph->name)) {
+    int st;
+    Compilation *c = compile_model(o, &co, STAGE_GRAPH, &st);
+    if (!c)
+        return st;
+    if (!o->name && !is_identifier(c->graph->name)) {
         fprintf(stderr, "nndc: the model's name '%s' is not a C identifier: give --name PREFIX\n",
                 c->graph->name);
         st = EXIT_USAGE;

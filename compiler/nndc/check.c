@@ -28,14 +28,13 @@ static int64_t param_count(const Node *n) {
 }
 
 int cmd_check(const Options *o) {
-    Compilation *c = compilation_new();
-    if (!c)
-        return EXIT_INTERNAL;
     CompileOptions co;
     options_to_compile(o, &co);
-    int status = EXIT_OK;
-    if (!compile_read_file(c, o->model) || !compile_to(c, STAGE_GRAPH, &co) ||
-        ((c->graph->weights_path || co.init_random) && !compile_to(c, STAGE_WEIGHTS, &co))) {
+    int status;
+    Compilation *c = compile_model(o, &co, STAGE_GRAPH, &status);
+    if (!c)
+        return status;
+    if ((c->graph->weights_path || co.init_random) && !compile_to(c, STAGE_WEIGHTS, &co)) {
         status = report_failure(c);
         compilation_free(c);
         return status;

@@ -61,18 +61,14 @@ int cmd_emit(const Options *o) {
             return EXIT_USAGE;
         }
     }
-    Compilation *c = compilation_new();
-    if (!c)
-        return EXIT_INTERNAL;
     CompileOptions co;
     options_to_compile(o, &co);
-    if (!compile_read_file(c, o->model) || !compile_to(c, stages[which].needs, &co)) {
-        int st = report_failure(c);
-        compilation_free(c);
-        return st;
-    }
+    int status;
+    Compilation *c = compile_model(o, &co, stages[which].needs, &status);
+    if (!c)
+        return status;
     FILE *out = open_output(o->output);
-    int status = out ? EXIT_OK : EXIT_USER;
+    status = out ? EXIT_OK : EXIT_USER;
     if (out) {
         switch (stages[which].kind) {
         case K_AST: ast_dump(out, c->ast); break;

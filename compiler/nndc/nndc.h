@@ -39,6 +39,9 @@ struct nnd_options;
 void options_to_runtime(const Options *o, struct nnd_options *ro);
 /* Prints the diagnostics and returns the exit status a failed compilation means. */
 int report_failure(Compilation *c);
+/* o->model compiled up to stage with co; NULL after printing why, with *status set to the
+ * exit status (the compilation is freed then). */
+Compilation *compile_model(const Options *o, const CompileOptions *co, Stage stage, int *status);
 /* Opens -o FILE (or stdout); NULL after printing why. */
 FILE *open_output(const char *path);
 void close_output(FILE *f);

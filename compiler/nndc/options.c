@@ -143,6 +143,22 @@ int report_failure(Compilation *c) {
     return EXIT_USER;
 }
 
+Compilation *compile_model(const Options *o, const CompileOptions *co, Stage stage, int *status) {
+    Compilation *c = compilation_new();
+    if (!c) {
+        fprintf(stderr, "nndc: out of memory\n");
+        *status = EXIT_INTERNAL;
+        return NULL;
+    }
+    if (!compile_read_file(c, o->model) || !compile_to(c, stage, co)) {
+        *status = report_failure(c);
+        compilation_free(c);
+        return NULL;
+    }
+    *status = EXIT_OK;
+    return c;
+}
+
 FILE *open_output(const char *path) {
     if (!path || strcmp(path, "-") == 0)
         return stdout;
