@@ -41,6 +41,14 @@ Attr *shape_arg(Graph *g, Node *n, Diag *d, const char *name, AttrKind kind) {
     return NULL;
 }
 
+int shape_arg_axis(Graph *g, Node *n, Diag *d, int rank) {
+    Attr *a = shape_arg(g, n, d, "axis", ATTR_INT);
+    int axis = a ? shape_axis(g, n, d, "axis", a->i, rank ? rank : 1) : -1;
+    if (axis >= 0)
+        a->i = axis;
+    return axis;
+}
+
 bool shape_arg_int(Graph *g, Node *n, Diag *d, const char *name, int64_t min, int64_t *out) {
     const Attr *a = shape_arg(g, n, d, name, ATTR_INT);
     if (!a)

@@ -38,17 +38,13 @@ static bool concat_sum(Graph *g, Node *n, Diag *d, int axis, Dim *sum) {
 
 bool shape_concat(Graph *g, Node *n, Diag *d) {
     const Shape *x = &n->in[0]->shape;
-    Attr *a = shape_arg(g, n, d, "axis", ATTR_INT);
-    if (!a)
-        return false;
     if (x->rank == 0) {
         shape_error(g, d, n->loc, n, "cannot concatenate scalars, got %s", shape_in_str(g, n, 0));
         return false;
     }
-    int axis = shape_axis(g, n, d, "axis", a->i, x->rank);
+    int axis = shape_arg_axis(g, n, d, x->rank);
     if (axis < 0)
         return false;
-    a->i = axis;
     bool ok = true;
     for (int i = 1; i < n->nin; i++)
         ok &= concat_match(g, n, d, i, axis);

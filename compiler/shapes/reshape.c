@@ -13,12 +13,10 @@
 /* torch.flatten(x, start_dim=axis): keeps the dimensions before axis, merges the rest. */
 bool shape_flatten(Graph *g, Node *n, Diag *d) {
     const Shape *x = &n->in[0]->shape;
-    Attr *a = shape_arg(g, n, d, "axis", ATTR_INT);
     /* A scalar flattens to [1], and its axis may be 0 or -1, as in PyTorch. */
-    int axis = a ? shape_axis(g, n, d, "axis", a->i, x->rank ? x->rank : 1) : -1;
+    int axis = shape_arg_axis(g, n, d, x->rank);
     if (axis < 0)
         return false;
-    a->i = axis;
     Dim rest = dim_const(1);
     for (int i = axis; i < x->rank; i++)
         if (!dim_mul(rest, x->d[i], &rest)) {

@@ -27,6 +27,9 @@ bool shape_arg_int(Graph *g, Node *n, Diag *d, const char *name, int64_t min, in
 Attr *shape_arg_ints(Graph *g, Node *n, Diag *d, const char *name, int count, int64_t min);
 /* A float argument that is > 0 (eps); false after reporting. */
 bool shape_arg_positive(Graph *g, Node *n, Diag *d, const char *name, double *out);
+/* The "axis" argument checked against rank (a scalar counts as rank 1, as in PyTorch) and
+ * stored non-negative; -1 after reporting. */
+int shape_arg_axis(Graph *g, Node *n, Diag *d, int rank);
 
 /* Makes a an ATTR_INTS argument holding v (resolving "same"/"valid" padding, defaults). */
 void shape_set_ints(Attr *a, int count, const int64_t *v);

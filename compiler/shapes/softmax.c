@@ -6,11 +6,8 @@
 
 bool shape_softmax(Graph *g, Node *n, Diag *d) {
     const Shape *x = &n->in[0]->shape;
-    Attr *a = shape_arg(g, n, d, "axis", ATTR_INT);
-    int axis = a ? shape_axis(g, n, d, "axis", a->i, x->rank ? x->rank : 1) : -1;
-    if (axis < 0)
+    if (shape_arg_axis(g, n, d, x->rank) < 0)
         return false;
-    a->i = axis;
     n->shape = *x;
     return true;
 }
