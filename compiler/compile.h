@@ -22,6 +22,7 @@
 #include "ast.h"
 #include "cg.h"
 #include "graph.h"
+#include "jit.h"
 #include "safetensors.h"
 
 typedef enum Stage {
@@ -73,5 +74,10 @@ bool compile_to(Compilation *c, Stage stage, const CompileOptions *o);
 /* Moves the module out (for the JIT); the Compilation keeps the thread-safe context ref,
  * which the caller must pass along with it. */
 LLVMModuleRef compile_take_module(Compilation *c);
+
+/* JIT-compiles the optimized module (taken out of c) at opt_level and finds its two entry
+ * points. NULL on failure, with *error set (release it with free). */
+Jit *compile_jit(Compilation *c, int opt_level, CgForwardFn *forward, CgWorkspaceFn *workspace_size,
+                 char **error);
 
 #endif

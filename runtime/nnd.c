@@ -16,9 +16,6 @@
 #include "compile.h"
 #include "jit.h"
 
-typedef void (*ForwardFn)(const float *const *inputs, float *const *outputs,
-                          const int64_t *symbols, void *workspace);
-typedef int64_t (*WorkspaceFn)(const int64_t *symbols);
 
 typedef struct TensorDesc {
     nnd_tensor_info info;
@@ -27,8 +24,8 @@ typedef struct TensorDesc {
 
 struct nnd_model {
     Jit *jit;
-    ForwardFn forward;
-    WorkspaceFn workspace_size;
+    CgForwardFn forward;
+    CgWorkspaceFn workspace_size;
     size_t ninputs, noutputs;
     TensorDesc *inputs, *outputs;
     size_t nsyms, nfree;   /* all symbols; those bound from inputs (the public ones) */
@@ -187,14 +184,8 @@ static nnd_status finish_compile(Compilation *c, const nnd_options *opt, const c
         return NND_ERR_NO_MEMORY;
     }
     char *jerr = NULL;
-    LLVMModuleRef mod = compile_take_module(c);
-    m->jit = jit_create(c->tsc, mod, c->cg.cpu, c->cg.features, co.opt_level, &jerr);
-    uint64_t f = 0, w = 0;
-    if (m->jit)
-        f = jit_lookup(m->jit, c->cg.forward_name, &jerr);
-    if (f)
-        w = jit_lookup(m->jit, c->cg.workspace_name, &jerr);
-    if (!f || !w) {
+    m->jit = compile_jit(c, co.opt_level, &m->forward, &m->workspace_size, &jerr);
+    if (!m->jit) {
         char msg[1024];
         snprintf(msg, sizeof msg, "%s: internal error: JIT compilation failed: %s\n", c->file,
                  jerr ? jerr : "?");
@@ -203,9 +194,6 @@ static nnd_status finish_compile(Compilation *c, const nnd_options *opt, const c
         nnd_model_destroy(m);
         return NND_ERR_INTERNAL;
     }
-    /* The generated functions are ordinary C-ABI functions at these addresses. */
-    memcpy(&m->forward, &f, sizeof m->forward);
-    memcpy(&m->workspace_size, &w, sizeof m->workspace_size);
     *model = m;
     return NND_OK;
 }

@@ -19,6 +19,11 @@
 
 #include "graph.h"
 
+/* The generated entry points, as C sees them. */
+typedef void (*CgForwardFn)(const float *const *inputs, float *const *outputs,
+                            const int64_t *symbols, void *workspace);
+typedef int64_t (*CgWorkspaceFn)(const int64_t *symbols);
+
 typedef struct CgOptions {
     int opt_level;        /* 0..3 */
     const char *triple;   /* NULL: the host */

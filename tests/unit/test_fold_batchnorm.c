@@ -22,9 +22,6 @@
 #include "unit_compile.h"
 #include "unit_harness.h"
 
-typedef void (*ForwardFn)(const float *const *inputs, float *const *outputs, const int64_t *symbols,
-                          void *workspace);
-typedef int64_t (*WorkspaceFn)(const int64_t *symbols);
 
 /* --- helpers ----------------------------------------------------------------------------- */
 
@@ -368,16 +365,13 @@ static float *run_model(const Run *r, const float *x, bool fold, int64_t *ny, in
     CU_ASSERT_FATAL(c->graph->ninputs == 1 && c->graph->noutputs == 1);
 
     char *err = NULL;
-    Jit *j = jit_create(c->tsc, compile_take_module(c), c->cg.cpu, c->cg.features, 0, &err);
-    uint64_t f = j ? jit_lookup(j, c->cg.forward_name, &err) : 0;
-    uint64_t w = f ? jit_lookup(j, c->cg.workspace_name, &err) : 0;
-    if (!f || !w)
+    CgForwardFn forward;
+    CgWorkspaceFn wsize;
+    Jit *j = compile_jit(c, 0, &forward, &wsize, &err);
+    if (!j)
         fprintf(stderr, "\nJIT: %s\n", err ? err : "?");
-    CU_ASSERT_FATAL(f && w);
-    ForwardFn forward;
-    WorkspaceFn wsize;
-    memcpy(&forward, &f, sizeof forward);
-    memcpy(&wsize, &w, sizeof wsize);
+    free(err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(j);
 
     const Shape *ys = &c->graph->outputs[0]->shape;
     int64_t syms[MAX_SYMS] = {r->x[0]}, n = 1;

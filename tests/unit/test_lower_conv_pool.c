@@ -17,9 +17,6 @@
 #include "jit.h"
 #include "unit_harness.h"
 
-typedef void (*ForwardFn)(const float *const *inputs, float *const *outputs,
-                          const int64_t *symbols, void *workspace);
-typedef int64_t (*WorkspaceFn)(const int64_t *symbols);
 
 /* What the reference needs to know, written out independently of the compiler's attributes. */
 typedef struct Spec {
@@ -152,7 +149,7 @@ static bool close_to(float got, double want) {
 }
 
 /* Runs the compiled forward on x (guarded as at_end says) and compares y with the reference. */
-static void run_and_compare(const Spec *s, const Node *y, ForwardFn forward, WorkspaceFn wsize,
+static void run_and_compare(const Spec *s, const Node *y, CgForwardFn forward, CgWorkspaceFn wsize,
                             bool at_end, int opt) {
     int64_t yshape[4];
     for (int i = 0; i < s->rank; i++)
@@ -209,14 +206,13 @@ static void check(const Spec *s) {
             fprintf(stderr, "\n%s", diag_text(c->diag));
         CU_ASSERT_FATAL(ok);
         char *err = NULL;
-        Jit *j = jit_create(c->tsc, compile_take_module(c), c->cg.cpu, c->cg.features, opt, &err);
-        uint64_t f = j ? jit_lookup(j, c->cg.forward_name, &err) : 0;
-        uint64_t w = f ? jit_lookup(j, c->cg.workspace_name, &err) : 0;
-        CU_ASSERT_FATAL(f && w);
-        ForwardFn forward;
-        WorkspaceFn wsize;
-        memcpy(&forward, &f, sizeof forward);
-        memcpy(&wsize, &w, sizeof wsize);
+        CgForwardFn forward;
+        CgWorkspaceFn wsize;
+        Jit *j = compile_jit(c, opt, &forward, &wsize, &err);
+        if (!j)
+            fprintf(stderr, "\nJIT: %s\n", err ? err : "?");
+        free(err);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(j);
         run_and_compare(s, find_y(c->graph), forward, wsize, true, opt);
         run_and_compare(s, find_y(c->graph), forward, wsize, false, opt);
         jit_dispose(j);

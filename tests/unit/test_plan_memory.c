@@ -518,8 +518,6 @@ static void test_plan_memory_end_to_end_matches_o0(void) {
 
 /* --- the same kernels with and without a plan: bit for bit ------------------------------- */
 
-typedef void (*ForwardFn)(const float *const *, float *const *, const int64_t *, void *);
-typedef int64_t (*WorkspaceFn)(const int64_t *);
 
 /* The pass run just before "plan", or NULL when the pipeline has no plan yet. */
 static const char *pass_before_plan(void) {
@@ -533,8 +531,8 @@ static const char *pass_before_plan(void) {
 typedef struct Jitted {
     Compilation *c;
     Jit *jit;
-    ForwardFn forward;
-    WorkspaceFn workspace_size;
+    CgForwardFn forward;
+    CgWorkspaceFn workspace_size;
 } Jitted;
 
 static bool jit_model(Jitted *j, const char *src, const char *stop_after) {
@@ -550,17 +548,11 @@ static bool jit_model(Jitted *j, const char *src, const char *stop_after) {
         return false;
     }
     char *err = NULL;
-    Compilation *c = j->c;
-    j->jit = jit_create(c->tsc, compile_take_module(c), c->cg.cpu, c->cg.features, o.opt_level,
-                        &err);
-    uint64_t f = j->jit ? jit_lookup(j->jit, c->cg.forward_name, &err) : 0;
-    uint64_t w = f ? jit_lookup(j->jit, c->cg.workspace_name, &err) : 0;
+    j->jit = compile_jit(j->c, o.opt_level, &j->forward, &j->workspace_size, &err);
     if (err)
         fprintf(stderr, "%s\n", err);
     free(err);
-    memcpy(&j->forward, &f, sizeof f);
-    memcpy(&j->workspace_size, &w, sizeof w);
-    return f && w;
+    return j->jit != NULL;
 }
 
 static void jit_free(Jitted *j) {
