@@ -10,23 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "cross_input.h"
-#ifndef CROSS_HEADER
-#define CROSS_HEADER "xc.h"
-#endif
-#include CROSS_HEADER
-
-_Static_assert(xc_NUM_INPUTS == 1 && xc_NUM_OUTPUTS == 1 && xc_NUM_SYMBOLS == 1,
-               "the cross hosts take models with one input, one output and one symbol (N)");
-#ifndef CROSS_ROWS
-#define CROSS_ROWS 5
-#endif
-#ifndef CROSS_IN
-#error "define CROSS_IN, the input's features per row"
-#endif
-#ifndef CROSS_OUT
-#error "define CROSS_OUT, the output's features per row"
-#endif
+#include "cross_model.h"
 
 int main(void) {
     static float x[CROSS_ROWS * CROSS_IN];

@@ -5,24 +5,8 @@
  * at run time and a shortfall fails loudly. */
 #include <stdint.h>
 
-#include "../cross_input.h"
+#include "../cross_model.h"
 #include "semihost.h"
-#ifndef CROSS_HEADER
-#define CROSS_HEADER "xc.h"
-#endif
-#include CROSS_HEADER
-
-_Static_assert(xc_NUM_INPUTS == 1 && xc_NUM_OUTPUTS == 1 && xc_NUM_SYMBOLS == 1,
-               "the cross hosts take models with one input, one output and one symbol (N)");
-#ifndef CROSS_ROWS
-#define CROSS_ROWS 5
-#endif
-#ifndef CROSS_IN
-#error "define CROSS_IN, the input's features per row"
-#endif
-#ifndef CROSS_OUT
-#error "define CROSS_OUT, the output's features per row"
-#endif
 #ifndef M4_WORKSPACE_BYTES
 #define M4_WORKSPACE_BYTES (8u << 20) /* in the 16 MiB PSRAM, see m4.ld */
 #endif
