@@ -10,6 +10,7 @@
 #include "build_graph.h"
 #include "onnx_import.h"
 #include "passes.h"
+#include "read_file.h"
 #include "shapes.h"
 
 enum { MAX_SOURCE = 64 << 20 };
@@ -75,37 +76,10 @@ static bool import_onnx(Compilation *c, const char *path) {
 bool compile_read_file(Compilation *c, const char *path) {
     if (onnx_is_onnx_path(path))
         return import_onnx(c, path);
-    SrcLoc at = {.file = path};
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        diag_error(c->diag, at, "cannot read model: %s", strerror(errno));
-        return false;
-    }
-    size_t cap = 1 << 16, len = 0;
-    char *buf = malloc(cap);
+    size_t len;
+    char *buf = (char *)read_whole_file(c->diag, (SrcLoc){.file = path}, path, "model",
+                                        MAX_SOURCE, &len);
     bool ok = buf != NULL;
-    while (ok) {
-        if (len == cap) {
-            char *grown = cap >= MAX_SOURCE ? NULL : realloc(buf, cap * 2);
-            if (!grown) {
-                diag_error(c->diag, at, "model file is too large (limit %d MiB)", MAX_SOURCE >> 20);
-                ok = false;
-                break;
-            }
-            buf = grown;
-            cap *= 2;
-        }
-        size_t got = fread(buf + len, 1, cap - len, f);
-        len += got;
-        if (got == 0) {
-            if (ferror(f)) {
-                diag_error(c->diag, at, "cannot read model: %s", strerror(errno));
-                ok = false;
-            }
-            break;
-        }
-    }
-    fclose(f);
     if (ok) {
         jmp_buf here;
         arena_on_oom(c->arena, &here);

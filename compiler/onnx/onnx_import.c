@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "onnx_internal.h"
+#include "read_file.h"
 
 enum { MAX_MODEL_FILE = 1 << 30, MIN_OPSET = 7, MAX_OPSET = 17 };
 
@@ -154,42 +155,6 @@ void onnx_add_param(OnnxCtx *x, const char *prefix, const char *suffix, const On
             f[j] = (float)c->v[j];
     }
     x->pdata[i] = f;
-}
-
-static uint8_t *read_file(Diag *d, SrcLoc at, const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        diag_error(d, at, "cannot read model: %s", strerror(errno));
-        return NULL;
-    }
-    uint8_t *buf = NULL;
-    size_t n = 0, cap = 0;
-    for (;;) {
-        if (n == cap) {
-            uint8_t *grown = cap >= MAX_MODEL_FILE ? NULL : realloc(buf, cap ? cap * 2 : 1 << 16);
-            if (!grown) {
-                diag_error(d, at, "model file is too large (limit %d MiB)", MAX_MODEL_FILE >> 20);
-                free(buf);
-                fclose(f);
-                return NULL;
-            }
-            buf = grown;
-            cap = cap ? cap * 2 : 1 << 16;
-        }
-        size_t got = fread(buf + n, 1, cap - n, f);
-        n += got;
-        if (got == 0) {
-            bool bad = ferror(f);
-            fclose(f);
-            if (bad) {
-                diag_error(d, at, "cannot read model: %s", strerror(errno));
-                free(buf);
-                return NULL;
-            }
-            *len = n;
-            return buf;
-        }
-    }
 }
 
 static bool check_versions(OnnxCtx *x, const Onnx__ModelProto *m) {
@@ -430,7 +395,7 @@ bool onnx_import_file_bound(Arena *a, Diag *d, const char *path, const char *mod
     OnnxCtx x = {.a = a, .d = d, .at = {.file = path}};
     int before = diag_count(d);
     size_t len = 0;
-    uint8_t *buf = read_file(d, x.at, path, &len);
+    uint8_t *buf = read_whole_file(d, x.at, path, "model", MAX_MODEL_FILE, &len);
     if (!buf)
         return false;
     Onnx__ModelProto *m = len ? onnx__model_proto__unpack(NULL, len, buf) : NULL;

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "onnx_internal.h"
+#include "read_file.h"
 
 enum { MAX_TENSOR_FILE = 1 << 30 };
 
@@ -127,31 +128,9 @@ bool onnx_tensor_const(OnnxCtx *x, const Onnx__TensorProto *t, const char *what,
 bool onnx_read_tensor_file(Arena *a, Diag *d, const char *path, OnnxTensor *out) {
     SrcLoc at = {.file = path};
     memset(out, 0, sizeof *out);
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        diag_error(d, at, "cannot read tensor: %s", strerror(errno));
-        return false;
-    }
-    uint8_t *buf = NULL;
-    size_t len = 0, cap = 0;
-    bool ok = true;
-    for (;;) {
-        if (len == cap) {
-            uint8_t *grown = cap >= MAX_TENSOR_FILE ? NULL : realloc(buf, cap ? cap * 2 : 1 << 16);
-            if (!grown) {
-                diag_error(d, at, "tensor file is too large or memory ran out");
-                ok = false;
-                break;
-            }
-            buf = grown;
-            cap = cap ? cap * 2 : 1 << 16;
-        }
-        size_t got = fread(buf + len, 1, cap - len, f);
-        len += got;
-        if (got == 0)
-            break;
-    }
-    fclose(f);
+    size_t len;
+    uint8_t *buf = read_whole_file(d, at, path, "tensor", MAX_TENSOR_FILE, &len);
+    bool ok = buf != NULL;
     Onnx__TensorProto *t = ok ? onnx__tensor_proto__unpack(NULL, len, buf) : NULL;
     free(buf);
     if (!ok)
