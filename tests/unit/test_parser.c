@@ -40,11 +40,18 @@ static void done(Parsed *p) { arena_free(p->arena); }
 
 /* The ast_dump of src, malloc'ed. */
 static char *dump(const AstModel *m) {
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
+    /* A temporary file rather than open_memstream: GCC's -O3 dangling-pointer analysis
+     * misreads the stream's hold on a local buffer pointer. */
+    FILE *f = tmpfile();
     CU_ASSERT_FATAL(f != NULL);
     ast_dump(f, m);
+    long len = ftell(f);
+    CU_ASSERT_FATAL(len >= 0);
+    char *buf = malloc((size_t)len + 1);
+    CU_ASSERT_FATAL(buf != NULL);
+    rewind(f);
+    CU_ASSERT_FATAL(fread(buf, 1, (size_t)len, f) == (size_t)len);
+    buf[len] = '\0';
     fclose(f);
     return buf;
 }
