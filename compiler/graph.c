@@ -143,7 +143,9 @@ Param *node_add_param(Graph *g, Node *n, const char *suffix, Shape shape, ParamI
                            sizeof(Param) * ((size_t)n->nparams + 1));
     Param *p = &n->params[n->nparams++];
     p->suffix = arena_strdup(g->arena, suffix);
-    p->name = arena_printf(g->arena, "%s.%s", n->prefix, suffix);
+    /* A param node's tensor is named by the layer alone (its suffix is empty). */
+    p->name = *suffix ? arena_printf(g->arena, "%s.%s", n->prefix, suffix)
+                      : arena_strdup(g->arena, n->prefix);
     p->shape = shape;
     p->init = init;
     p->fan_in = fan_in;

@@ -144,6 +144,7 @@ Attr *node_add_attr(Graph *g, Node *n, const char *name, AttrKind kind);
 int64_t attr_int(const Node *n, const char *name);     /* 0 when absent */
 double attr_float(const Node *n, const char *name);    /* 0 when absent */
 bool attr_bool(const Node *n, const char *name);
+/* Declares a parameter named PREFIX.SUFFIX, or PREFIX alone when suffix is "" (param). */
 Param *node_add_param(Graph *g, Node *n, const char *suffix, Shape shape, ParamInit init,
                       int64_t fan_in);
 Param *node_param(const Node *n, const char *suffix);

@@ -96,5 +96,6 @@ int ops_schema(OpKind op, ArgSpec *out) {
 }
 
 bool ops_is_parametric(OpKind op) {
-    return op == OP_DENSE || op == OP_CONV2D || op == OP_BATCHNORM || op == OP_LAYERNORM;
+    return op == OP_DENSE || op == OP_CONV2D || op == OP_BATCHNORM || op == OP_LAYERNORM ||
+           op == OP_PARAM;
 }

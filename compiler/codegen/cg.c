@@ -215,6 +215,8 @@ static void assign_buffers(Cg *cg, LLVMValueRef ins, LLVMValueRef outs, LLVMValu
             cg->buf[i] = load_ptr(cg, outs, slot, n->name);
         else if (value_is_view(n->op))
             cg->buf[i] = cg->buf[n->in[0]->id];
+        else if (n->op == OP_PARAM)
+            cg->buf[i] = cg_param(cg, &n->params[0]);
         else
             cg->buf[i] = LLVMBuildInBoundsGEP2(cg->b, LLVMInt8TypeInContext(cg->ctx), ws,
                                                &offsets[i], 1, n->name);

@@ -126,6 +126,7 @@ bool lower_layernorm(Cg *cg, Node *n);      /* lower_norm.c */
 bool lower_transpose(Cg *cg, Node *n);      /* lower_transpose.c */
 bool lower_matmul(Cg *cg, Node *n);         /* lower_matmul.c */
 bool lower_concat(Cg *cg, Node *n);         /* lower_concat.c */
+bool lower_param(Cg *cg, Node *n);          /* lower_param.c */
 /* The scalar function of an elementwise op (lower_unary's table), for fusion too. */
 LLVMValueRef cg_unary_op(Cg *cg, const Node *n, LLVMValueRef x);
 /* a OP b for add, sub, mul, div (lower_binary.c), on floats or vectors of them. */

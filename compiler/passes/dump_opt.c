@@ -12,6 +12,8 @@ static void print_location(FILE *out, const Graph *g, const Node *r) {
     int slot = value_output_slot(g, r);
     if (slot >= 0)
         fprintf(out, "output '%s'", g->output_names[slot]);
+    else if (r->op == OP_PARAM)
+        fprintf(out, "constant");
     else if (value_is_view(r->op))
         fprintf(out, "view of %s", r->in[0]->name);
     else if (g->plan.done && r->buf >= 0) {
@@ -52,8 +54,8 @@ void graph_dump_opt(FILE *out, const Graph *g, int64_t batch) {
     int kernels = 0, ops = 0;
     for (int i = 0; i < g->nnodes; i++) {
         const Node *n = g->nodes[i];
-        if (n->op == OP_INPUT)
-            continue;
+        if (n->op == OP_INPUT || n->op == OP_PARAM)
+            continue; /* values given to the kernels, not computed */
         ops++;
         kernels += !n->host && !value_is_view(n->op);
     }
@@ -70,8 +72,7 @@ void graph_dump_opt(FILE *out, const Graph *g, int64_t batch) {
     if (!p->done) {
         for (int i = 0; i < g->nnodes; i++) {
             const Node *n = g->nodes[i];
-            if (n->op == OP_INPUT || value_is_view(n->op) || value_output_slot(g, n) >= 0 ||
-                (n->host ? kernel_result(n->host) != n : n->nepi > 0))
+            if (!value_in_workspace(g, n))
                 continue;
             Dim numel;
             shape_numel(&n->shape, &numel);

@@ -27,9 +27,9 @@ static bool hosts_epilogue(OpKind op) {
 }
 
 /* Where a value is computed in the generated code: fused values inside their kernel, the
- * model's inputs before anything runs. */
+ * model's inputs and params before anything runs. */
 static int emitted_at(const Node *n) {
-    return n->op == OP_INPUT ? -1 : n->host ? n->host->id : n->id;
+    return n->op == OP_INPUT || n->op == OP_PARAM ? -1 : n->host ? n->host->id : n->id;
 }
 
 /* Whether the operand t of an epilogue node of kernel k is read at the same elements and is

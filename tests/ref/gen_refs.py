@@ -100,7 +100,8 @@ SCHEMA = {
 for _op in ["relu", "sigmoid", "tanh", "selu", "silu", "softplus", "softsign", "hard_sigmoid",
             "relu6", "identity", "exp", "log", "sqrt", "abs", "neg"]:
     SCHEMA[_op] = [("x", "t", REQ)]
-PARAMETRIC = {"dense", "conv2d", "batchnorm", "layernorm"}
+SCHEMA["param"] = [("shape", "ints", REQ)]
+PARAMETRIC = {"dense", "conv2d", "batchnorm", "layernorm", "param"}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -331,6 +332,11 @@ def interpret(text, inputs, params):
             return params[f"{prefix}.{p}"]
 
         x = a.get("x")
+        if op == "param":  # named by the layer alone (SPEC 1.3 extension)
+            expected_params.add(prefix)
+            if prefix not in params or list(params[prefix].shape) != list(a["shape"]):
+                raise NndError(f"missing or mis-shaped parameter {prefix}")
+            return params[prefix]
         if op == "dense":
             return F.linear(x, P("weight"), P("bias") if a["bias"] else None)
         if op == "conv2d":
@@ -534,6 +540,47 @@ IMG = (1, 5)
 def T(d, dtype):
     return {k: torch.from_numpy(v).to(dtype) if v.dtype != np.int64 else torch.from_numpy(v)
             for k, v in d.items()}
+
+
+# ---------------------------------------------------------------------------------------------
+# param: trained tensors used as values, and the constant sub-graphs built from them (which the
+# optimizer folds at compile time)
+def _param_broadcast(c):
+    c.input("x", ["N", 3, 4])
+    c.params["gamma"] = torch.randn(3, 1).numpy()
+    c.params["beta"] = torch.randn(4).numpy()
+    c.body = ["gamma = param([3, 1])",
+              'output y = mul(x, gamma) -> add(param([4], name="beta"))']
+    c.ref = lambda t: {"y": t["x"] * t["gamma"] + t["beta"]}
+
+
+def _param_folded(c):
+    c.input("x", ["N", 6])
+    c.params["w"] = torch.randn(5, 6).numpy()
+    c.params["logscale"] = (torch.randn(5) * 0.5).numpy()
+    c.body = ["w = param([5, 6])",
+              "wt = transpose(w) -> relu",
+              'output y = matmul(x, wt) -> mul(exp(param([5], name="logscale")))']
+    c.ref = lambda t: {"y": (t["x"] @ F.relu(t["w"].t())) * torch.exp(t["logscale"])}
+
+
+def _param_outputs(c):
+    c.input("x", ["N", 2, 3])
+    c.params["c"] = torch.randn(2, 3).numpy()
+    c.params["emb"] = torch.randn(2, 4).numpy()
+    c._add("h", nn.Linear(4, 3), ["weight", "bias"])
+    c.body = ["output c = param([2, 3]) -> tanh",
+              'h = dense(param([2, 4], name="emb"), 3)',
+              "output y = add(x, c) -> mul(h)"]
+    c.ref = lambda t: {"c": torch.tanh(t["c"]),
+                       "y": (t["x"] + torch.tanh(t["c"])) * F.linear(t["emb"], t["h.weight"], t["h.bias"])}
+
+
+case("param_broadcast", _param_broadcast, "param tensors broadcast into mul and add")
+case("param_folded", _param_folded, "a constant sub-graph: transpose -> relu and exp of params",
+     rtol=RTOL_ACC, atol=ATOL_ACC)
+case("param_outputs", _param_outputs, "a constant output, and a dense layer applied to a param",
+     rtol=RTOL_ACC, atol=ATOL_ACC)
 
 
 # ---------------------------------------------------------------------------------------------
