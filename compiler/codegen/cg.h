@@ -90,7 +90,7 @@ void cg_memcpy(Cg *cg, LLVMValueRef dst, LLVMValueRef src, LLVMValueRef nfloats)
 /* A counted loop `for (i = 0; i < n; i++)` with optional accumulators (phis). Between begin
  * and end the builder is inside the body; after end it is past the loop and acc_out holds
  * the accumulators' final values. n may be zero. */
-enum { CG_MAX_ACC = 4 };
+enum { CG_MAX_ACC = 32 };
 typedef struct CgLoop {
     LLVMValueRef i, n;
     LLVMBasicBlockRef pre, body, exit;

@@ -18,6 +18,52 @@ LLVMValueRef cg_mulc(Cg *cg, LLVMValueRef v, int64_t c) {
     return c != 1 ? cg_mul(cg, v, cg_i64(cg, c)) : v;
 }
 
+static bool has_feature(const Cg *cg, const char *f) {
+    return cg->features && strstr(cg->features, f);
+}
+
+/* A CPU named without a feature list (`--cpu x86-64-v3`) implies its features: the x86 ones
+ * nnd is built for, by name. */
+static bool cpu_is(const Cg *cg, const char *const *names) {
+    for (int i = 0; cg->cpu && names[i]; i++)
+        if (strstr(cg->cpu, names[i]))
+            return true;
+    return false;
+}
+
+static bool has_avx512(const Cg *cg) {
+    static const char *const cpus[] = {"x86-64-v4", "avx512", "icelake", "sapphirerapids",
+                                       "cascadelake", "cooperlake", "tigerlake", "cannonlake",
+                                       "rocketlake", "graniterapids", "emeraldrapids", "znver4",
+                                       "znver5", NULL};
+    return has_feature(cg, "+avx512f") || (!has_feature(cg, "-avx512f") && cpu_is(cg, cpus));
+}
+
+static bool has_avx(const Cg *cg) {
+    static const char *const cpus[] = {"x86-64-v3", "haswell", "broadwell", "skylake", "alderlake",
+                                       "raptorlake", "meteorlake", "arrowlake", "lunarlake",
+                                       "znver", "sandybridge", "ivybridge", NULL};
+    return has_avx512(cg) || has_feature(cg, "+avx,") || has_feature(cg, "+avx2") ||
+           cpu_is(cg, cpus);
+}
+
+int cg_vec_native(const Cg *cg) { return has_avx512(cg) ? 16 : has_avx(cg) ? 8 : 4; }
+
+int cg_vec_regs(const Cg *cg) {
+    const char *triple = LLVMGetTarget(cg->mod);
+    return has_avx512(cg) || strncmp(triple, "aarch64", 7) == 0 ? 32 : 16;
+}
+
+LLVMValueRef cg_contract(LLVMValueRef v) {
+    if (LLVMCanValueUseFastMathFlags(v))
+        LLVMSetFastMathFlags(v, LLVMFastMathAllowContract);
+    return v;
+}
+
+LLVMValueRef cg_vec_fma(Cg *cg, LLVMValueRef a, LLVMValueRef b, LLVMValueRef acc) {
+    return cg_contract(LLVMBuildFAdd(cg->b, acc, cg_contract(LLVMBuildFMul(cg->b, a, b, "")), ""));
+}
+
 static LLVMTypeRef vec_type(Cg *cg, int width) {
     return width == 1 ? cg->f32 : LLVMVectorType(cg->f32, (unsigned)width);
 }

@@ -22,6 +22,18 @@ LLVMValueRef cg_add_signed(Cg *cg, LLVMValueRef v, int64_t off);
 LLVMValueRef cg_addc(Cg *cg, LLVMValueRef v, int64_t c); /* v + c, c >= 0 */
 LLVMValueRef cg_mulc(Cg *cg, LLVMValueRef v, int64_t c); /* v * c, c >= 0 */
 
+/* --- the target's vectors ----------------------------------------------------------------- */
+/* Floats per native vector: 16 with AVX-512, 8 with AVX, else 4 (SSE, NEON; narrower targets
+ * split them). */
+int cg_vec_native(const Cg *cg);
+/* Vector registers: 32 with AVX-512 or on AArch64, else 16. */
+int cg_vec_regs(const Cg *cg);
+/* acc + a * b as one fused multiply-add (contraction only: chains of them are never
+ * reassociated, so every sum is the same sequence of roundings wherever it is computed). */
+LLVMValueRef cg_vec_fma(Cg *cg, LLVMValueRef a, LLVMValueRef b, LLVMValueRef acc);
+/* v with contraction allowed and nothing else (an fadd or fmul; anything else unchanged). */
+LLVMValueRef cg_contract(LLVMValueRef v);
+
 /* --- vectors of `width` floats (a plain float for width 1) ------------------------------- */
 LLVMValueRef cg_vec_splat(Cg *cg, LLVMValueRef s, int width);  /* s in every lane */
 LLVMValueRef cg_vec_const(Cg *cg, const double *v, int width); /* v[l] in lane l */

@@ -63,9 +63,7 @@ static int64_t divisor_upto(int64_t n, int64_t max) {
 
 /* Accumulator vectors a block may keep in registers: AVX-512 has 32 vector registers,
  * other targets (AVX2, SSE, NEON's 128-bit halves) fewer. */
-static int64_t max_accs(const Cg *cg) {
-    return cg->features && strstr(cg->features, "+avx512f") ? MAX_ACCS : MAX_ACCS / 2;
-}
+static int64_t max_accs(const Cg *cg) { return cg_vec_regs(cg) >= 32 ? MAX_ACCS : MAX_ACCS / 2; }
 
 static void conv_setup(Cg *cg, const Node *n, Conv *cv) {
     const Shape *x = &n->in[0]->shape, *y = &n->shape;
@@ -98,18 +96,6 @@ static const char *label(Cg *cg, const Conv *cv, const char *what) {
     return arena_printf(cg->g->arena, "%s.%s", cv->n->name, what);
 }
 
-/* Contraction only: fmul+fadd become FMAs, but the chains are not reassociated back into
- * one long dependency chain. */
-static LLVMValueRef contract(LLVMValueRef v) {
-    if (LLVMCanValueUseFastMathFlags(v))
-        LLVMSetFastMathFlags(v, LLVMFastMathAllowContract);
-    return v;
-}
-
-static LLVMValueRef fma_(Cg *cg, LLVMValueRef a, LLVMValueRef b, LLVMValueRef acc) {
-    return contract(LLVMBuildFAdd(cg->b, acc, contract(LLVMBuildFMul(cg->b, a, b, "")), ""));
-}
-
 /* --- blocks ---------------------------------------------------------------------------- */
 
 /* Adds the taps of nc channels to acc[fi * chains + chain]; x and w index the first one. */
@@ -131,7 +117,7 @@ static void add_taps(Cg *cg, const Conv *cv, const Block *bk, LLVMValueRef x, LL
                     LLVMValueRef wv =
                         cg_vec_splat(cg, cg_load(cg, cv->Wt, cg_addc(cg, w, woff)), bk->width);
                     LLVMValueRef *a = &acc[fi * cv->chains + t % cv->chains];
-                    *a = fma_(cg, wv, xv, *a);
+                    *a = cg_vec_fma(cg, wv, xv, *a);
                 }
                 t++;
             }
@@ -183,7 +169,7 @@ static void emit_block(Cg *cg, const Conv *cv, const Block *bk) {
         LLVMValueRef *a = &acc[fi * cv->chains];
         for (int step = 1; step < cv->chains; step *= 2)
             for (int i = 0; i + step < cv->chains; i += 2 * step)
-                a[i] = contract(LLVMBuildFAdd(cg->b, a[i], a[i + step], ""));
+                a[i] = cg_contract(LLVMBuildFAdd(cg->b, a[i], a[i + step], ""));
         LLVMValueRef at = cg_addc(cg, bk->y, fi * cv->OH * cv->OW);
         LLVMValueRef v = cg_epilogue_lanes(cg, cv->n, a[0], at, cv->cols.lanes);
         cg_vec_store(cg, v, cv->Y, at, bk->width, cv->cols.lanes);

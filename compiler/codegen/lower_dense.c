@@ -1,39 +1,207 @@
-/* lower_dense.c: dense(x, units) = x · Wᵀ + b over the last axis of x.
+/* lower_dense.c: dense(x, units) = x · Wᵀ + b over the last axis of x, as a register-tiled
+ * matrix multiplication over pre-packed weights.
  *
- * x [..., K], weight [U, K] (PyTorch layout), bias [U] -> y [..., U]. Every row of x is
- * dotted with every row of W: both are contiguous in k, so the inner loop is a vectorized
- * reduction (reassociation allowed) over constant K with constant weights. The fused
- * epilogue is applied to each sum with its bias, before the store. */
-#include "cg.h"
+ * x [..., K] is M rows (M may be symbolic), weight [U, K] (PyTorch layout), bias [U] ->
+ * y [M, U]. At compile time the weights are packed into panels of NR columns (one or two
+ * native vectors): panel p holds W[p*NR + c][k] at [p][k][c], zero past U, so a kernel
+ * reads one contiguous line of NR floats per k; the bias is padded the same way.
+ *
+ * The panels are the outer loop, so a panel (K*NR floats) stays in L2 while every block of
+ * MR rows passes over it. A block keeps MR x NR/V accumulator vectors in registers; per k it
+ * loads the panel's line, broadcasts MR elements of x and issues MR*NR/V FMAs. Rows past the
+ * last full block, all of them at batch 1, go through a one-row kernel that covers four
+ * panels at a time so eight independent FMA chains hide the latency. A panel cut by U is
+ * emitted on its own, with only the vectors and lanes that exist.
+ *
+ * Every output is the same sequence of FMAs over k = 0..K-1 starting from 0, then the bias,
+ * then the fused epilogue, whichever kernel computes it: results do not depend on the batch
+ * size, on a row's position, or on how rows are split between threads. */
+#include "cg_vec.h"
+
+enum { ROW_PANELS = 4 }; /* panels per one-row kernel */
+
+typedef struct Dense {
+    const Node *n;
+    int64_t K, U;
+    int V, NR;             /* floats per vector; columns per panel (V or 2V) */
+    int MR;                /* rows per block */
+    int64_t P, Pfull;      /* panels; panels with all NR columns inside U */
+    LLVMValueRef X, Y, Wp, Bp;
+} Dense;
+
+/* A tile: mr rows from `row` times np panels from `panel` (the last one possibly cut by U). */
+typedef struct Tile {
+    LLVMValueRef row, panel;
+    int mr, np;
+    bool cut; /* the last panel is the one U cuts */
+} Tile;
+
+/* W [U, K] as panels [P][K][NR], zero-padded; the bias as [P*NR]. */
+static void pack(Cg *cg, Dense *dn) {
+    Arena *a = cg->g->arena;
+    const Param *wp = node_param(dn->n, "weight"), *bp = node_param(dn->n, "bias");
+    int64_t K = dn->K, U = dn->U, NR = dn->NR, cols = dn->P * NR;
+    float *w = arena_array(a, (size_t)(cols * K), sizeof(float));
+    for (int64_t u = 0; u < U; u++)
+        for (int64_t k = 0; k < K; k++)
+            w[((u / NR) * K + k) * NR + u % NR] = wp->data[u * K + k];
+    Param packed = {.name = arena_printf(a, "%s.packed", wp->name),
+                    .shape = {.rank = 1, .d = {dim_const(cols * K)}},
+                    .data = w};
+    dn->Wp = cg_param(cg, &packed);
+    dn->Bp = NULL;
+    if (bp) {
+        float *b = arena_array(a, (size_t)cols, sizeof(float));
+        for (int64_t u = 0; u < U; u++)
+            b[u] = bp->data[u];
+        Param pb = {.name = arena_printf(a, "%s.packed", bp->name),
+                    .shape = {.rank = 1, .d = {dim_const(cols)}},
+                    .data = b};
+        dn->Bp = cg_param(cg, &pb);
+    }
+}
+
+static bool setup(Cg *cg, const Node *n, Dense *dn) {
+    const Shape *xs = &n->in[0]->shape;
+    int64_t K = xs->d[xs->rank - 1].c, U = n->shape.d[n->shape.rank - 1].c;
+    int V = cg_vec_native(cg);
+    *dn = (Dense){.n = n, .K = K, .U = U, .V = V, .NR = U <= V ? V : 2 * V};
+    /* MR x NR/V accumulators, NR/V panel vectors and one broadcast within the registers. */
+    int nv = dn->NR / V;
+    dn->MR = (cg_vec_regs(cg) - nv - 2) / nv;
+    if (dn->MR > 12)
+        dn->MR = 12;
+    dn->P = (U + dn->NR - 1) / dn->NR;
+    dn->Pfull = U / dn->NR;
+    dn->X = cg->buf[n->in[0]->id];
+    dn->Y = cg->buf[n->id];
+    pack(cg, dn);
+    return true;
+}
+
+/* Vectors of panel j of the tile, and the lanes of vector h that lie inside U. */
+static int panel_vectors(const Dense *dn, const Tile *t, int j) {
+    if (!(t->cut && j == t->np - 1))
+        return dn->NR / dn->V;
+    int64_t rest = dn->U - dn->Pfull * dn->NR;
+    return (int)((rest + dn->V - 1) / dn->V);
+}
+
+static uint32_t vector_lanes(const Dense *dn, const Tile *t, int j, int h) {
+    uint32_t all = (uint32_t)((1ull << dn->V) - 1);
+    if (!(t->cut && j == t->np - 1))
+        return all;
+    int64_t left = dn->U - dn->Pfull * dn->NR - (int64_t)h * dn->V;
+    return left >= dn->V ? all : (uint32_t)((1ull << left) - 1);
+}
+
+/* The tile's k loop, then bias, epilogue and stores. */
+static void emit_tile(Cg *cg, const Dense *dn, const Tile *t) {
+    int64_t K = dn->K, NR = dn->NR;
+    int V = dn->V, nacc = 0, nv[ROW_PANELS];
+    for (int j = 0; j < t->np; j++)
+        nacc += t->mr * (nv[j] = panel_vectors(dn, t, j));
+    LLVMValueRef xrow[CG_MAX_ACC], wbase[ROW_PANELS];
+    for (int r = 0; r < t->mr; r++)
+        xrow[r] = cg_mulc(cg, cg_addc(cg, t->row, r), K);
+    for (int j = 0; j < t->np; j++)
+        wbase[j] = cg_mulc(cg, cg_addc(cg, t->panel, j), K * NR);
+
+    CgLoop lk;
+    LLVMValueRef k = cg_loop_begin(cg, &lk, cg_i64(cg, K), "dense.k");
+    LLVMValueRef zero = cg_vec_splat_const(cg, 0.0, V), acc[CG_MAX_ACC], next[CG_MAX_ACC];
+    for (int a = 0; a < nacc; a++)
+        acc[a] = cg_loop_acc(cg, &lk, zero, "acc");
+    LLVMValueRef w[ROW_PANELS][2];
+    for (int j = 0; j < t->np; j++) {
+        LLVMValueRef line = cg_add(cg, wbase[j], cg_mulc(cg, k, NR));
+        for (int h = 0; h < nv[j]; h++)
+            w[j][h] = cg_vec_load(cg, dn->Wp, cg_addc(cg, line, (int64_t)h * V), V, 1,
+                                  (uint32_t)((1ull << V) - 1), 0.0);
+    }
+    int a = 0;
+    for (int r = 0; r < t->mr; r++) {
+        LLVMValueRef xs = cg_vec_splat(cg, cg_load(cg, dn->X, cg_add(cg, xrow[r], k)), V);
+        for (int j = 0; j < t->np; j++)
+            for (int h = 0; h < nv[j]; h++, a++)
+                next[a] = cg_vec_fma(cg, xs, w[j][h], acc[a]);
+    }
+    cg_loop_end(cg, &lk, next);
+
+    a = 0;
+    for (int r = 0; r < t->mr; r++) {
+        LLVMValueRef yrow = cg_mulc(cg, cg_addc(cg, t->row, r), dn->U);
+        for (int j = 0; j < t->np; j++) {
+            LLVMValueRef col0 = cg_mulc(cg, cg_addc(cg, t->panel, j), NR);
+            for (int h = 0; h < nv[j]; h++, a++) {
+                LLVMValueRef col = cg_addc(cg, col0, (int64_t)h * V), v = lk.acc_out[a];
+                uint32_t lanes = vector_lanes(dn, t, j, h);
+                if (dn->Bp)
+                    v = LLVMBuildFAdd(cg->b, v,
+                                      cg_vec_load(cg, dn->Bp, col, V, 1, (uint32_t)((1ull << V) - 1), 0.0),
+                                      "");
+                LLVMValueRef at = cg_add(cg, yrow, col);
+                v = cg_epilogue_lanes(cg, dn->n, v, at, lanes);
+                cg_vec_store(cg, v, dn->Y, at, V, lanes);
+            }
+        }
+    }
+}
+
+/* Full blocks of MR rows: for each panel, every block. */
+static void emit_blocks(Cg *cg, const Dense *dn, LLVMValueRef blocks) {
+    if (dn->Pfull > 0) {
+        CgLoop lp, lb;
+        LLVMValueRef p = cg_loop_begin(cg, &lp, cg_i64(cg, dn->Pfull), "dense.panel");
+        LLVMValueRef b = cg_loop_begin(cg, &lb, blocks, "dense.block");
+        emit_tile(cg, dn, &(Tile){.row = cg_mulc(cg, b, dn->MR), .panel = p, .mr = dn->MR, .np = 1});
+        cg_loop_end(cg, &lb, NULL);
+        cg_loop_end(cg, &lp, NULL);
+    }
+    if (dn->P > dn->Pfull) {
+        CgLoop lb;
+        LLVMValueRef b = cg_loop_begin(cg, &lb, blocks, "dense.block.cut");
+        emit_tile(cg, dn, &(Tile){.row = cg_mulc(cg, b, dn->MR), .panel = cg_i64(cg, dn->Pfull),
+                                  .mr = dn->MR, .np = 1, .cut = true});
+        cg_loop_end(cg, &lb, NULL);
+    }
+}
+
+/* The remaining rows, one at a time, ROW_PANELS panels per tile; the panels are the outer
+ * loop so that they stay in cache while the rows pass over them. */
+static void emit_row_tiles(Cg *cg, const Dense *dn, LLVMValueRef first, LLVMValueRef count,
+                           LLVMValueRef panel, int np, bool cut) {
+    CgLoop lm;
+    LLVMValueRef row = cg_add(cg, first, cg_loop_begin(cg, &lm, count, "dense.row"));
+    emit_tile(cg, dn, &(Tile){.row = row, .panel = panel, .mr = 1, .np = np, .cut = cut});
+    cg_loop_end(cg, &lm, NULL);
+}
+
+static void emit_rows(Cg *cg, const Dense *dn, LLVMValueRef first, LLVMValueRef count) {
+    int64_t groups = dn->Pfull / ROW_PANELS, left = dn->Pfull % ROW_PANELS;
+    if (groups > 0) {
+        CgLoop lq;
+        LLVMValueRef q = cg_loop_begin(cg, &lq, cg_i64(cg, groups), "dense.group");
+        emit_row_tiles(cg, dn, first, count, cg_mulc(cg, q, ROW_PANELS), ROW_PANELS, false);
+        cg_loop_end(cg, &lq, NULL);
+    }
+    bool cut = dn->P > dn->Pfull;
+    if (left + cut > 0)
+        emit_row_tiles(cg, dn, first, count, cg_i64(cg, groups * ROW_PANELS), (int)(left + cut),
+                       cut);
+}
 
 bool lower_dense(Cg *cg, Node *n) {
-    Node *x = n->in[0];
-    int rank = x->shape.rank;
-    int64_t K = x->shape.d[rank - 1].c, U = n->shape.d[rank - 1].c;
+    Dense dn;
+    if (!setup(cg, n, &dn))
+        return false;
     Dim numel, rows;
-    if (!shape_numel(&x->shape, &numel) || !dim_div(numel, dim_const(K), &rows))
+    if (!shape_numel(&n->in[0]->shape, &numel) || !dim_div(numel, dim_const(dn.K), &rows))
         return false; /* shape inference guarantees both */
-    const Param *wp = node_param(n, "weight"), *bp = node_param(n, "bias");
-    LLVMValueRef W = cg_param(cg, wp), B = bp ? cg_param(cg, bp) : NULL;
-    LLVMValueRef X = cg->buf[x->id], Y = cg->buf[n->id];
-
-    CgLoop lm, lj, lk;
-    LLVMValueRef m = cg_loop_begin(cg, &lm, cg_dim(cg, rows), "dense.m");
-    LLVMValueRef xrow = cg_mul(cg, m, cg_i64(cg, K));
-    LLVMValueRef yrow = cg_mul(cg, m, cg_i64(cg, U));
-    LLVMValueRef j = cg_loop_begin(cg, &lj, cg_i64(cg, U), "dense.j");
-    LLVMValueRef wrow = cg_mul(cg, j, cg_i64(cg, K));
-    LLVMValueRef k = cg_loop_begin(cg, &lk, cg_i64(cg, K), "dense.k");
-    LLVMValueRef acc = cg_loop_acc(cg, &lk, cg_f32(cg, 0.0), "acc");
-    LLVMValueRef prod = cg_fmul(cg, cg_load(cg, X, cg_add(cg, xrow, k)), cg_load(cg, W, cg_add(cg, wrow, k)));
-    LLVMValueRef next = cg_fadd(cg, acc, prod);
-    cg_loop_end(cg, &lk, &next);
-    LLVMValueRef sum = lk.acc_out[0];
-    if (B)
-        sum = cg_fadd(cg, sum, cg_load(cg, B, j));
-    LLVMValueRef at = cg_add(cg, yrow, j);
-    cg_store(cg, cg_epilogue(cg, n, sum, at), Y, at);
-    cg_loop_end(cg, &lj, NULL);
-    cg_loop_end(cg, &lm, NULL);
+    LLVMValueRef M = cg_dim(cg, rows);
+    LLVMValueRef blocks = LLVMBuildUDiv(cg->b, M, cg_i64(cg, dn.MR), "dense.blocks");
+    LLVMValueRef done = cg_mulc(cg, blocks, dn.MR);
+    emit_blocks(cg, &dn, blocks);
+    emit_rows(cg, &dn, done, LLVMBuildSub(cg->b, M, done, "dense.rest"));
     return true;
 }

@@ -610,6 +610,27 @@ case("dense_relu", _dense(13, 7, act="relu"), "dense -> relu", rtol=RTOL_ACC, at
 case("dense_1_1", _dense(1, 1), "dense 1 -> 1 (degenerate sizes)", rtol=RTOL_ACC, atol=ATOL_ACC)
 
 
+def _dense_tiles(rows, k, units, act=None):
+    def fn(c):
+        c.input("x", ["N", rows, k])
+        c.dense("y", k, units)
+        c.body = [f"output y = dense(x, {units})" + (f" -> {act}" if act else "")]
+        c.ref = lambda t: {"y": (lambda y: F.relu(y) if act == "relu" else y)(
+            F.linear(t["x"], t["y.weight"], t["y.bias"]))}
+    return fn
+
+
+# Enough rows for the register-tiled blocks (12 rows at a time with AVX-512, 6 with AVX2) and
+# their remainder, and widths that make full panels, groups of four and a panel cut by units.
+case("dense_tiles_37_200", _dense_tiles(5, 37, 200, act="relu"),
+     "dense 37 -> 200 on [N, 5, 37]: row blocks, a remainder, panels cut by 200",
+     rtol=RTOL_ACC, atol=ATOL_ACC)
+case("dense_tiles_20_70", _dense_tiles(13, 20, 70), "dense 20 -> 70 on [N, 13, 20]",
+     rtol=RTOL_ACC, atol=ATOL_ACC)
+case("dense_tiles_9_16", _dense_tiles(3, 9, 16), "dense 9 -> 16 on [N, 3, 9]: one exact vector",
+     rtol=RTOL_ACC, atol=ATOL_ACC)
+
+
 def _dense_chain(c):
     c.input("x", ["N", 13])
     c.dense("h", 13, 16)

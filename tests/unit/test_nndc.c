@@ -115,7 +115,7 @@ static void test_nndc_emit_every_stage(void) {
     }
     CU_ASSERT_EQUAL(sh(NNDC " emit llvm examples/digits/digits.nnd"), 0);
     CU_ASSERT(strstr(sh_out, "define void @nnd_forward(ptr %inputs, ptr %outputs") != NULL);
-    CU_ASSERT(strstr(sh_out, "@hidden1.weight = private unnamed_addr constant [8192 x i8]") != NULL);
+    CU_ASSERT(strstr(sh_out, "@hidden1.weight.packed = private unnamed_addr constant [8192 x i8]") != NULL);
     make_tmpdir();
     CU_ASSERT_EQUAL(sh(NNDC " emit graph examples/digits/digits.nnd -o %s/g.txt && cat %s/g.txt",
                        tmpdir, tmpdir), 0);
