@@ -65,6 +65,21 @@ static int64_t divisor_upto(int64_t n, int64_t max) {
  * other targets (AVX2, SSE, NEON's 128-bit halves) fewer. */
 static int64_t max_accs(const Cg *cg) { return cg_vec_regs(cg) >= 32 ? MAX_ACCS : MAX_ACCS / 2; }
 
+/* The weights [F][Cg][KH][KW] packed for the blocks as [F/fb][Cg][KH][KW][fb]: the fb
+ * filters' weights of one tap, which a block broadcasts one after the other, share a cache
+ * line, and a block's weights are contiguous. */
+static LLVMValueRef pack_weights(Cg *cg, const Conv *cv, const Param *wp) {
+    int64_t taps = cv->Cg * cv->KH * cv->KW, fb = cv->fb;
+    float *w = arena_array(cg->g->arena, (size_t)(cv->F * taps), sizeof(float));
+    for (int64_t f = 0; f < cv->F; f++)
+        for (int64_t t = 0; t < taps; t++)
+            w[((f / fb) * taps + t) * fb + f % fb] = wp->data[f * taps + t];
+    Param packed = {.name = arena_printf(cg->g->arena, "%s.packed", wp->name),
+                    .shape = {.rank = 1, .d = {dim_const(cv->F * taps)}},
+                    .data = w};
+    return cg_param(cg, &packed);
+}
+
 static void conv_setup(Cg *cg, const Node *n, Conv *cv) {
     const Shape *x = &n->in[0]->shape, *y = &n->shape;
     const int64_t *k = node_attr(n, "kernel")->v, *s = node_attr(n, "stride")->v;
@@ -88,7 +103,7 @@ static void conv_setup(Cg *cg, const Node *n, Conv *cv) {
     const Param *bp = node_param(n, "bias");
     cv->X = cg->buf[n->in[0]->id];
     cv->Y = cg->buf[n->id];
-    cv->Wt = cg_param(cg, node_param(n, "weight"));
+    cv->Wt = pack_weights(cg, cv, node_param(n, "weight"));
     cv->B = bp ? cg_param(cg, bp) : NULL;
 }
 
@@ -113,7 +128,7 @@ static void add_taps(Cg *cg, const Conv *cv, const Block *bk, LLVMValueRef x, LL
                 LLVMValueRef xv = cg_vec_load(cg, cv->X, cg_add_signed(cg, x, xoff), bk->width,
                                               cv->sw, mask, 0.0);
                 for (int64_t fi = 0; fi < cv->fb; fi++) {
-                    int64_t woff = ((fi * cv->Cg + c) * cv->KH + kh) * cv->KW + kw;
+                    int64_t woff = ((c * cv->KH + kh) * cv->KW + kw) * cv->fb + fi;
                     LLVMValueRef wv =
                         cg_vec_splat(cg, cg_load(cg, cv->Wt, cg_addc(cg, w, woff)), bk->width);
                     LLVMValueRef *a = &acc[fi * cv->chains + t % cv->chains];
@@ -140,7 +155,7 @@ static void add_channels(Cg *cg, const Conv *cv, const Block *bk, LLVMValueRef *
     }
     c = cg_mulc(cg, c, cv->cgrp);
     add_taps(cg, cv, bk, cg_add(cg, bk->x, cg_mulc(cg, c, cv->H * cv->W)),
-             cg_add(cg, bk->w, cg_mulc(cg, c, cv->KH * cv->KW)), cv->cgrp, next);
+             cg_add(cg, bk->w, cg_mulc(cg, c, cv->KH * cv->KW * cv->fb)), cv->cgrp, next);
     LLVMBasicBlockRef latch = LLVMGetInsertBlock(cg->b);
     cg_loop_end(cg, &l, NULL);
     /* The loop runs at least once, but its exit is also reached from the zero-trip check. */
