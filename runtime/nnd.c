@@ -4,7 +4,8 @@
  * running it needs: the two entry points, the tensor descriptions and the symbolic
  * dimensions of every input and output. A context owns a workspace sized for the largest
  * symbol values it has run with; nnd_run checks every argument, binds the symbols from the
- * input shapes, and calls the generated forward function. */
+ * input shapes, and calls the generated forward function, once, or with threads once per
+ * slice of the batch, each slice with its own part of the workspace. */
 #define _POSIX_C_SOURCE 200809L
 #include "nnd.h"
 
@@ -13,8 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "batch_split.h"
 #include "compile.h"
 #include "jit.h"
+#include "thread_pool.h"
 
 
 typedef struct TensorDesc {
@@ -33,7 +36,19 @@ struct nnd_model {
     SymDef defs[MAX_SYMS];
     int free_index[MAX_SYMS]; /* public symbol i is symbol free_index[i] */
     char *strings; /* one block for every name */
+    int threads;   /* 1, or more when the batch can be split */
+    int split_sym; /* the batch symbol, or -1 */
 };
+
+/* One thread's slice of a run: its rows of every input and output and its workspace. */
+typedef struct Slice {
+    const nnd_model *model;
+    const float **in_ptrs;
+    float **out_ptrs;
+    int64_t syms[MAX_SYMS];
+    int64_t ws_offset;
+    void *workspace;
+} Slice;
 
 struct nnd_context {
     const nnd_model *model;
@@ -41,6 +56,8 @@ struct nnd_context {
     int64_t workspace_bytes;
     const float **in_ptrs;
     float **out_ptrs;
+    ThreadPool *pool; /* NULL with one thread */
+    Slice *slices;    /* model->threads of them */
     char error[512];
 };
 
@@ -58,6 +75,7 @@ void nnd_options_init(nnd_options *o) {
         return;
     memset(o, 0, sizeof *o);
     o->opt_level = 2;
+    o->threads = 1;
 }
 
 void nnd_string_free(char *s) { free(s); }
@@ -171,6 +189,12 @@ static nnd_status finish_compile(Compilation *c, const nnd_options *opt, const c
         co.init_random = opt->init_random != 0;
         co.seed = opt->init_seed;
         co.cpu = opt->cpu;
+        if (opt->threads < 0 || opt->threads > NND_MAX_THREADS) {
+            char msg[96];
+            snprintf(msg, sizeof msg, "threads must be between 1 and %d\n", NND_MAX_THREADS);
+            set_error(error, msg);
+            return NND_ERR_INVALID_ARGUMENT;
+        }
     }
     if (!compile_to(c, STAGE_LLVM_OPT, &co)) {
         nnd_status st = classify(c);
@@ -183,6 +207,8 @@ static nnd_status finish_compile(Compilation *c, const nnd_options *opt, const c
         set_error(error, "out of memory");
         return NND_ERR_NO_MEMORY;
     }
+    m->split_sym = graph_batch_symbol(c->graph);
+    m->threads = opt && opt->threads > 1 && m->split_sym >= 0 ? opt->threads : 1;
     char *jerr = NULL;
     m->jit = compile_jit(c, co.opt_level, &m->forward, &m->workspace_size, &jerr);
     if (!m->jit) {
@@ -249,6 +275,7 @@ nnd_status nnd_model_compile_string(const char *source, const char *display_name
 size_t nnd_model_num_inputs(const nnd_model *m) { return m ? m->ninputs : 0; }
 size_t nnd_model_num_outputs(const nnd_model *m) { return m ? m->noutputs : 0; }
 size_t nnd_model_num_symbols(const nnd_model *m) { return m ? m->nfree : 0; }
+int nnd_model_threads(const nnd_model *m) { return m ? m->threads : 0; }
 
 const nnd_tensor_info *nnd_model_input(const nnd_model *m, size_t i) {
     return m && i < m->ninputs ? &m->inputs[i].info : NULL;
@@ -326,7 +353,17 @@ nnd_status nnd_context_create(const nnd_model *model, nnd_context **context) {
     c->model = model;
     c->in_ptrs = calloc(model->ninputs + 1, sizeof(float *));
     c->out_ptrs = calloc(model->noutputs + 1, sizeof(float *));
-    if (!c->in_ptrs || !c->out_ptrs) {
+    c->slices = calloc((size_t)model->threads, sizeof *c->slices);
+    bool ok = c->in_ptrs && c->out_ptrs && c->slices;
+    for (int t = 0; ok && t < model->threads; t++) {
+        c->slices[t].model = model;
+        c->slices[t].in_ptrs = calloc(model->ninputs + 1, sizeof(float *));
+        c->slices[t].out_ptrs = calloc(model->noutputs + 1, sizeof(float *));
+        ok = c->slices[t].in_ptrs && c->slices[t].out_ptrs;
+    }
+    if (ok && model->threads > 1)
+        ok = (c->pool = pool_create(model->threads)) != NULL;
+    if (!ok) {
         nnd_context_destroy(c);
         return NND_ERR_NO_MEMORY;
     }
@@ -337,6 +374,12 @@ nnd_status nnd_context_create(const nnd_model *model, nnd_context **context) {
 void nnd_context_destroy(nnd_context *c) {
     if (!c)
         return;
+    pool_destroy(c->pool);
+    for (int t = 0; c->slices && t < c->model->threads; t++) {
+        free(c->slices[t].in_ptrs);
+        free(c->slices[t].out_ptrs);
+    }
+    free(c->slices);
     free(c->workspace);
     free(c->in_ptrs);
     free(c->out_ptrs);
@@ -355,9 +398,26 @@ static nnd_status fail(nnd_context *c, nnd_status st, const char *fmt, ...) {
     return st;
 }
 
-static nnd_status grow_workspace(nnd_context *c, const int64_t *syms) {
-    int64_t need = c->model->workspace_size(syms);
-    if (need <= c->workspace_bytes)
+static int split_slices(nnd_context *c, const int64_t *syms);
+
+/* The workspace one run needs: with threads, one part per slice, each 64-byte aligned;
+ * slices[t].ws_offset is set. -1 when too large. */
+static int64_t workspace_need(nnd_context *c, int nslices, const int64_t *syms) {
+    if (nslices <= 1)
+        return c->model->workspace_size(syms);
+    int64_t total = 0;
+    for (int t = 0; t < nslices; t++) {
+        int64_t part = c->model->workspace_size(c->slices[t].syms);
+        if (part < 0 || part > INT64_MAX / 2 - total)
+            return -1;
+        c->slices[t].ws_offset = total;
+        total += (part + 63) / 64 * 64;
+    }
+    return total;
+}
+
+static nnd_status grow_workspace(nnd_context *c, int64_t need) {
+    if (need >= 0 && need <= c->workspace_bytes)
         return NND_OK;
     /* 64-byte aligned for vector loads; sized up to whole cache lines. */
     void *p = NULL;
@@ -384,7 +444,48 @@ nnd_status nnd_context_reserve(nnd_context *c, const int64_t *symbol_values) {
         if (!eval_shape(&m->outputs[i], syms, dims, &numel))
             return fail(c, NND_ERR_SHAPE, "these symbol values make tensors too large");
     }
-    return grow_workspace(c, syms);
+    return grow_workspace(c, workspace_need(c, split_slices(c, syms), syms));
+}
+
+/* Splits the batch between the threads: slice t gets rows [n*t/T, n*(t+1)/T) with its own
+ * symbol values. Returns the number of slices (1: no split). */
+static int split_slices(nnd_context *c, const int64_t *syms) {
+    const nnd_model *m = c->model;
+    if (m->threads <= 1)
+        return 1;
+    int64_t n = syms[m->split_sym];
+    int T = n < m->threads ? (int)n : m->threads;
+    for (int t = 0; t < T; t++) {
+        Slice *sl = &c->slices[t];
+        memcpy(sl->syms, syms, sizeof sl->syms);
+        sl->syms[m->split_sym] = n * (t + 1) / T - n * t / T;
+        syms_derive(m->defs, (int)m->nsyms, sl->syms); /* the batch takes part in none */
+    }
+    return T;
+}
+
+/* Points each slice at its rows of the inputs and outputs and its part of the workspace. */
+static void place_slices(nnd_context *c, int nslices, const int64_t *syms) {
+    const nnd_model *m = c->model;
+    int64_t n = syms[m->split_sym];
+    for (int t = 0; t < nslices; t++) {
+        Slice *sl = &c->slices[t];
+        int64_t first = n * t / nslices, dims[NND_MAX_RANK], numel = 0; /* checked before */
+        for (size_t i = 0; i < m->ninputs; i++) {
+            eval_shape(&m->inputs[i], syms, dims, &numel);
+            sl->in_ptrs[i] = c->in_ptrs[i] + first * (numel / n);
+        }
+        for (size_t i = 0; i < m->noutputs; i++) {
+            eval_shape(&m->outputs[i], syms, dims, &numel);
+            sl->out_ptrs[i] = c->out_ptrs[i] + first * (numel / n);
+        }
+        sl->workspace = (char *)c->workspace + sl->ws_offset;
+    }
+}
+
+static void run_slice(void *arg, int index) {
+    Slice *sl = &((Slice *)arg)[index];
+    sl->model->forward(sl->in_ptrs, sl->out_ptrs, sl->syms, sl->workspace);
 }
 
 /* Binds the symbols from the input shapes and checks every input against the model. */
@@ -471,9 +572,15 @@ nnd_status nnd_run(nnd_context *c, const nnd_tensor *inputs, size_t num_inputs,
         out->rank = m->outputs[i].info.rank;
         c->out_ptrs[i] = out->data;
     }
-    st = grow_workspace(c, syms);
+    int nslices = split_slices(c, syms);
+    st = grow_workspace(c, workspace_need(c, nslices, syms));
     if (st != NND_OK)
         return st;
-    m->forward(c->in_ptrs, c->out_ptrs, syms, c->workspace);
+    if (nslices <= 1) {
+        m->forward(c->in_ptrs, c->out_ptrs, syms, c->workspace);
+        return NND_OK;
+    }
+    place_slices(c, nslices, syms);
+    pool_run(c->pool, run_slice, c->slices, nslices);
     return NND_OK;
 }

@@ -60,7 +60,11 @@ typedef struct nnd_options {
     int init_random;      /* nonzero: fill parameters deterministically (no weights statement) */
     uint64_t init_seed;   /* the seed for init_random */
     const char *cpu;      /* target CPU for code generation; NULL: the host's */
+    int threads;          /* threads one nnd_run may use, 1 (default) to NND_MAX_THREADS;
+                           * the batch is split between them (see nnd_model_threads) */
 } nnd_options;
+
+#define NND_MAX_THREADS 64
 
 void nnd_options_init(nnd_options *o);
 
@@ -99,6 +103,10 @@ int nnd_model_output_index(const nnd_model *model, const char *name);
 /* The model's symbolic dimensions ("N", ...), in order of first appearance. */
 size_t nnd_model_num_symbols(const nnd_model *model);
 const char *nnd_model_symbol(const nnd_model *model, size_t index);
+/* The threads nnd_run will use: the threads option, or 1 when the model mixes samples of its
+ * batch (a softmax or reshape across it, ...) so that it cannot be split. Each thread runs
+ * the same code on its rows, so results are identical for any thread count. */
+int nnd_model_threads(const nnd_model *model);
 /* The concrete shape of output `index` when the symbols have the given values (one per
  * symbol, in nnd_model_symbol order); writes rank dims. */
 nnd_status nnd_model_output_shape(const nnd_model *model, size_t index,

@@ -105,6 +105,8 @@ int cmd_bench(const Options *o) {
             double flops = count_flops(o, o->batch);
             printf("model        %s\n", o->model);
             printf("batch        %d\n", o->batch);
+            printf("threads      %d%s\n", nnd_model_threads(m),
+                   nnd_model_threads(m) < o->threads ? " (the model mixes samples of its batch)" : "");
             printf("compile      %.1f ms (-O%d, JIT)\n", compile_ms, o->opt_level);
             printf("iterations   %d\n", iters);
             printf("median       %.2f us\n", median * 1e6);

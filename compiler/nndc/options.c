@@ -89,9 +89,9 @@ bool options_parse(const char *command, int argc, char **argv, Options *o) {
         } else if ((is_bench || is_emit) && strcmp(a, "--batch") == 0) {
             if (!(v = value(argc, argv, &i)) || !parse_int(v, 1, 1 << 20, &o->batch))
                 return bad("%s takes a positive integer", a);
-        } else if (is_bench && strcmp(a, "--threads") == 0) {
-            if (!(v = value(argc, argv, &i)) || !parse_int(v, 1, 1024, &o->threads))
-                return bad("%s takes a positive integer", a);
+        } else if ((is_bench || is_run) && strcmp(a, "--threads") == 0) {
+            if (!(v = value(argc, argv, &i)) || !parse_int(v, 1, NND_MAX_THREADS, &o->threads))
+                return bad("%s takes an integer from 1 to 64 (NND_MAX_THREADS)", a);
         } else if (is_bench && strcmp(a, "--iterations") == 0) {
             if (!(v = value(argc, argv, &i)) || !parse_int(v, 1, 1 << 24, &o->iterations))
                 return bad("%s takes a positive integer", a);
@@ -109,8 +109,6 @@ bool options_parse(const char *command, int argc, char **argv, Options *o) {
         return bad("%s", "emit needs a STAGE: ast, graph, opt, llvm, llvm-opt, asm or dot");
     if (!o->model)
         return bad("%s needs a MODEL file", command);
-    if (is_bench && o->threads > 1)
-        return bad("%s", "--threads: only 1 thread is supported in this version");
     return true;
 }
 
@@ -129,6 +127,7 @@ void options_to_runtime(const Options *o, nnd_options *ro) {
     ro->init_random = o->init_random;
     ro->init_seed = o->seed;
     ro->cpu = o->cpu;
+    ro->threads = o->threads;
 }
 
 int report_failure(Compilation *c) {
