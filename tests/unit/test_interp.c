@@ -1,13 +1,14 @@
-/* test_interp.c: the reference interpreter (compiler/interp/) and its backend in the runtime.
+/* test_interp.c: the reference interpreter (compiler/interp/) and its backend in the runtime
+ * and in `nndc run`.
  *
  * The interpreter against PyTorch on every reference case of tests/ref/cases; the
  * interpreter against the JIT at -O0 and -O2 on the example models and on models with odd
  * shapes (batch 1 and 7, odd channel counts, strides, groups, asymmetric padding, dilation,
  * broadcasting, several inputs and outputs); the interpreter on an optimized graph (fused,
- * folded, planned) against the same model unoptimized; its error reports; and the runtime's
- * NND_BACKEND_INTERP checking its arguments as the JIT's does. Interpreter and JIT agree when
- * |interp - jit| <= 1e-5 + 1e-4 |interp| for every element (the JIT accumulates in float32,
- * the interpreter in double). */
+ * folded, planned) against the same model unoptimized; its error reports; the runtime's
+ * NND_BACKEND_INTERP checking its arguments as the JIT's does; and `nndc run --backend`.
+ * Interpreter and JIT agree when |interp - jit| <= 1e-5 + 1e-4 |interp| for every element
+ * (the JIT accumulates in float32, the interpreter in double). */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <stdlib.h>
@@ -20,7 +21,9 @@
 #include "passes.h"
 #include "unit_harness.h"
 #include "unit_reference.h"
+#include "unit_shell.h"
 
+#define NNDC NND_BINARY_DIR "/nndc"
 #define EXAMPLES NND_SOURCE_DIR "/examples"
 
 static void test_interp_every_op_has_an_interpreter(void) {
@@ -420,6 +423,35 @@ static void test_interp_backend_checks_like_the_jit(void) {
     nnd_model_destroy(m);
 }
 
+/* --- nndc run --backend ------------------------------------------------------------------ */
+
+static void test_interp_nndc_run_backend(void) {
+    const char *dir = sh_tmpdir();
+    CU_ASSERT_FATAL(dir[0] != 0);
+    const char *run = NNDC " run examples/digits/digits.nnd --input pixels=examples/digits/test_x.npy";
+    CU_ASSERT_EQUAL_FATAL(sh("%s --backend interp --output probs=%s/interp.npy", run, dir), 0);
+    CU_ASSERT_EQUAL_FATAL(sh("%s --backend jit --output probs=%s/jit.npy", run, dir), 0);
+    char a[256], b[256], msg[256];
+    snprintf(a, sizeof a, "%s/interp.npy", dir);
+    snprintf(b, sizeof b, "%s/jit.npy", dir);
+    NpyArray got = {0}, want = {0};
+    CU_ASSERT_FATAL(npy_read(a, &got, msg, sizeof msg) && npy_read(b, &want, msg, sizeof msg));
+    CU_ASSERT_EQUAL_FATAL(got.numel, want.numel);
+    CU_ASSERT_EQUAL(got.numel, 3600);
+    double worst = 0;
+    for (int64_t i = 0; i < got.numel; i++)
+        worst = fmax(worst, fabs((double)got.data[i] - want.data[i]));
+    CU_ASSERT(worst <= 1e-5);
+    npy_free(&got);
+    npy_free(&want);
+    CU_ASSERT_EQUAL(sh("%s --backend llvm", run), 2);
+    CU_ASSERT(strstr(sh_out, "--backend takes jit or interp, not 'llvm'") != NULL);
+    CU_ASSERT_EQUAL(sh("%s --backend", run), 2);
+    CU_ASSERT_EQUAL(sh(NNDC " check examples/digits/digits.nnd --backend interp"), 2);
+    CU_ASSERT_EQUAL(sh(NNDC " --help"), 0);
+    CU_ASSERT(strstr(sh_out, "--backend") != NULL);
+}
+
 NND_SUITE("interp", test_interp_every_op_has_an_interpreter,
           test_interp_matches_pytorch_on_every_reference_case, test_interp_matches_jit_on_digits,
           test_interp_matches_jit_on_lenet5, test_interp_matches_jit_on_resnet_block,
@@ -427,4 +459,4 @@ NND_SUITE("interp", test_interp_every_op_has_an_interpreter,
           test_interp_matches_jit_on_depthwise, test_interp_matches_jit_on_linalg,
           test_interp_matches_jit_on_elementwise, test_interp_matches_jit_on_views,
           test_interp_ignores_optimizer_annotations, test_interp_reports_errors,
-          test_interp_backend_checks_like_the_jit)
+          test_interp_backend_checks_like_the_jit, test_interp_nndc_run_backend)
