@@ -99,6 +99,19 @@ bool shape_numel(const Shape *s, Dim *out) {
     return true;
 }
 
+bool shape_eval(const Shape *s, const int64_t *sym_values, int64_t *dims, int64_t *numel) {
+    int64_t n = 1;
+    for (int i = 0; i < s->rank; i++) {
+        int64_t v;
+        if (!dim_eval(s->d[i], sym_values, &v) || __builtin_mul_overflow(n, v, &n))
+            return false;
+        if (dims)
+            dims[i] = v;
+    }
+    *numel = n;
+    return true;
+}
+
 bool shape_eq(const Shape *a, const Shape *b) {
     if (a->rank != b->rank)
         return false;

@@ -44,6 +44,9 @@ bool dim_eval(Dim a, const int64_t *sym_values, int64_t *out);
 char *dim_str(Arena *a, Dim d, const char *const *sym_names);
 
 bool shape_numel(const Shape *s, Dim *out); /* false on overflow */
+/* s for the given symbol values: its rank dims into dims (may be NULL) and its element count
+ * into *numel; false when a size overflows int64_t or a symbol value is negative. */
+bool shape_eval(const Shape *s, const int64_t *sym_values, int64_t *dims, int64_t *numel);
 bool shape_eq(const Shape *a, const Shape *b);
 bool shape_is_const(const Shape *s);
 /* "[N, 64]" */

@@ -5,7 +5,11 @@
  * dimensions of every input and output. A context owns a workspace sized for the largest
  * symbol values it has run with; nnd_run checks every argument, binds the symbols from the
  * input shapes, and calls the generated forward function, once, or with threads once per
- * slice of the batch, each slice with its own part of the workspace. */
+ * slice of the batch, each slice with its own part of the workspace.
+ *
+ * With NND_BACKEND_INTERP the pipeline stops after the weights stage and the model keeps the
+ * compilation itself, whose graph the reference interpreter (compiler/interp/) runs; nnd_run
+ * makes the same checks, then calls interp_run instead. */
 #define _POSIX_C_SOURCE 200809L
 #include "nnd.h"
 
@@ -16,6 +20,7 @@
 
 #include "batch_split.h"
 #include "compile.h"
+#include "interp.h"
 #include "jit.h"
 #include "thread_pool.h"
 
@@ -26,6 +31,8 @@ typedef struct TensorDesc {
 } TensorDesc;
 
 struct nnd_model {
+    nnd_backend backend;
+    Compilation *comp;     /* NND_BACKEND_INTERP: owns the graph interp_run runs */
     Jit *jit;
     CgForwardFn forward;
     CgWorkspaceFn workspace_size;
@@ -169,59 +176,93 @@ void nnd_model_destroy(nnd_model *m) {
     if (!m)
         return;
     jit_dispose(m->jit);
+    compilation_free(m->comp);
     free(m->inputs);
     free(m->outputs);
     free(m->strings);
     free(m);
 }
 
+/* The compile options for opt; false after setting *error when an option is out of range. */
+static bool check_options(const nnd_options *opt, const char *base_dir, CompileOptions *co,
+                          nnd_backend *backend, char **error) {
+    compile_options_init(co);
+    co->base_dir = base_dir;
+    *backend = NND_BACKEND_JIT;
+    if (!opt)
+        return true;
+    if (opt->opt_level < 0 || opt->opt_level > 3) {
+        set_error(error, "opt_level must be between 0 and 3");
+        return false;
+    }
+    if (opt->backend != NND_BACKEND_JIT && opt->backend != NND_BACKEND_INTERP) {
+        set_error(error, "backend must be NND_BACKEND_JIT or NND_BACKEND_INTERP");
+        return false;
+    }
+    co->opt_level = opt->opt_level;
+    co->init_random = opt->init_random != 0;
+    co->seed = opt->init_seed;
+    co->cpu = opt->cpu;
+    if (opt->threads < 0 || opt->threads > NND_MAX_THREADS) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "threads must be between 1 and %d\n", NND_MAX_THREADS);
+        set_error(error, msg);
+        return false;
+    }
+    *backend = (nnd_backend)opt->backend;
+    return true;
+}
+
+/* The model's generated code, from the optimized and lowered compilation c. */
+static nnd_status attach_jit(nnd_model *m, Compilation *c, int opt_level, char **error) {
+    char *jerr = NULL;
+    m->jit = compile_jit(c, opt_level, &m->forward, &m->workspace_size, &jerr);
+    if (m->jit)
+        return NND_OK;
+    char msg[1024];
+    snprintf(msg, sizeof msg, "%s: internal error: JIT compilation failed: %s\n", c->file,
+             jerr ? jerr : "?");
+    set_error(error, msg);
+    free(jerr);
+    return NND_ERR_INTERNAL;
+}
+
+/* Compiles c for the backend opt asks for. Takes c: it is freed, or kept by the model (the
+ * interpreter runs its graph). */
 static nnd_status finish_compile(Compilation *c, const nnd_options *opt, const char *base_dir,
                                  nnd_model **model, char **error) {
     CompileOptions co;
-    compile_options_init(&co);
-    co.base_dir = base_dir;
-    if (opt) {
-        if (opt->opt_level < 0 || opt->opt_level > 3) {
-            set_error(error, "opt_level must be between 0 and 3");
-            return NND_ERR_INVALID_ARGUMENT;
-        }
-        co.opt_level = opt->opt_level;
-        co.init_random = opt->init_random != 0;
-        co.seed = opt->init_seed;
-        co.cpu = opt->cpu;
-        if (opt->threads < 0 || opt->threads > NND_MAX_THREADS) {
-            char msg[96];
-            snprintf(msg, sizeof msg, "threads must be between 1 and %d\n", NND_MAX_THREADS);
-            set_error(error, msg);
-            return NND_ERR_INVALID_ARGUMENT;
-        }
+    nnd_backend backend;
+    if (!check_options(opt, base_dir, &co, &backend, error)) {
+        compilation_free(c);
+        return NND_ERR_INVALID_ARGUMENT;
     }
-    if (!compile_to(c, STAGE_LLVM_OPT, &co)) {
-        nnd_status st = classify(c);
+    /* The interpreter runs the graph as written: shaped, weights bound, no passes. */
+    Stage last = backend == NND_BACKEND_INTERP ? STAGE_WEIGHTS : STAGE_LLVM_OPT;
+    nnd_model *m = NULL;
+    nnd_status st = NND_OK;
+    if (!compile_to(c, last, &co)) {
+        st = classify(c);
         set_error(error, st == NND_ERR_NO_MEMORY ? "out of memory" : diag_text(c->diag));
-        return st;
-    }
-    nnd_model *m = calloc(1, sizeof *m);
-    if (!m || !describe_model(m, c->graph, c->arena)) {
-        nnd_model_destroy(m);
+    } else if (!(m = calloc(1, sizeof *m)) || !describe_model(m, c->graph, c->arena)) {
         set_error(error, "out of memory");
-        return NND_ERR_NO_MEMORY;
+        st = NND_ERR_NO_MEMORY;
+    } else if (backend == NND_BACKEND_INTERP) {
+        m->threads = 1;
+        m->backend = backend;
+        m->comp = c;
+        c = NULL;
+    } else {
+        m->split_sym = graph_batch_symbol(c->graph);
+        m->threads = opt && opt->threads > 1 && m->split_sym >= 0 ? opt->threads : 1;
+        st = attach_jit(m, c, co.opt_level, error);
     }
-    m->split_sym = graph_batch_symbol(c->graph);
-    m->threads = opt && opt->threads > 1 && m->split_sym >= 0 ? opt->threads : 1;
-    char *jerr = NULL;
-    m->jit = compile_jit(c, co.opt_level, &m->forward, &m->workspace_size, &jerr);
-    if (!m->jit) {
-        char msg[1024];
-        snprintf(msg, sizeof msg, "%s: internal error: JIT compilation failed: %s\n", c->file,
-                 jerr ? jerr : "?");
-        set_error(error, msg);
-        free(jerr);
+    compilation_free(c);
+    if (st != NND_OK)
         nnd_model_destroy(m);
-        return NND_ERR_INTERNAL;
-    }
-    *model = m;
-    return NND_OK;
+    else
+        *model = m;
+    return st;
 }
 
 nnd_status nnd_model_compile_file(const char *path, const nnd_options *options,
@@ -238,15 +279,13 @@ nnd_status nnd_model_compile_file(const char *path, const nnd_options *options,
         set_error(error, "out of memory");
         return NND_ERR_NO_MEMORY;
     }
-    nnd_status st;
     if (!compile_read_file(c, path)) {
         set_error(error, diag_text(c->diag));
-        st = read_failure(c);
-    } else {
-        st = finish_compile(c, options, NULL, model, error);
+        nnd_status st = read_failure(c);
+        compilation_free(c);
+        return st;
     }
-    compilation_free(c);
-    return st;
+    return finish_compile(c, options, NULL, model, error);
 }
 
 nnd_status nnd_model_compile_string(const char *source, const char *display_name,
@@ -265,9 +304,7 @@ nnd_status nnd_model_compile_string(const char *source, const char *display_name
         return NND_ERR_NO_MEMORY;
     }
     compile_set_source(c, display_name ? display_name : "<string>", source, strlen(source));
-    nnd_status st = finish_compile(c, options, base_dir ? base_dir : ".", model, error);
-    compilation_free(c);
-    return st;
+    return finish_compile(c, options, base_dir ? base_dir : ".", model, error);
 }
 
 /* --- introspection ---------------------------------------------------------------------- */
@@ -403,6 +440,8 @@ static int split_slices(nnd_context *c, const int64_t *syms);
 /* The workspace one run needs: with threads, one part per slice, each 64-byte aligned;
  * slices[t].ws_offset is set. -1 when too large. */
 static int64_t workspace_need(nnd_context *c, int nslices, const int64_t *syms) {
+    if (c->model->backend == NND_BACKEND_INTERP)
+        return 0; /* the interpreter allocates per run */
     if (nslices <= 1)
         return c->model->workspace_size(syms);
     int64_t total = 0;
@@ -541,6 +580,14 @@ static nnd_status bind_inputs(nnd_context *c, const nnd_tensor *inputs, int64_t 
     return NND_OK;
 }
 
+/* The forward pass by the reference interpreter, on the bound inputs and checked outputs. */
+static nnd_status run_interp(nnd_context *c, const int64_t *syms) {
+    const Graph *g = c->model->comp->graph;
+    if (interp_run(g, syms, c->in_ptrs, c->out_ptrs, c->error, sizeof c->error))
+        return NND_OK;
+    return strncmp(c->error, "out of memory", 13) == 0 ? NND_ERR_NO_MEMORY : NND_ERR_INTERNAL;
+}
+
 nnd_status nnd_run(nnd_context *c, const nnd_tensor *inputs, size_t num_inputs,
                    nnd_tensor *outputs, size_t num_outputs) {
     if (!c)
@@ -572,6 +619,8 @@ nnd_status nnd_run(nnd_context *c, const nnd_tensor *inputs, size_t num_inputs,
         out->rank = m->outputs[i].info.rank;
         c->out_ptrs[i] = out->data;
     }
+    if (m->backend == NND_BACKEND_INTERP)
+        return run_interp(c, syms);
     int nslices = split_slices(c, syms);
     st = grow_workspace(c, workspace_need(c, nslices, syms));
     if (st != NND_OK)

@@ -24,9 +24,9 @@
  *
  * Threads: a compiled model is immutable and may be shared; each thread runs it through its
  * own context. There is no global state. Nothing here exits or aborts on bad input: every
- * failure is a status plus a message. A forward pass allocates nothing once the context's
- * workspace has grown to the largest symbolic dimensions it has seen (nnd_context_reserve
- * grows it ahead of time). */
+ * failure is a status plus a message. With the JIT backend (the default), a forward pass
+ * allocates nothing once the context's workspace has grown to the largest symbolic
+ * dimensions it has seen (nnd_context_reserve grows it ahead of time). */
 #ifndef NND_H
 #define NND_H
 
@@ -55,6 +55,16 @@ typedef enum nnd_status {
 
 const char *nnd_status_name(nnd_status s); /* "NND_ERR_SHAPE" */
 
+/* What runs a model's forward pass. */
+typedef enum nnd_backend {
+    NND_BACKEND_JIT = 0, /* optimized native code from LLVM (the default) */
+    NND_BACKEND_INTERP,  /* the reference interpreter: plain C loops over the graph as written
+                          * (no optimizer passes, no LLVM), in double rounded to float per
+                          * operator. Slow; it is the oracle that tests compare the JIT with.
+                          * opt_level and cpu are checked but do not matter, and nnd_run
+                          * allocates memory for each pass. */
+} nnd_backend;
+
 typedef struct nnd_options {
     int opt_level;        /* 0..3, as -O0..-O3; default 2 */
     int init_random;      /* nonzero: fill parameters deterministically (no weights statement) */
@@ -62,6 +72,7 @@ typedef struct nnd_options {
     const char *cpu;      /* target CPU for code generation; NULL: the host's */
     int threads;          /* threads one nnd_run may use, 1 (default) to NND_MAX_THREADS;
                            * the batch is split between them (see nnd_model_threads) */
+    int backend;          /* an nnd_backend; default NND_BACKEND_JIT */
 } nnd_options;
 
 #define NND_MAX_THREADS 64

@@ -29,6 +29,7 @@ typedef struct Options {
     /* run */
     const char *inputs[64], *outputs[64]; /* NAME=FILE */
     int ninputs, noutputs;
+    int backend;                /* --backend jit|interp: an nnd_backend */
 } Options;
 
 /* Parses argv (after the command word). Prints a usage error and returns false. */

@@ -70,6 +70,11 @@ bool options_parse(const char *command, int argc, char **argv, Options *o) {
                 o->inputs[o->ninputs++] = v;
             else
                 o->outputs[o->noutputs++] = v;
+        } else if (is_run && strcmp(a, "--backend") == 0) {
+            if (!(v = value(argc, argv, &i)) ||
+                (strcmp(v, "jit") != 0 && strcmp(v, "interp") != 0))
+                return bad("--backend takes jit or interp, not '%s'", v ? v : "");
+            o->backend = strcmp(v, "interp") == 0 ? NND_BACKEND_INTERP : NND_BACKEND_JIT;
         } else if (is_build && (strcmp(a, "--header") == 0 || strcmp(a, "--shared") == 0)) {
             if (!(v = value(argc, argv, &i)) || !*v)
                 return bad("%s needs a file name", a);
@@ -128,6 +133,7 @@ void options_to_runtime(const Options *o, nnd_options *ro) {
     ro->init_seed = o->seed;
     ro->cpu = o->cpu;
     ro->threads = o->threads;
+    ro->backend = o->backend;
 }
 
 int report_failure(Compilation *c) {

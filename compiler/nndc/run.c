@@ -1,9 +1,11 @@
-/* run.c: `nndc run MODEL --input NAME=FILE.npy ... [--output NAME=FILE.npy ...]`.
+/* run.c: `nndc run MODEL --input NAME=FILE.npy ... [--output NAME=FILE.npy ...]
+ * [--backend jit|interp]`.
  *
- * Compiles through the public runtime (nnd.h), as a host program would; reads every input
- * from .npy (f32, or f64 converted), runs, and writes each output named with --output to
- * its file and prints the others. A missing or unknown input, an .npy of the wrong shape
- * or dtype, and an unreadable file are user errors (exit 1). */
+ * Compiles through the public runtime (nnd.h), as a host program would, for the backend
+ * asked for (the JIT, or the reference interpreter); reads every input from .npy (f32, or
+ * f64 converted), runs, and writes each output named with --output to its file and prints
+ * the others. A missing or unknown input, an .npy of the wrong shape or dtype, and an
+ * unreadable file are user errors (exit 1). */
 #include <stdlib.h>
 #include <string.h>
 

@@ -1,10 +1,11 @@
 /* passes.h: the graph optimizer, as a list of passes run in order (compiler/passes/).
  *
- * In: a shaped graph with its parameters filled. Out: the same graph, rewritten: dead nodes
- * gone, batchnorm folded into the layer before it, elementwise tails fused into the kernel
- * that produces their input, and every remaining intermediate value given a place in one
- * planned workspace. Each pass is a file with one entry point that returns whether it
- * changed anything; after each, graph_verify checks the invariants in debug and test builds.
+ * In: a shaped graph with its parameters filled. Out: the same graph, rewritten: values
+ * computed from constants alone folded into constants, dead nodes gone, batchnorm folded
+ * into the layer before it, elementwise tails fused into the kernel that produces their
+ * input, and every remaining intermediate value given a place in one planned workspace.
+ * Each pass is a file with one entry point that returns whether it changed anything; after
+ * each, graph_verify checks the invariants in debug and test builds.
  *
  * Invariants every pass keeps (graph_verify):
  *   - g->nodes is in topological order and nodes[i]->id == i;
@@ -27,6 +28,7 @@ typedef struct Pass {
     PassFn run;
 } Pass;
 
+bool pass_fold_constants(Graph *g, Diag *d); /* fold_constants.c */
 bool pass_dce(Graph *g, Diag *d);            /* dce.c */
 bool pass_fold_batchnorm(Graph *g, Diag *d); /* fold_batchnorm.c */
 bool pass_fuse(Graph *g, Diag *d);           /* fuse.c */

@@ -9,7 +9,8 @@
 #include "passes.h"
 
 static const Pass pipeline[] = {
-    {"dce", pass_dce},                /* needs: a verified graph */
+    {"fold", pass_fold_constants},    /* needs: parameters filled */
+    {"dce", pass_dce},                /* needs: a verified graph; after fold, which strands params */
     {"fold-bn", pass_fold_batchnorm}, /* needs: parameters filled */
     {"fuse", pass_fuse},              /* needs: fold-bn (a folded batchnorm fuses nothing) */
     {"plan", pass_plan_memory},       /* needs: fuse; last */
