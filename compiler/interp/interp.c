@@ -5,6 +5,7 @@
  * reported before anything runs; then evaluates the nodes in order into buffers of their
  * own (malloc'ed, each freed after its last reader), reading the model's inputs in place,
  * and finally copies each output into the caller's buffer. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -74,6 +75,8 @@ bool interp_node(const Graph *g, const Node *n, const int64_t *sym_values,
     static const int64_t no_syms[MAX_SYMS];
     if (err && errlen)
         err[0] = 0;
+    if (!g || !n)
+        return set_err(err, errlen, "interp_node: a NULL graph or node", NULL);
     if (!sym_values && g->nsyms == 0)
         ip.syms = sym_values = no_syms;
     if (!sym_values)
@@ -83,9 +86,9 @@ bool interp_node(const Graph *g, const Node *n, const int64_t *sym_values,
     if (n->bad || n->shape.rank < 0 || n->shape.rank > MAX_RANK)
         return interp_fail(&ip, "has no valid shape");
     ip.y.rank = n->shape.rank;
+    /* No shape text here: it would allocate in the graph's arena, which threads share. */
     if (!shape_eval(&n->shape, sym_values, ip.y.d, &ip.y.numel))
-        return interp_fail(&ip, "output %s is too large for these symbol values",
-                           node_shape_str(g, n));
+        return interp_fail(&ip, "its output is too large for these symbol values");
     if (!out || (n->nin && !ins))
         return interp_fail(&ip, "no buffer for its value or its inputs");
     for (int i = 0; i < n->nin; i++)

@@ -50,7 +50,8 @@ static bool pool_setup(const Interp *ip, Pool *p, Dims *x) {
     if (!interp_in_dims(ip, 0, x))
         return false;
     int r = x->rank;
-    if (r < 3 || r > 4 || ip->y.rank != r || interp_prod(x, 0, r - 2) != interp_prod(&ip->y, 0, r - 2))
+    if (r < 3 || r > 4 || ip->y.rank != r ||
+        interp_prod(x, 0, r - 2) != interp_prod(&ip->y, 0, r - 2))
         return interp_fail(ip, "needs an input and an output [..., C, H, W] alike but for H, W");
     const int64_t *k = interp_ints(ip, "kernel", 2), *s = interp_ints(ip, "stride", 2);
     const int64_t *pad = interp_ints(ip, "padding", 4);

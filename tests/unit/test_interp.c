@@ -11,6 +11,7 @@
  * (the JIT accumulates in float32, the interpreter in double). */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -244,7 +245,8 @@ static const char depthwise[] =
     "  input x : f32[N, 4, 13, 13]\n"
     "  c = conv2d(x, 8, kernel=5, stride=3, padding=2, groups=4, bias=false)\n"
     "      -> batchnorm(name=\"bn1\")\n"
-    "  output y = c -> relu6 -> flatten -> dense(7, name=\"fc\") -> layernorm -> gelu(approximate=\"tanh\")\n"
+    "  output y = c -> relu6 -> flatten -> dense(7, name=\"fc\") -> layernorm\n"
+    "      -> gelu(approximate=\"tanh\")\n"
     "  output z = c -> gelu -> batchnorm(eps=0.01, name=\"bn2\")\n"
     "}\n";
 
@@ -423,12 +425,71 @@ static void test_interp_backend_checks_like_the_jit(void) {
     nnd_model_destroy(m);
 }
 
+/* Threads share one interpreted model, each with its own context: the graph is only read. */
+typedef struct Job {
+    nnd_model *m;
+    const float *x;
+    float *y, *z;
+    int64_t ny, nz;
+    nnd_status st;
+} Job;
+
+static void *interp_worker(void *arg) {
+    Job *j = arg;
+    nnd_context *ctx = NULL;
+    int64_t shape[4] = {7, 3, 11, 9};
+    nnd_tensor in = {(float *)j->x, 7 * 3 * 11 * 9, 4, shape, {0}};
+    nnd_tensor out[2] = {{j->y, (size_t)j->ny, 0, NULL, {0}}, {j->z, (size_t)j->nz, 0, NULL, {0}}};
+    j->st = nnd_context_create(j->m, &ctx);
+    for (int i = 0; i < 10 && j->st == NND_OK; i++)
+        j->st = nnd_run(ctx, &in, 1, out, 2);
+    nnd_context_destroy(ctx);
+    return NULL;
+}
+
+static void test_interp_backend_runs_on_threads(void) {
+    nnd_model *m = compile_for(conv_odd, NULL, NND_BACKEND_INTERP, 2);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+    int64_t seven = 7, dims[NND_MAX_RANK], n[2];
+    for (int k = 0; k < 2; k++) {
+        CU_ASSERT_EQUAL_FATAL(nnd_model_output_shape(m, (size_t)k, &seven, dims), NND_OK);
+        n[k] = dims[0] * dims[1] * dims[2] * dims[3];
+    }
+    static float x[7 * 3 * 11 * 9];
+    fill(x, 7 * 3 * 11 * 9, 9);
+    Job jobs[5];
+    pthread_t t[4];
+    for (int i = 0; i < 5; i++)
+        jobs[i] = (Job){m, x, calloc((size_t)n[0], sizeof(float)),
+                        calloc((size_t)n[1], sizeof(float)), n[0], n[1], NND_OK};
+    interp_worker(&jobs[4]); /* alone, first: the reference */
+    for (int i = 0; i < 4; i++)
+        CU_ASSERT_EQUAL_FATAL(pthread_create(&t[i], NULL, interp_worker, &jobs[i]), 0);
+    for (int i = 0; i < 4; i++)
+        pthread_join(t[i], NULL);
+    for (int i = 0; i < 5; i++) {
+        CU_ASSERT_EQUAL(jobs[i].st, NND_OK);
+        CU_ASSERT_EQUAL(memcmp(jobs[i].y, jobs[4].y, (size_t)n[0] * sizeof(float)), 0);
+        CU_ASSERT_EQUAL(memcmp(jobs[i].z, jobs[4].z, (size_t)n[1] * sizeof(float)), 0);
+    }
+    double sum = 0;
+    for (int64_t i = 0; i < n[0]; i++)
+        sum += fabs(jobs[4].y[i]);
+    CU_ASSERT(sum > 0); /* the outputs were written */
+    for (int i = 0; i < 5; i++) {
+        free(jobs[i].y);
+        free(jobs[i].z);
+    }
+    nnd_model_destroy(m);
+}
+
 /* --- nndc run --backend ------------------------------------------------------------------ */
 
 static void test_interp_nndc_run_backend(void) {
     const char *dir = sh_tmpdir();
     CU_ASSERT_FATAL(dir[0] != 0);
-    const char *run = NNDC " run examples/digits/digits.nnd --input pixels=examples/digits/test_x.npy";
+    const char *run =
+        NNDC " run examples/digits/digits.nnd --input pixels=examples/digits/test_x.npy";
     CU_ASSERT_EQUAL_FATAL(sh("%s --backend interp --output probs=%s/interp.npy", run, dir), 0);
     CU_ASSERT_EQUAL_FATAL(sh("%s --backend jit --output probs=%s/jit.npy", run, dir), 0);
     char a[256], b[256], msg[256];
@@ -459,4 +520,5 @@ NND_SUITE("interp", test_interp_every_op_has_an_interpreter,
           test_interp_matches_jit_on_depthwise, test_interp_matches_jit_on_linalg,
           test_interp_matches_jit_on_elementwise, test_interp_matches_jit_on_views,
           test_interp_ignores_optimizer_annotations, test_interp_reports_errors,
-          test_interp_backend_checks_like_the_jit, test_interp_nndc_run_backend)
+          test_interp_backend_checks_like_the_jit, test_interp_backend_runs_on_threads,
+          test_interp_nndc_run_backend)
