@@ -26,6 +26,7 @@
 
 #include "cg_vec.h"
 #include "cg_window.h"
+#include "pack_weights.h"
 
 enum {
     UNROLL_TAPS = 64, /* all channels unrolled when their taps fit, */
@@ -65,18 +66,14 @@ static int64_t divisor_upto(int64_t n, int64_t max) {
  * other targets (AVX2, SSE, NEON's 128-bit halves) fewer. */
 static int64_t max_accs(const Cg *cg) { return cg_vec_regs(cg) >= 32 ? MAX_ACCS : MAX_ACCS / 2; }
 
-/* The weights [F][Cg][KH][KW] packed for the blocks as [F/fb][Cg][KH][KW][fb]: the fb
- * filters' weights of one tap, which a block broadcasts one after the other, share a cache
- * line, and a block's weights are contiguous. */
+/* The weights [F][Cg][KH][KW] packed for the blocks as [F/fb][Cg][KH][KW][fb]
+ * (pack_weights.c): the fb filters' weights of one tap, which a block broadcasts one after
+ * the other, share a cache line, and a block's weights are contiguous. */
 static LLVMValueRef pack_weights(Cg *cg, const Conv *cv, const Param *wp) {
-    int64_t taps = cv->Cg * cv->KH * cv->KW, fb = cv->fb;
-    float *w = arena_array(cg->g->arena, (size_t)(cv->F * taps), sizeof(float));
-    for (int64_t f = 0; f < cv->F; f++)
-        for (int64_t t = 0; t < taps; t++)
-            w[((f / fb) * taps + t) * fb + f % fb] = wp->data[f * taps + t];
+    int64_t taps = cv->Cg * cv->KH * cv->KW;
     Param packed = {.name = arena_printf(cg->g->arena, "%s.packed", wp->name),
                     .shape = {.rank = 1, .d = {dim_const(cv->F * taps)}},
-                    .data = w};
+                    .data = pack_conv_weight(cg->g->arena, wp->data, cv->F, taps, cv->fb)};
     return cg_param(cg, &packed);
 }
 

@@ -17,6 +17,7 @@
  * then the fused epilogue, whichever kernel computes it: results do not depend on the batch
  * size, on a row's position, or on how rows are split between threads. */
 #include "cg_vec.h"
+#include "pack_weights.h"
 
 enum { ROW_PANELS = 4 }; /* panels per one-row kernel */
 
@@ -36,27 +37,20 @@ typedef struct Tile {
     bool cut; /* the last panel is the one U cuts */
 } Tile;
 
-/* W [U, K] as panels [P][K][NR], zero-padded; the bias as [P*NR]. */
+/* The weights and bias in the panels' layout (pack_weights.c), as module constants. */
 static void pack(Cg *cg, Dense *dn) {
     Arena *a = cg->g->arena;
     const Param *wp = node_param(dn->n, "weight"), *bp = node_param(dn->n, "bias");
-    int64_t K = dn->K, U = dn->U, NR = dn->NR, cols = dn->P * NR;
-    float *w = arena_array(a, (size_t)(cols * K), sizeof(float));
-    for (int64_t u = 0; u < U; u++)
-        for (int64_t k = 0; k < K; k++)
-            w[((u / NR) * K + k) * NR + u % NR] = wp->data[u * K + k];
+    int64_t cols = dn->P * dn->NR;
     Param packed = {.name = arena_printf(a, "%s.packed", wp->name),
-                    .shape = {.rank = 1, .d = {dim_const(cols * K)}},
-                    .data = w};
+                    .shape = {.rank = 1, .d = {dim_const(cols * dn->K)}},
+                    .data = pack_dense_weight(a, wp->data, dn->U, dn->K, dn->NR)};
     dn->Wp = cg_param(cg, &packed);
     dn->Bp = NULL;
     if (bp) {
-        float *b = arena_array(a, (size_t)cols, sizeof(float));
-        for (int64_t u = 0; u < U; u++)
-            b[u] = bp->data[u];
         Param pb = {.name = arena_printf(a, "%s.packed", bp->name),
                     .shape = {.rank = 1, .d = {dim_const(cols)}},
-                    .data = b};
+                    .data = pack_dense_bias(a, bp->data, dn->U, dn->NR)};
         dn->Bp = cg_param(cg, &pb);
     }
 }

@@ -1,0 +1,27 @@
+/* pack_weights.c: the kernels' weight layouts (see pack_weights.h). */
+#include "pack_weights.h"
+
+float *pack_dense_weight(Arena *a, const float *w, int64_t U, int64_t K, int64_t NR) {
+    int64_t P = (U + NR - 1) / NR;
+    float *p = arena_array(a, (size_t)(P * K * NR), sizeof(float));
+    for (int64_t u = 0; u < U; u++)
+        for (int64_t k = 0; k < K; k++)
+            p[((u / NR) * K + k) * NR + u % NR] = w[u * K + k];
+    return p;
+}
+
+float *pack_dense_bias(Arena *a, const float *b, int64_t U, int64_t NR) {
+    int64_t P = (U + NR - 1) / NR;
+    float *p = arena_array(a, (size_t)(P * NR), sizeof(float));
+    for (int64_t u = 0; u < U; u++)
+        p[u] = b[u];
+    return p;
+}
+
+float *pack_conv_weight(Arena *a, const float *w, int64_t F, int64_t taps, int64_t fb) {
+    float *p = arena_array(a, (size_t)(F * taps), sizeof(float));
+    for (int64_t f = 0; f < F; f++)
+        for (int64_t t = 0; t < taps; t++)
+            p[((f / fb) * taps + t) * fb + f % fb] = w[f * taps + t];
+    return p;
+}
