@@ -487,8 +487,8 @@ def main():
     if any(int(r["backends"].get("nnd", {}).get("load", {}).get("threads_used", r["threads"]))
            != r["threads"] for r in results):
         say("")
-        say("† nnd's runtime has no threads option yet: nnd runs these rows on 1 thread while "
-            "the peers use the row's count (bench/peers/nnd_worker.c, threads_used).")
+        say("† nnd ran these rows on fewer threads than the peers: the model mixes samples of "
+            "its batch, so nnd_model_threads is 1 (bench/peers/nnd_worker.c, threads_used).")
     say("")
     say("## nnd JIT compile time (first load, -O2)")
     compile_ms = {}

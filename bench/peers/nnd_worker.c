@@ -36,11 +36,11 @@ static const char *info(void) {
     return s;
 }
 
-/* The threads nnd runs a model on. nnd_options has no threads field yet, so every row runs
- * on one thread; when it has one, set it here (opt.threads = threads) and return threads. */
+/* The threads nnd is asked to run a model on (nnd_model_threads says whether the model
+ * splits its batch; every bench model does). */
 static int threads_used(nnd_options *opt, int threads) {
-    (void)opt, (void)threads;
-    return 1;
+    opt->threads = threads;
+    return threads;
 }
 
 static char *read_text(const char *path) {
