@@ -71,4 +71,41 @@ static void test_reference_cases(void) {
     CU_ASSERT(passed > 0);
 }
 
-NND_SUITE("reference", test_reference_cases)
+/* The hand-vectorized kernels (dense, conv2d, pools) pick their vector width and blocking
+ * from the target: run their cases again for narrower x86 targets than this host's,
+ * x86-64-v3 (AVX2: 8 floats, 16 registers) and x86-64 (SSE2: 4 floats), at -O2. */
+static bool uses_vector_kernels(const RefCase *c) {
+    static const char *const ops[] = {"dense", "conv2d", "maxpool2d", "avgpool2d", NULL};
+    for (int i = 0; ops[i]; i++)
+        if (strstr(c->ops, ops[i]))
+            return true;
+    return false;
+}
+
+static void test_reference_narrower_targets(void) {
+#if defined(__x86_64__)
+    const char *cpus[] = {__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")
+                              ? "x86-64-v3" : "x86-64",
+                          "x86-64"};
+    FILE *f = fopen(REF_CASES "/MANIFEST", "r");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    RefCase c;
+    int run = 0;
+    while (ref_next_case(f, &c)) {
+        if (!uses_vector_kernels(&c))
+            continue;
+        for (int k = 0; k < 2; k++) {
+            nnd_options o;
+            nnd_options_init(&o);
+            o.cpu = cpus[k];
+            CU_ASSERT(ref_run_case(&c, &o, cpus[k]));
+        }
+        run++;
+    }
+    fclose(f);
+    printf("\nvector-kernel cases on %s and %s: %d\n", cpus[0], cpus[1], run);
+    CU_ASSERT(run > 50);
+#endif
+}
+
+NND_SUITE("reference", test_reference_cases, test_reference_narrower_targets)
