@@ -392,14 +392,22 @@ bool onnx_import_file(Arena *a, Diag *d, const char *path, const char *model_nam
 bool onnx_import_file_bound(Arena *a, Diag *d, const char *path, const char *model_name,
                             const OnnxTensor *bound, int nbound, OnnxImport *out) {
     memset(out, 0, sizeof *out);
-    OnnxCtx x = {.a = a, .d = d, .at = {.file = path}};
-    int before = diag_count(d);
     size_t len = 0;
-    uint8_t *buf = read_whole_file(d, x.at, path, "model", MAX_MODEL_FILE, &len);
+    uint8_t *buf = read_whole_file(d, (SrcLoc){.file = path}, path, "model", MAX_MODEL_FILE, &len);
     if (!buf)
         return false;
-    Onnx__ModelProto *m = len ? onnx__model_proto__unpack(NULL, len, buf) : NULL;
+    bool ok = onnx_import_bytes(a, d, path, buf, len, model_name, bound, nbound, out);
     free(buf);
+    return ok;
+}
+
+bool onnx_import_bytes(Arena *a, Diag *d, const char *path, const uint8_t *bytes, size_t len,
+                       const char *model_name, const OnnxTensor *bound, int nbound,
+                       OnnxImport *out) {
+    memset(out, 0, sizeof *out);
+    OnnxCtx x = {.a = a, .d = d, .at = {.file = path}};
+    int before = diag_count(d);
+    Onnx__ModelProto *m = len ? onnx__model_proto__unpack(NULL, len, bytes) : NULL;
     if (!m) {
         diag_error(d, x.at, "not a valid ONNX model (protobuf parse failed)");
         return false;
