@@ -104,9 +104,10 @@ void onnx_emit(OnnxCtx *x, const char *fmt, ...) {
     x->len += n;
 }
 
-/* A number as the .nnd lexer reads it back (f32 round trip). */
+/* A number as the .nnd lexer reads it back (f32 round trip). The range test comes before
+ * the conversion, which is undefined for nan, infinities and values beyond int64_t. */
 const char *onnx_num(OnnxCtx *x, double v) {
-    if (v == (double)(int64_t)v && fabs(v) < 1e15)
+    if (fabs(v) < 1e15 && v == (double)(int64_t)v)
         return arena_printf(x->a, "%lld", (long long)v);
     return arena_printf(x->a, "%.9g", v);
 }
