@@ -14,6 +14,8 @@
 #include <string.h>
 
 #include "compile.h"
+#include "onnx.pb-c.h"
+#include "onnx_import.h"
 #include "unit_harness.h"
 
 /* Appends to a growing string (test scaffolding: aborts the test on out of memory). */
@@ -58,4 +60,107 @@ static void test_limits_many_unknown_names(void) {
     free(t.s);
 }
 
-NND_SUITE("limits", test_limits_many_unknown_names)
+/* "v17": a plain name. */
+static void plain_name(char *buf, int i) { snprintf(buf, 32, "v%d", i); }
+
+/* "x" and i in binary spelled with '#' and '!': distinct names that all sanitize to "x". */
+static void clashing_name(char *buf, int i) {
+    int k = 0;
+    buf[k++] = 'x';
+    do {
+        buf[k++] = i & 1 ? '!' : '#';
+        i >>= 1;
+    } while (i);
+    buf[k] = 0;
+}
+
+/* An ONNX model of `n` Relu nodes in a chain, value i named by name(buf, i), serialized into
+ * *len bytes (free them). */
+static uint8_t *relu_chain(int n, void (*name)(char *, int), size_t *len) {
+    char **names = calloc((size_t)n + 1, sizeof *names);
+    Onnx__NodeProto *nodes = calloc((size_t)n, sizeof *nodes);
+    Onnx__NodeProto **np = calloc((size_t)n, sizeof *np);
+    CU_ASSERT_FATAL(names && nodes && np);
+    for (int i = 0; i <= n; i++) {
+        names[i] = malloc(32);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(names[i]);
+        name(names[i], i);
+    }
+    for (int i = 0; i < n; i++) {
+        onnx__node_proto__init(&nodes[i]);
+        nodes[i].op_type = "Relu";
+        nodes[i].name = names[i + 1];
+        nodes[i].n_input = nodes[i].n_output = 1;
+        nodes[i].input = &names[i];
+        nodes[i].output = &names[i + 1];
+        np[i] = &nodes[i];
+    }
+    Onnx__TensorShapeProto__Dimension d[2], *dp[2] = {&d[0], &d[1]};
+    for (int i = 0; i < 2; i++) {
+        onnx__tensor_shape_proto__dimension__init(&d[i]);
+        d[i].value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE;
+        d[i].dim_value = 2 + i;
+    }
+    Onnx__TensorShapeProto shape = ONNX__TENSOR_SHAPE_PROTO__INIT;
+    shape.n_dim = 2, shape.dim = dp;
+    Onnx__TypeProto__Tensor tt = ONNX__TYPE_PROTO__TENSOR__INIT;
+    tt.has_elem_type = true, tt.elem_type = ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, tt.shape = &shape;
+    Onnx__TypeProto ty = ONNX__TYPE_PROTO__INIT;
+    ty.value_case = ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE, ty.tensor_type = &tt;
+    Onnx__ValueInfoProto in = ONNX__VALUE_INFO_PROTO__INIT, out = ONNX__VALUE_INFO_PROTO__INIT;
+    in.name = names[0], in.type = &ty;
+    out.name = names[n], out.type = &ty;
+    Onnx__ValueInfoProto *gin[1] = {&in}, *gout[1] = {&out};
+    Onnx__GraphProto g = ONNX__GRAPH_PROTO__INIT;
+    g.name = "chain", g.n_node = (size_t)n, g.node = np;
+    g.n_input = 1, g.input = gin, g.n_output = 1, g.output = gout;
+    Onnx__OperatorSetIdProto op = ONNX__OPERATOR_SET_ID_PROTO__INIT, *ops[1] = {&op};
+    op.domain = "", op.has_version = true, op.version = 13;
+    Onnx__ModelProto m = ONNX__MODEL_PROTO__INIT;
+    m.has_ir_version = true, m.ir_version = 8;
+    m.n_opset_import = 1, m.opset_import = ops, m.graph = &g;
+    *len = onnx__model_proto__get_packed_size(&m);
+    uint8_t *buf = malloc(*len);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(buf);
+    onnx__model_proto__pack(&m, buf);
+    for (int i = 0; i <= n; i++)
+        free(names[i]);
+    free(names);
+    free(nodes);
+    free(np);
+    return buf;
+}
+
+/* Imports the bytes and compiles the text to a checked graph; returns the .nnd text's
+ * length (0 on failure). */
+static size_t import_and_check(const uint8_t *bytes, size_t len, const char *expect) {
+    Compilation *c = compilation_new();
+    bool ok = compile_read_onnx_bytes(c, "chain.onnx", bytes, len) &&
+              compile_to(c, STAGE_GRAPH, NULL);
+    if (!ok)
+        fprintf(stderr, "%.2000s", diag_text(c->diag));
+    size_t n = ok ? c->len : 0;
+    CU_ASSERT(ok && strstr(c->text, expect) != NULL);
+    compilation_free(c);
+    return n;
+}
+
+/* Value lookups and identifier uniqueness were linear scans: 80000 nodes took a minute. */
+static void test_limits_long_onnx_chain(void) {
+    size_t len;
+    uint8_t *bytes = relu_chain(80000, plain_name, &len);
+    CU_ASSERT(import_and_check(bytes, len, "  v80000 = relu(v79999)\n") > 0);
+    free(bytes);
+}
+
+/* Names that all sanitize to the same identifier ("x") get suffixes _2, _3, ...: the search
+ * for a free one resumes where it stopped instead of starting again at _2. */
+static void test_limits_onnx_names_that_collide(void) {
+    size_t len;
+    uint8_t *bytes = relu_chain(40000, clashing_name, &len);
+    CU_ASSERT(import_and_check(bytes, len, "  x_40001 = relu(x_40000)\n") > 0);
+    free(bytes);
+}
+
+NND_SUITE("limits", test_limits_many_unknown_names, test_limits_long_onnx_chain,
+          test_limits_onnx_names_that_collide)
