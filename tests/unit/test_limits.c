@@ -12,10 +12,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "compile.h"
 #include "onnx.pb-c.h"
 #include "onnx_import.h"
+#include "safetensors.h"
 #include "unit_harness.h"
 
 /* Appends to a growing string (test scaffolding: aborts the test on out of memory). */
@@ -162,5 +166,66 @@ static void test_limits_onnx_names_that_collide(void) {
     free(bytes);
 }
 
+/* The weights file of a model whose dense weight is [65536, 65536] (2^32 elements, the most
+ * a tensor may have) holds that tensor with an unknown dtype and no bytes: the dtype is
+ * reported without allocating the 16 GiB its shape would take as f32. */
+static const char big_dense[] = "model big {\n"
+                                "  input x : f32[N, 65536]\n"
+                                "  weights \"big.safetensors\"\n"
+                                "  output y = dense(x, 65536, bias=false)\n"
+                                "}\n";
+
+static bool unknown_dtype_reported(void) {
+    Arena *a = arena_new();
+    Diag *d = diag_new(a);
+    const char *json = "{\"y.weight\":{\"dtype\":\"X9\",\"shape\":[65536,65536],"
+                       "\"data_offsets\":[0,0]}}";
+    uint8_t bytes[128] = {(uint8_t)strlen(json)};
+    memcpy(bytes + 8, json, strlen(json));
+    size_t size = 8 + strlen(json);
+    StFile f;
+    bool parsed = st_parse(a, d, (SrcLoc){0}, "big.safetensors", bytes, size, &f);
+    Compilation *c = compilation_new();
+    compile_set_source(c, "big.nnd", big_dense, sizeof big_dense - 1);
+    c->preloaded_weights = &f;
+    bool ok = parsed && !compile_to(c, STAGE_WEIGHTS, NULL) && !c->out_of_memory &&
+              diag_count(c->diag) == 1 &&
+              strcmp(diag_message(c->diag, 0), "dense 'y': tensor 'y.weight' has dtype X9; "
+                                               "expected F32, F64, F16 or BF16") == 0;
+    if (!ok)
+        fprintf(stderr, "\n%s%s", diag_text(d), diag_text(c->diag));
+    compilation_free(c);
+    arena_free(a);
+    return ok;
+}
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define SANITIZED 1
+#endif
+#endif
+
+static void test_limits_unknown_dtype_allocates_nothing(void) {
+#ifdef SANITIZED
+    /* Sanitizers reserve terabytes of address space: no limit can be set here. */
+    CU_ASSERT_TRUE(unknown_dtype_reported());
+#else
+    /* In a child limited to 2 GiB of address space, where the old order ran out of memory. */
+    fflush(NULL);
+    pid_t pid = fork();
+    CU_ASSERT_FATAL(pid >= 0);
+    if (pid == 0) {
+        struct rlimit r = {(rlim_t)2 << 30, (rlim_t)2 << 30};
+        setrlimit(RLIMIT_AS, &r);
+        _exit(unknown_dtype_reported() ? 0 : 1);
+    }
+    int st;
+    CU_ASSERT_EQUAL(waitpid(pid, &st, 0), pid);
+    CU_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+#endif
+}
+
 NND_SUITE("limits", test_limits_many_unknown_names, test_limits_long_onnx_chain,
-          test_limits_onnx_names_that_collide)
+          test_limits_onnx_names_that_collide, test_limits_unknown_dtype_allocates_nothing)
