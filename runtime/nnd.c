@@ -167,6 +167,12 @@ static nnd_status finish_compile(Compilation *c, const nnd_options *opt, const c
             set_error(error, "opt_level must be between 0 and 3");
             return NND_ERR_INVALID_ARGUMENT;
         }
+        if (opt->cpu && !cg_host_cpu_known(opt->cpu)) {
+            char msg[256];
+            snprintf(msg, sizeof msg, "unknown CPU '%.100s' for this machine's target", opt->cpu);
+            set_error(error, msg);
+            return NND_ERR_INVALID_ARGUMENT;
+        }
         co.opt_level = opt->opt_level;
         co.init_random = opt->init_random != 0;
         co.seed = opt->init_seed;
