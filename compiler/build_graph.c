@@ -59,14 +59,17 @@ static void bind(Builder *b, const char *name, Node *n, SrcLoc where) {
     *s = (Binding){name, n, where};
 }
 
-/* Every name in scope, for "did you mean". */
+/* The name in scope nearest to `name`, for "did you mean". Once errors are no longer shown
+ * nothing is searched: a model with many unknown names stays linear in time and memory. */
 static const char *suggest_name(Builder *b, const char *name) {
-    const char **names = arena_array(b->g->arena, b->count + 1, sizeof(char *));
-    int n = 0;
+    if (diag_count(b->d) >= DIAG_MAX_ERRORS)
+        return NULL;
+    DiagNearest near;
+    diag_nearest_begin(&near, name);
     for (size_t i = 0; i < b->cap; i++)
         if (b->table[i].name)
-            names[n++] = b->table[i].name;
-    return diag_nearest(name, names, n);
+            diag_nearest_offer(&near, b->table[i].name);
+    return near.best;
 }
 
 /* Reports `name` as already defined unless it is new. */

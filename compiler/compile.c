@@ -54,13 +54,15 @@ void compile_set_source(Compilation *c, const char *name, const char *text, size
     c->len = len;
 }
 
-static bool import_onnx(Compilation *c, const char *path) {
+/* An ONNX model from the file at path, or from bytes when they are given. */
+static bool import_onnx(Compilation *c, const char *path, const uint8_t *bytes, size_t len) {
     jmp_buf here;
     volatile bool ok = false;
     arena_on_oom(c->arena, &here);
     if (setjmp(here) == 0) {
         OnnxImport im;
-        ok = onnx_import_file(c->arena, c->diag, path, NULL, &im);
+        ok = bytes ? onnx_import_bytes(c->arena, c->diag, path, bytes, len, NULL, NULL, 0, &im)
+                   : onnx_import_file(c->arena, c->diag, path, NULL, &im);
         if (ok) {
             StFile *w = arena_alloc(c->arena, sizeof *w);
             *w = im.weights;
@@ -73,9 +75,13 @@ static bool import_onnx(Compilation *c, const char *path) {
     return ok;
 }
 
+bool compile_read_onnx_bytes(Compilation *c, const char *name, const uint8_t *bytes, size_t len) {
+    return import_onnx(c, name, bytes ? bytes : (const uint8_t *)"", len);
+}
+
 bool compile_read_file(Compilation *c, const char *path) {
     if (onnx_is_onnx_path(path))
-        return import_onnx(c, path);
+        return import_onnx(c, path, NULL, 0);
     size_t len;
     char *buf = (char *)read_whole_file(c->diag, (SrcLoc){.file = path}, path, "model",
                                         MAX_SOURCE, &len);

@@ -69,6 +69,9 @@ void compilation_free(Compilation *c);
 /* Reads a model file (at most 64 MiB); an .onnx file is imported (onnx_import.h), its
  * parameters kept for the weights stage. False after reporting. */
 bool compile_read_file(Compilation *c, const char *path);
+/* An ONNX model already in memory, imported as compile_read_file imports an .onnx file
+ * (name stands for the file). False after reporting. */
+bool compile_read_onnx_bytes(Compilation *c, const char *name, const uint8_t *bytes, size_t len);
 void compile_set_source(Compilation *c, const char *name, const char *text, size_t len);
 bool compile_to(Compilation *c, Stage stage, const CompileOptions *o);
 /* Moves the module out (for the JIT); the Compilation keeps the thread-safe context ref,

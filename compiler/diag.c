@@ -1,4 +1,5 @@
 /* diag.c: collecting and rendering diagnostics; see diag.h. */
+#define _POSIX_C_SOURCE 200809L /* strnlen */
 #include "diag.h"
 
 #include <stdarg.h>
@@ -211,22 +212,37 @@ int diag_edit_distance(const char *a, const char *b) {
     return d[n][m];
 }
 
-const char *diag_nearest(const char *word, const char *const *candidates, int n) {
-    const char *best = NULL;
-    int best_d = 1 << 20;
-    size_t wl = strlen(word);
-    for (int i = 0; i < n; i++) {
-        int dist = diag_edit_distance(word, candidates[i]);
-        if (dist < best_d) {
-            best_d = dist;
-            best = candidates[i];
-        }
-    }
+void diag_nearest_begin(DiagNearest *n, const char *word) {
+    n->word = word;
+    n->best = NULL;
+    n->len = strlen(word);
+    n->best_d = 1 << 20;
     /* Close enough: a third of the word's length, at least one edit, at most three. */
-    int limit = (int)(wl / 3);
-    if (limit < 1)
-        limit = 1;
-    if (limit > 3)
-        limit = 3;
-    return best && best_d <= limit ? best : NULL;
+    n->limit = (int)(n->len / 3);
+    if (n->limit < 1)
+        n->limit = 1;
+    if (n->limit > 3)
+        n->limit = 3;
+}
+
+void diag_nearest_offer(DiagNearest *n, const char *candidate) {
+    /* The distance is at least the difference in length: skip what cannot come within the
+     * limit, so that a model with a million names still gets its suggestions quickly. */
+    size_t cl = strnlen(candidate, n->len + (size_t)n->limit + 1);
+    size_t diff = cl > n->len ? cl - n->len : n->len - cl;
+    if (diff > (size_t)n->limit)
+        return;
+    int dist = diag_edit_distance(n->word, candidate);
+    if (dist <= n->limit && dist < n->best_d) {
+        n->best_d = dist;
+        n->best = candidate;
+    }
+}
+
+const char *diag_nearest(const char *word, const char *const *candidates, int n) {
+    DiagNearest near;
+    diag_nearest_begin(&near, word);
+    for (int i = 0; i < n; i++)
+        diag_nearest_offer(&near, candidates[i]);
+    return near.best;
 }

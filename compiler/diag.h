@@ -42,5 +42,14 @@ const char *diag_message(const Diag *d, int i);
 int diag_edit_distance(const char *a, const char *b);
 /* The candidate nearest to word (NULL when none is close enough to suggest). */
 const char *diag_nearest(const char *word, const char *const *candidates, int n);
+/* The same one candidate at a time, for candidates not in an array: begin, offer each, then
+ * read best. Candidates whose length alone rules them out cost no edit distance. */
+typedef struct DiagNearest {
+    const char *word, *best;
+    size_t len;
+    int limit, best_d;
+} DiagNearest;
+void diag_nearest_begin(DiagNearest *n, const char *word);
+void diag_nearest_offer(DiagNearest *n, const char *candidate);
 
 #endif

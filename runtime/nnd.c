@@ -195,6 +195,12 @@ static bool check_options(const nnd_options *opt, const char *base_dir, CompileO
         set_error(error, "opt_level must be between 0 and 3");
         return false;
     }
+    if (opt->cpu && !cg_host_cpu_known(opt->cpu)) {
+        char msg[256];
+        snprintf(msg, sizeof msg, "unknown CPU '%.100s' for this machine's target", opt->cpu);
+        set_error(error, msg);
+        return false;
+    }
     if (opt->backend != NND_BACKEND_JIT && opt->backend != NND_BACKEND_INTERP) {
         set_error(error, "backend must be NND_BACKEND_JIT or NND_BACKEND_INTERP");
         return false;

@@ -2,9 +2,10 @@
 # Installs what nnd needs to build and test on Debian 12, and nothing when it is already
 # there (safe to run again). Uses sudo when not run as root.
 set -euo pipefail
-packages=(cmake make gcc pkg-config llvm-19-dev libzstd-dev flex bison libcunit1-dev
+packages=(cmake make gcc g++ pkg-config llvm-19-dev libzstd-dev flex bison libcunit1-dev
           libcjson-dev graphviz libprotobuf-c-dev protobuf-c-compiler libonnx-dev
           libonnx-testdata
+          clang-19 libclang-rt-19-dev libfuzzer-19-dev
           qemu-user gcc-aarch64-linux-gnu libc6-dev-arm64-cross gcc-arm-none-eabi
           libnewlib-arm-none-eabi qemu-system-arm)
 missing=()

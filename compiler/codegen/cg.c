@@ -23,6 +23,16 @@ bool lower_none(Cg *cg, Node *n) {
     return true;
 }
 
+bool cg_host_cpu_known(const char *cpu) {
+    LLVMInitializeNativeTarget();
+    char *host = LLVMGetDefaultTargetTriple();
+    char *triple = LLVMNormalizeTargetTriple(host);
+    bool ok = cg_cpu_known(triple, cpu);
+    LLVMDisposeMessage(triple);
+    LLVMDisposeMessage(host);
+    return ok;
+}
+
 bool cg_init(Cg *cg, Graph *g, Diag *d, LLVMContextRef ctx, const CgOptions *o) {
     memset(cg, 0, sizeof *cg);
     cg->g = g;
@@ -52,6 +62,9 @@ bool cg_init(Cg *cg, Graph *g, Diag *d, LLVMContextRef ctx, const CgOptions *o) 
     bool ok = true;
     if (LLVMGetTargetFromTriple(triple, &target, &err)) {
         diag_error(d, at, "unknown target '%s': %s", asked, err ? err : "");
+        ok = false;
+    } else if (o && o->cpu && !cg_cpu_known(triple, o->cpu)) {
+        diag_error(d, at, "unknown CPU '%s' for target '%s'", o->cpu, triple);
         ok = false;
     } else {
         int level = o ? o->opt_level : 2;

@@ -55,6 +55,10 @@ void cg_dispose(Cg *cg); /* the module is left alone if cg_take_module was calle
 bool cg_emit_model(Cg *cg);
 LLVMModuleRef cg_take_module(Cg *cg);
 
+/* Whether LLVM knows cpu for triple (cpu_check.cpp); the triple's target must be
+ * initialized. A target machine with an unknown CPU dies in code generation on x86-64. */
+bool cg_cpu_known(const char *triple, const char *cpu);
+bool cg_host_cpu_known(const char *cpu); /* the same for this machine's triple */
 /* Whether the code generator can lower op (its ops.def lowering is not NULL). */
 bool cg_can_lower(OpKind op);
 /* Runs the new pass manager's default<On> pipeline with the target machine. */

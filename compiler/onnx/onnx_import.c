@@ -16,14 +16,14 @@
 
 #include "onnx_internal.h"
 #include "read_file.h"
+#include "strmap.h"
 
 enum { MAX_MODEL_FILE = 1 << 30, MIN_OPSET = 7, MAX_OPSET = 17 };
 
+/* Names are looked up through hash tables: a model of many nodes converts in linear time. */
 Value *onnx_value(OnnxCtx *x, const char *name) {
-    for (int i = x->nvals - 1; i >= 0; i--)
-        if (strcmp(x->vals[i].onnx, name) == 0)
-            return &x->vals[i];
-    return NULL;
+    int i = strmap_get(&x->val_index, name);
+    return i >= 0 ? &x->vals[i] : NULL;
 }
 
 Value *onnx_define(OnnxCtx *x, const char *name, ValKind kind) {
@@ -33,11 +33,12 @@ Value *onnx_define(OnnxCtx *x, const char *name, ValKind kind) {
                              (size_t)cap * sizeof *x->vals);
         x->cap = cap;
     }
-    Value *v = &x->vals[x->nvals++];
+    Value *v = &x->vals[x->nvals];
     memset(v, 0, sizeof *v);
     v->onnx = arena_strdup(x->a, name);
     v->kind = kind;
     v->rank = -1;
+    strmap_put(x->a, &x->val_index, v->onnx, x->nvals++);
     return v;
 }
 
@@ -47,14 +48,12 @@ static bool ident_used(const OnnxCtx *x, const char *s) {
     for (size_t i = 0; i < sizeof reserved / sizeof reserved[0]; i++)
         if (strcmp(s, reserved[i]) == 0)
             return true;
-    for (int i = 0; i < x->nidents; i++)
-        if (strcmp(x->idents[i], s) == 0)
-            return true;
-    return false;
+    return strmap_get(&x->idents, s) >= 0;
 }
 
 /* [A-Za-z_][A-Za-z0-9_]*, from any ONNX name: other characters become '_', leading and
- * repeated '_' are dropped, and a suffix keeps it unique. */
+ * repeated '_' are dropped, and a suffix keeps it unique. The search for a free suffix
+ * resumes where the last one for the same base stopped. */
 const char *onnx_ident(OnnxCtx *x, const char *name) {
     size_t n = strlen(name);
     char *s = arena_alloc(x->a, n + 24);
@@ -75,15 +74,13 @@ const char *onnx_ident(OnnxCtx *x, const char *name) {
         s[0] = 't';
     }
     const char *out = s;
-    for (int i = 2; ident_used(x, out); i++)
-        out = arena_printf(x->a, "%s_%d", s, i);
-    if (x->nidents == x->idcap) {
-        int cap = x->idcap ? x->idcap * 2 : 64;
-        x->idents = arena_grow(x->a, x->idents, (size_t)x->idcap * sizeof *x->idents,
-                               (size_t)cap * sizeof *x->idents);
-        x->idcap = cap;
+    if (ident_used(x, out)) {
+        int i = strmap_get(&x->ident_next, s);
+        for (i = i < 2 ? 2 : i; ident_used(x, out = arena_printf(x->a, "%s_%d", s, i)); i++)
+            ;
+        strmap_put(x->a, &x->ident_next, s, i + 1);
     }
-    x->idents[x->nidents++] = out;
+    strmap_put(x->a, &x->idents, out, 0);
     return out;
 }
 
@@ -104,26 +101,37 @@ void onnx_emit(OnnxCtx *x, const char *fmt, ...) {
     x->len += n;
 }
 
-/* A number as the .nnd lexer reads it back (f32 round trip). */
+/* A number as the .nnd lexer reads it back (f32 round trip). The range test comes before
+ * the conversion, which is undefined for nan, infinities and values beyond int64_t. */
 const char *onnx_num(OnnxCtx *x, double v) {
-    if (v == (double)(int64_t)v && fabs(v) < 1e15)
+    if (fabs(v) < 1e15 && v == (double)(int64_t)v)
         return arena_printf(x->a, "%lld", (long long)v);
     return arena_printf(x->a, "%.9g", v);
 }
 
+/* Longer module names are not worth keeping: the statement's target serves as well. */
+enum { MAX_NICE_PREFIX = 256 };
+
 /* The parameter prefix for a layer whose weight is initializer init_name: PyTorch's module
- * name ("fc1" for "fc1.weight") when it is free, else the statement's target. */
+ * name ("fc1" for "fc1.weight") when it is free (no parameter name starts with "fc1."), else
+ * the statement's target. */
 const char *onnx_param_prefix(OnnxCtx *x, const char *init_name, const char *fallback) {
     size_t n = strlen(init_name);
-    if (n > 7 && strcmp(init_name + n - 7, ".weight") == 0) {
+    if (n > 7 && n - 7 <= MAX_NICE_PREFIX && strcmp(init_name + n - 7, ".weight") == 0) {
         const char *p = arena_strndup(x->a, init_name, n - 7);
-        bool clash = false;
-        for (int i = 0; i < x->nparams && !clash; i++)
-            clash = strncmp(x->pnames[i], p, n - 7) == 0 && x->pnames[i][n - 7] == '.';
+        bool clash = strmap_get(&x->taken_prefixes, p) >= 0;
         if (!clash && !strchr(p, '"') && !strchr(p, '\\'))
             return p;
     }
     return fallback;
+}
+
+/* Every dot-prefix of a parameter name ("a" and "a.b" for "a.b.weight") that a module name
+ * could be, so that onnx_param_prefix finds a clash in one lookup. */
+static void take_prefixes(OnnxCtx *x, const char *name) {
+    for (size_t i = 0; name[i] && i <= MAX_NICE_PREFIX; i++)
+        if (name[i] == '.')
+            strmap_put(x->a, &x->taken_prefixes, arena_strndup(x->a, name, i), 0);
 }
 
 void onnx_add_param(OnnxCtx *x, const char *prefix, const char *suffix, const OnnxConst *c,
@@ -142,6 +150,7 @@ void onnx_add_param(OnnxCtx *x, const char *prefix, const char *suffix, const On
     }
     int i = x->nparams++;
     x->pnames[i] = arena_printf(x->a, "%s.%s", prefix, suffix);
+    take_prefixes(x, x->pnames[i]);
     x->pranks[i] = rank;
     memcpy(x->pshapes[i], shape, (size_t)rank * sizeof *shape);
     float *f = arena_array(x->a, (size_t)c->numel + 1, sizeof(float));
@@ -185,11 +194,8 @@ static bool check_versions(OnnxCtx *x, const Onnx__ModelProto *m) {
     return true;
 }
 
-static bool is_initializer(const Onnx__GraphProto *g, const char *name) {
-    for (size_t i = 0; i < g->n_initializer; i++)
-        if (strcmp(onnx_str(g->initializer[i]->name), name) == 0)
-            return true;
-    return false;
+static bool is_initializer(const OnnxCtx *x, const char *name) {
+    return strmap_get(&x->inits, name) >= 0;
 }
 
 static bool emit_input(OnnxCtx *x, const Onnx__ValueInfoProto *vi) {
@@ -325,6 +331,7 @@ static bool convert(OnnxCtx *x, const Onnx__ModelProto *m, const char *path,
     for (size_t i = 0; i < g->n_initializer; i++) {
         const Onnx__TensorProto *t = g->initializer[i];
         Value *v = onnx_define(x, onnx_str(t->name), VAL_CONST);
+        strmap_put(x->a, &x->inits, v->onnx, (int)i);
         v->is_init = true;
         ok &= onnx_tensor_const(x, t, arena_printf(x->a, "initializer '%s'", onnx_str(t->name)),
                                 &v->c);
@@ -342,9 +349,9 @@ static bool convert(OnnxCtx *x, const Onnx__ModelProto *m, const char *path,
     for (size_t i = 0; i < g->n_input; i++) {
         const char *name = onnx_str(g->input[i]->name);
         const OnnxTensor *t = bound_value(bound, nbound, name);
-        if (t && !is_initializer(g, name))
+        if (t && !is_initializer(x, name))
             ok &= bind_input(x, g->input[i], t);
-        else if (!is_initializer(g, name))
+        else if (!is_initializer(x, name))
             ok &= emit_input(x, g->input[i]);
     }
     if (!ok)
@@ -392,14 +399,22 @@ bool onnx_import_file(Arena *a, Diag *d, const char *path, const char *model_nam
 bool onnx_import_file_bound(Arena *a, Diag *d, const char *path, const char *model_name,
                             const OnnxTensor *bound, int nbound, OnnxImport *out) {
     memset(out, 0, sizeof *out);
-    OnnxCtx x = {.a = a, .d = d, .at = {.file = path}};
-    int before = diag_count(d);
     size_t len = 0;
-    uint8_t *buf = read_whole_file(d, x.at, path, "model", MAX_MODEL_FILE, &len);
+    uint8_t *buf = read_whole_file(d, (SrcLoc){.file = path}, path, "model", MAX_MODEL_FILE, &len);
     if (!buf)
         return false;
-    Onnx__ModelProto *m = len ? onnx__model_proto__unpack(NULL, len, buf) : NULL;
+    bool ok = onnx_import_bytes(a, d, path, buf, len, model_name, bound, nbound, out);
     free(buf);
+    return ok;
+}
+
+bool onnx_import_bytes(Arena *a, Diag *d, const char *path, const uint8_t *bytes, size_t len,
+                       const char *model_name, const OnnxTensor *bound, int nbound,
+                       OnnxImport *out) {
+    memset(out, 0, sizeof *out);
+    OnnxCtx x = {.a = a, .d = d, .at = {.file = path}};
+    int before = diag_count(d);
+    Onnx__ModelProto *m = len ? onnx__model_proto__unpack(NULL, len, bytes) : NULL;
     if (!m) {
         diag_error(d, x.at, "not a valid ONNX model (protobuf parse failed)");
         return false;

@@ -14,6 +14,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "arena.h"
 #include "diag.h"
@@ -46,6 +47,12 @@ bool onnx_import_file(Arena *a, Diag *d, const char *path, const char *model_nam
  * onnx_import_file is this with nbound = 0. */
 bool onnx_import_file_bound(Arena *a, Diag *d, const char *path, const char *model_name,
                             const OnnxTensor *bound, int nbound, OnnxImport *out);
+
+/* The same for a serialized model already in memory; path names it in messages and
+ * decides the default model name, as for a file. */
+bool onnx_import_bytes(Arena *a, Diag *d, const char *path, const uint8_t *bytes, size_t len,
+                       const char *model_name, const OnnxTensor *bound, int nbound,
+                       OnnxImport *out);
 
 bool onnx_read_tensor_file(Arena *a, Diag *d, const char *path, OnnxTensor *out);
 

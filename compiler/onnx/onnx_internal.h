@@ -7,6 +7,7 @@
 
 #include "onnx.pb-c.h"
 #include "onnx_import.h"
+#include "strmap.h"
 
 /* A constant tensor (initializer or Constant), any numeric dtype, as doubles. */
 typedef struct OnnxConst {
@@ -43,8 +44,10 @@ typedef struct OnnxCtx {
     int opset;
     Value *vals;
     int nvals, cap;
-    const char **idents;    /* every name used in the text */
-    int nidents, idcap;
+    StrMap val_index;       /* ONNX name -> index in vals of its latest definition */
+    StrMap idents;          /* every identifier used in the text (value: unused) */
+    StrMap ident_next;      /* sanitized base -> the next suffix worth trying */
+    StrMap inits;           /* the graph's initializer names */
     char *text;
     size_t len, textcap;
     /* the parameters */
@@ -53,6 +56,7 @@ typedef struct OnnxCtx {
     int64_t (*pshapes)[MAX_RANK];
     float **pdata;
     int nparams, pcap;
+    StrMap taken_prefixes;  /* every "a" such that a parameter name starts with "a." */
 } OnnxCtx;
 
 /* onnx_tensor.c */

@@ -60,6 +60,15 @@ static const char *attr_s(const Node *n, const char *name, const char *def) {
     return arena_strndup(n->x->a, (const char *)a->s.data, a->s.len);
 }
 
+/* v as a number of the .nnd text; NULL after reporting when the language cannot spell it
+ * (nan and the infinities have no literal). */
+static const char *num(const Node *n, const char *what, double v) {
+    if (isfinite(v))
+        return onnx_num(n->x, v);
+    fail(n, "%s", arena_printf(n->x->a, "%s is %g; only finite numbers are supported", what, v));
+    return NULL;
+}
+
 static int nin(const Node *n) { return (int)n->p->n_input; }
 
 /* Input i: NULL when absent (or named ""); reports an undefined name. */
@@ -336,12 +345,13 @@ static bool map_batchnorm(const Node *n) {
             return fail(n, "%s", "scale, B, mean and var must be 1-D, one value per channel");
     if (attr_i(n, "training_mode", 0) != 0)
         return fail(n, "%s", "training_mode=1 is not supported");
-    Value *o = out(n, xin->rank);
+    const char *eps = num(n, "epsilon", attr_f(n, "epsilon", 1e-5));
+    Value *o = eps ? out(n, xin->rank) : NULL;
     if (!o)
         return false;
     OnnxCtx *x = n->x;
     const char *prefix = onnx_param_prefix(x, onnx_str(p[0]->onnx), o->ident);
-    onnx_emit(x, "batchnorm(%s, eps=%s", xin->ident, onnx_num(x, attr_f(n, "epsilon", 1e-5)));
+    onnx_emit(x, "batchnorm(%s, eps=%s", xin->ident, eps);
     if (strcmp(prefix, o->ident) != 0)
         onnx_emit(x, ", name=\"%s\"", prefix);
     onnx_emit(x, ")\n");
@@ -369,12 +379,13 @@ static bool map_layernorm(const Node *n) {
                     "last axis)");
     if (bv && (bv->c.rank != 1 || bv->c.numel != sv->c.numel || !bv->c.is_float))
         return fail(n, "%s", "B must be a 1-D float constant shaped like Scale");
-    Value *o = out(n, xin->rank);
+    const char *eps = num(n, "epsilon", attr_f(n, "epsilon", 1e-5));
+    Value *o = eps ? out(n, xin->rank) : NULL;
     if (!o)
         return false;
     OnnxCtx *x = n->x;
     const char *prefix = onnx_param_prefix(x, onnx_str(sv->onnx), o->ident);
-    onnx_emit(x, "layernorm(%s, eps=%s", xin->ident, onnx_num(x, attr_f(n, "epsilon", 1e-5)));
+    onnx_emit(x, "layernorm(%s, eps=%s", xin->ident, eps);
     if (strcmp(prefix, o->ident) != 0)
         onnx_emit(x, ", name=\"%s\"", prefix);
     onnx_emit(x, ")\n");
@@ -603,7 +614,7 @@ static bool map_unsqueeze(const Node *n) {
 static bool map_constant(const Node *n) {
     Value *o;
     if (n->p->n_output < 1)
-        return false;
+        return fail(n, "%s", "the node has no output");
     const Onnx__AttributeProto *a;
     if ((a = attr(n, "value")) && a->t) {
         o = onnx_define(n->x, n->p->output[0], VAL_CONST);
@@ -648,18 +659,20 @@ static bool map_binary(const Node *n) {
             return false;
         onnx_emit(x, "%s(%s, %s)\n", op, a->ident, b->ident);
     } else if (a->kind == VAL_TENSOR && is_scalar(b)) {
-        Value *o = out(n, a->rank);
+        const char *v = num(n, "the constant operand", b->c.v[0]);
+        Value *o = v ? out(n, a->rank) : NULL;
         if (!o)
             return false;
-        onnx_emit(x, "%s(%s, %s)\n", op, a->ident, onnx_num(x, b->c.v[0]));
+        onnx_emit(x, "%s(%s, %s)\n", op, a->ident, v);
     } else if (b->kind == VAL_TENSOR && is_scalar(a) && strcmp(op, "div") != 0) {
-        Value *o = out(n, b->rank);
+        const char *v = num(n, "the constant operand", a->c.v[0]);
+        Value *o = v ? out(n, b->rank) : NULL;
         if (!o)
             return false;
         if (strcmp(op, "sub") == 0)
-            onnx_emit(x, "neg(%s) -> add(%s)\n", b->ident, onnx_num(x, a->c.v[0]));
+            onnx_emit(x, "neg(%s) -> add(%s)\n", b->ident, v);
         else
-            onnx_emit(x, "%s(%s, %s)\n", op, b->ident, onnx_num(x, a->c.v[0]));
+            onnx_emit(x, "%s(%s, %s)\n", op, b->ident, v);
     } else {
         return fail(n, "%s", "only tensor operands, or a tensor and a scalar constant, are "
                     "supported");
@@ -687,17 +700,20 @@ static bool map_unary(const Node *n) {
         return false;
     OnnxCtx *x = n->x;
     const char *args = "";
-    if (strcmp(op, "leaky_relu") == 0)
-        args = arena_printf(x->a, ", alpha=%s", onnx_num(x, attr_f(n, "alpha", 0.01)));
-    else if (strcmp(op, "elu") == 0)
-        args = arena_printf(x->a, ", alpha=%s", onnx_num(x, attr_f(n, "alpha", 1.0)));
-    else if (strcmp(op, "selu") == 0 &&
-             (!close_to(attr_f(n, "alpha", 1.67326319217681884765625), 1.6732632423543772) ||
-              !close_to(attr_f(n, "gamma", 1.05070102214813232421875), 1.0507009873554805)))
+    if (strcmp(op, "leaky_relu") == 0 || strcmp(op, "elu") == 0) {
+        const char *alpha = num(n, "alpha", attr_f(n, "alpha", op[0] == 'l' ? 0.01 : 1.0));
+        if (!alpha)
+            return false;
+        args = arena_printf(x->a, ", alpha=%s", alpha);
+    } else if (strcmp(op, "selu") == 0 &&
+               (!close_to(attr_f(n, "alpha", 1.67326319217681884765625), 1.6732632423543772) ||
+                !close_to(attr_f(n, "gamma", 1.05070102214813232421875), 1.0507009873554805))) {
         return fail(n, "%s", "only the default alpha and gamma are supported");
-    else if (strcmp(op, "hard_sigmoid") == 0 &&
-             (!close_to(attr_f(n, "alpha", 0.2), 1.0 / 6) || !close_to(attr_f(n, "beta", 0.5), 0.5)))
+    } else if (strcmp(op, "hard_sigmoid") == 0 &&
+               (!close_to(attr_f(n, "alpha", 0.2), 1.0 / 6) ||
+                !close_to(attr_f(n, "beta", 0.5), 0.5))) {
         return fail(n, "%s", "only alpha=1/6, beta=0.5 (PyTorch's hardsigmoid) is supported");
+    }
     if (strcmp(op, "dropout") == 0 && n->p->n_output > 1 && n->p->output[1][0])
         return fail(n, "%s", "the mask output is not supported");
     Value *o;

@@ -97,15 +97,17 @@ static bool bind_param(Graph *g, Diag *d, const Node *n, Param *p, StFile *f) {
                        op_name(n->op), n->prefix, p->name, st_shape_str(g->arena, t), want);
         return false;
     }
-    Dim numel;
-    shape_numel(&p->shape, &numel);
-    p->data = arena_array(g->arena, (size_t)numel.c, sizeof(float));
-    if (!st_to_f32(t, p->data)) {
+    /* The dtype first: a tensor of an unknown dtype is not size-checked against its bytes,
+     * so its shape alone must not decide an allocation. */
+    if (!st_is_float(t)) {
         diag_error(d, n->loc, "%s '%s': tensor '%s' has dtype %s; expected F32, F64, F16 or BF16",
                    op_name(n->op), n->prefix, p->name, t->dtype_name);
         return false;
     }
-    return true;
+    Dim numel;
+    shape_numel(&p->shape, &numel);
+    p->data = arena_array(g->arena, (size_t)numel.c, sizeof(float));
+    return st_to_f32(t, p->data);
 }
 
 static int count_params(const Graph *g, const Node **first) {

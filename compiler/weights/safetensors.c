@@ -84,6 +84,10 @@ static float f64_to_f32(double x) {
     return (float)x; /* nan stays nan */
 }
 
+bool st_is_float(const StTensor *t) {
+    return t->dtype == ST_F32 || t->dtype == ST_F64 || t->dtype == ST_F16 || t->dtype == ST_BF16;
+}
+
 bool st_to_f32(const StTensor *t, float *dst) {
     const uint8_t *p = t->data;
     int64_t n = t->numel;

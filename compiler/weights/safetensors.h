@@ -55,6 +55,8 @@ bool st_load(Arena *a, Diag *d, SrcLoc at, const char *path, StFile *out);
 bool st_parse(Arena *a, Diag *d, SrcLoc at, const char *name, uint8_t *bytes, size_t size,
               StFile *out);
 const StTensor *st_find(const StFile *f, const char *name);
+/* Whether st_to_f32 converts t's dtype (F32, F64, F16, BF16). */
+bool st_is_float(const StTensor *t);
 /* Converts a tensor of a float dtype to f32 into dst (numel floats); false for other dtypes. */
 bool st_to_f32(const StTensor *t, float *dst);
 /* Writes tensors (f32) as a safetensors file; false (errno set) on an I/O error. Used by

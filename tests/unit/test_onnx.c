@@ -277,7 +277,20 @@ static void test_onnx_bound_graph_input(void) {
     arena_free(a);
 }
 
+/* Found by fuzz_onnx: a nan attribute reached a float-to-integer conversion (undefined). */
+static void test_onnx_nonfinite_attribute_reported(void) {
+    Arena *a = arena_new();
+    Diag *d = diag_new(a);
+    OnnxImport im;
+    CU_ASSERT_FALSE(onnx_import_file(
+        a, d, NND_SOURCE_DIR "/tests/fuzz_regressions/onnx/leaky_relu_nan_alpha.onnx", NULL, &im));
+    CU_ASSERT(strstr(diag_text(d), "'LeakyRelu' (node 'y'): alpha is -nan; only finite numbers "
+                                   "are supported") != NULL);
+    arena_free(a);
+}
+
 NND_SUITE("onnx", test_onnx_mlp_matches_pytorch, test_onnx_lenet5_opset13_matches_pytorch,
           test_onnx_lenet5_opset9_matches_pytorch, test_onnx_truncated_files_fail_cleanly,
           test_onnx_garbage_and_empty_exit_1, test_onnx_unsupported_operator_named,
-          test_onnx_layernorm_last_axis, test_onnx_bound_graph_input)
+          test_onnx_layernorm_last_axis, test_onnx_bound_graph_input,
+          test_onnx_nonfinite_attribute_reported)
