@@ -117,6 +117,7 @@ bool aot_write_header(FILE *out, const Graph *g, const char *prefix, const char 
             "\n/* Runs the model: reads inputs[i], writes outputs[i]; see the top of this file. */\n"
             "void %s_forward(const float *const *inputs, float *const *outputs, const int64_t *symbols, void *workspace);\n",
             prefix, prefix, prefix);
+    aot_write_threads(out, g, prefix);
     fprintf(out, "\n#ifdef __cplusplus\n}\n#endif\n\n#endif\n");
     return !ferror(out);
 }

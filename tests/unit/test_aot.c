@@ -140,7 +140,12 @@ static void test_aot_header_stands_alone(void) {
     CU_ASSERT_EQUAL_FATAL(sh(NNDC " build examples/digits/digits.nnd -o %s/h.o --header %s/h.h", d, d), 0);
     CU_ASSERT_EQUAL(sh("cc -std=c99 -pedantic -Wall -Wextra -Werror -fsyntax-only -x c %s/h.h", d), 0);
     CU_ASSERT_EQUAL(sh("grep '#include' %s/h.h", d), 0);
-    CU_ASSERT(strcmp(sh_out, "#include <stddef.h>\n#include <stdint.h>\n") == 0);
+    /* pthread.h only behind digits_THREADS, and the header compiles with it too */
+    CU_ASSERT(strcmp(sh_out, "#include <stddef.h>\n#include <stdint.h>\n#include <pthread.h>\n") == 0);
+    CU_ASSERT_EQUAL(sh("grep -B1 '#include <pthread.h>' %s/h.h | head -1", d), 0);
+    CU_ASSERT(strcmp(sh_out, "#ifdef digits_THREADS\n") == 0);
+    CU_ASSERT_EQUAL(sh("cc -std=c99 -pedantic -Wall -Wextra -Werror -fsyntax-only -Ddigits_THREADS "
+                       "-x c %s/h.h", d), 0);
     CU_ASSERT_EQUAL(sh("grep -F 'void digits_forward(const float *const *inputs, float *const "
                        "*outputs, const int64_t *symbols, void *workspace);' %s/h.h", d), 0);
     CU_ASSERT_EQUAL(sh("grep -c -e 'define digits_NUM_SYMBOLS 1' -e 'define digits_SYM_N 0' "
@@ -278,7 +283,70 @@ static void test_aot_cpu_controls_the_instruction_set(void) {
     CU_ASSERT(atoi(sh_out) > 0);
 }
 
+/* PREFIX_forward_threads: the batch split between 1 to 5 threads gives PREFIX_forward's
+ * outputs bit for bit, on a model with two inputs, a second symbol in a sample's size and
+ * two outputs; a model that mixes its batch has no threaded entry point. */
+static const char *threads_model =
+    "model thr {\n"
+    "  input x : f32[N, 3, 9, 7]\n"
+    "  input t : f32[N, T, 5]\n"
+    "  c = conv2d(x, 4, kernel=3, padding=1) -> relu\n"
+    "  output y = flatten(c) -> dense(6) -> softmax\n"
+    "  output z = dense(t, 3) -> tanh\n"
+    "}\n";
+
+static const char *threads_c =
+    "#define thr_THREADS\n"
+    "#include <stdio.h>\n#include <stdlib.h>\n#include <string.h>\n#include \"thr.h\"\n"
+    "int main(void) {\n"
+    "    int64_t sym[thr_NUM_SYMBOLS + 1] = {0};\n"
+    "    sym[thr_SYM_N] = 7; sym[thr_SYM_T] = 3;\n"
+    "    static float x[7 * 3 * 9 * 7], t[7 * 3 * 5], y1[7 * 6], z1[7 * 3 * 3], y2[7 * 6], z2[7 * 3 * 3];\n"
+    "    for (size_t i = 0; i < sizeof x / 4; i++) x[i] = (float)((i * 7919) % 101) / 50 - 1;\n"
+    "    for (size_t i = 0; i < sizeof t / 4; i++) t[i] = (float)((i * 104729) % 37) / 18 - 1;\n"
+    "    const float *in[2] = {x, t};\n"
+    "    float *o1[2] = {y1, z1}, *o2[2] = {y2, z2};\n"
+    "    void *ws = aligned_alloc(64, (size_t)thr_workspace_size(sym) + 64);\n"
+    "    thr_forward(in, o1, sym, ws);\n"
+    "    for (int T = 1; T <= 5; T++) {\n"
+    "        size_t need = (size_t)thr_workspace_size_threads(sym, T);\n"
+    "        void *wt = aligned_alloc(64, (need + 63) / 64 * 64 + 64);\n"
+    "        memset(y2, 0, sizeof y2); memset(z2, 0, sizeof z2);\n"
+    "        if (thr_forward_threads(in, o2, sym, wt, T) != 0) return 2;\n"
+    "        if (memcmp(y1, y2, sizeof y1) || memcmp(z1, z2, sizeof z1)) { printf(\"differ at %d\\n\", T); return 1; }\n"
+    "        free(wt);\n"
+    "    }\n"
+    "    free(ws);\n"
+    "    printf(\"same\\n\");\n"
+    "    return 0;\n"
+    "}\n";
+
+static void write_file(const char *dir, const char *name, const char *text) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static void test_aot_threads_split_the_batch(void) {
+    const char *d = tmp();
+    write_file(d, "thr.nnd", threads_model);
+    write_file(d, "thr.c", threads_c);
+    CU_ASSERT_EQUAL_FATAL(sh(NNDC " build %s/thr.nnd --init random:3 -o %s/thr.o --header %s/thr.h",
+                             d, d, d), 0);
+    CU_ASSERT_EQUAL_FATAL(sh("cc -std=c11 -Wall -Wextra -Werror -I%s -o %s/thr %s/thr.c %s/thr.o "
+                             "-pthread -lm", d, d, d, d), 0);
+    CU_ASSERT_EQUAL(sh("%s/thr", d), 0);
+    CU_ASSERT_STRING_EQUAL(sh_out, "same\n");
+    write_file(d, "mix.nnd", "model mix {\n  input x : f32[N, 4]\n  output y = softmax(x, axis=0)\n}\n");
+    CU_ASSERT_EQUAL_FATAL(sh(NNDC " build %s/mix.nnd -o %s/mix.o --header %s/mix.h", d, d, d), 0);
+    CU_ASSERT_EQUAL(sh("grep -c -e 'define mix_BATCH_SYMBOL (-1)' -e 'mix_forward_threads' %s/mix.h", d), 0);
+    CU_ASSERT_STRING_EQUAL(sh_out, "1\n");
+}
+
 NND_SUITE("aot", test_aot_example_equals_jit_bit_for_bit, test_aot_shared_library_needs_no_llvm_or_nnd,
           test_aot_builds_are_byte_identical, test_aot_errors, test_aot_header_stands_alone, test_aot_derived_symbols_are_not_read,
           test_aot_two_models_link_into_one_program, test_aot_cross_targets_give_their_objects,
-          test_aot_cpu_controls_the_instruction_set)
+          test_aot_cpu_controls_the_instruction_set, test_aot_threads_split_the_batch)
