@@ -1,7 +1,7 @@
 /* unit_compile.h: a model from source text, for suites that test passes on real graphs.
  *
  * unit_compile(src) runs the pipeline on src (named "t.nnd") up to STAGE_WEIGHTS with
- * parameters from --init random, failing the test (and printing the diagnostics) if the
+ * parameters from --init random:0 (unit_compile_to: up to any stage, any seed), failing the test (and printing the diagnostics) if the
  * model does not compile. Free the result with compilation_free. */
 #ifndef NND_UNIT_COMPILE_H
 #define NND_UNIT_COMPILE_H
@@ -11,19 +11,25 @@
 
 #include "compile.h"
 
-static Compilation *unit_compile(const char *src) __attribute__((unused));
-static Compilation *unit_compile(const char *src) {
+/* src compiled up to `stage` with parameters from --init random:seed. */
+static Compilation *unit_compile_to(const char *src, Stage stage, uint64_t seed)
+    __attribute__((unused));
+static Compilation *unit_compile_to(const char *src, Stage stage, uint64_t seed) {
     Compilation *c = compilation_new();
     CU_ASSERT_PTR_NOT_NULL_FATAL(c);
     compile_set_source(c, "t.nnd", src, strlen(src));
     CompileOptions o;
     compile_options_init(&o);
     o.init_random = true;
-    bool ok = compile_to(c, STAGE_WEIGHTS, &o);
+    o.seed = seed;
+    bool ok = compile_to(c, stage, &o);
     if (!ok)
         fprintf(stderr, "\n%s", diag_text(c->diag));
     CU_ASSERT_FATAL(ok);
     return c;
 }
+
+static Compilation *unit_compile(const char *src) __attribute__((unused));
+static Compilation *unit_compile(const char *src) { return unit_compile_to(src, STAGE_WEIGHTS, 0); }
 
 #endif

@@ -34,6 +34,15 @@ bool interp_in_dims(const Interp *ip, int i, Dims *out) {
     return interp_fail(ip, "input %d has no valid size", i + 1);
 }
 
+bool interp_in_dims_same_size(const Interp *ip, Dims *out) {
+    if (!interp_in_dims(ip, 0, out))
+        return false;
+    if (out->numel != ip->y.numel)
+        return interp_fail(ip, "output size %lld is not the input's %lld",
+                           (long long)ip->y.numel, (long long)out->numel);
+    return true;
+}
+
 const int64_t *interp_ints(const Interp *ip, const char *name, int count) {
     const Attr *a = node_attr(ip->n, name);
     if (a && a->set && a->kind == ATTR_INTS && a->n == count)

@@ -78,11 +78,8 @@ static Unary unary_args(const Node *n) {
 
 bool interp_unary(const Interp *ip) {
     Dims x;
-    if (!interp_in_dims(ip, 0, &x))
+    if (!interp_in_dims_same_size(ip, &x))
         return false;
-    if (x.numel != ip->y.numel)
-        return interp_fail(ip, "output size %lld is not the input's %lld",
-                           (long long)ip->y.numel, (long long)x.numel);
     Unary u = unary_args(ip->n);
     for (int64_t i = 0; i < x.numel; i++)
         ip->out[i] = (float)unary(&u, ip->ins[0][i]);

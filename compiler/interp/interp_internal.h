@@ -31,6 +31,9 @@ typedef struct Interp {
 bool interp_fail(const Interp *ip, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* The shape of input i; false after reporting. */
 bool interp_in_dims(const Interp *ip, int i, Dims *out);
+/* The shape of input 0, which must have as many elements as the output; false after
+ * reporting (the elementwise ops and the copies). */
+bool interp_in_dims_same_size(const Interp *ip, Dims *out);
 /* The ATTR_INTS argument `name` holding exactly count ints (shape inference normalizes
  * padding, strides and perm into this form); NULL after reporting. */
 const int64_t *interp_ints(const Interp *ip, const char *name, int count);

@@ -20,6 +20,7 @@
 #include "nnd.h"
 #include "npy.h"
 #include "passes.h"
+#include "unit_compile.h"
 #include "unit_harness.h"
 #include "unit_reference.h"
 #include "unit_shell.h"
@@ -303,18 +304,7 @@ static void test_interp_matches_jit_on_views(void) { interp_vs_jit(views, NULL, 
 /* --- optimized graphs -------------------------------------------------------------------- */
 
 static Compilation *compile_to_stage(const char *src, Stage stage) {
-    Compilation *c = compilation_new();
-    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
-    compile_set_source(c, "t.nnd", src, strlen(src));
-    CompileOptions o;
-    compile_options_init(&o);
-    o.init_random = true;
-    o.seed = 5;
-    bool ok = compile_to(c, stage, &o);
-    if (!ok)
-        fprintf(stderr, "\n%s", diag_text(c->diag));
-    CU_ASSERT_FATAL(ok);
-    return c;
+    return unit_compile_to(src, stage, 5);
 }
 
 /* The graph's single output at N = 7 on the graph's single input [7, ...]. */
