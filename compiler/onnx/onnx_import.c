@@ -1,7 +1,7 @@
 /* onnx_import.c: an ONNX model as .nnd text and parameters; see onnx_import.h.
  *
  * The file is read (size-checked) and unpacked by protobuf-c; the IR version and the default
- * domain's opset are checked (7 to 17); then the text is written top to bottom: the model
+ * domain's opset are checked (1 to 17; onnx_ops.c checks each operator's version); then the text is written top to bottom: the model
  * header, one `input` per graph input that is neither an initializer nor given a value (a
  * bound input: a constant, like an initializer), the `weights` statement,
  * one statement per node (onnx_ops.c) and one `output` per graph output. Every ONNX value is
@@ -17,7 +17,7 @@
 #include "onnx_internal.h"
 #include "read_file.h"
 
-enum { MAX_MODEL_FILE = 1 << 30, MIN_OPSET = 7, MAX_OPSET = 17 };
+enum { MAX_MODEL_FILE = 1 << 30, MIN_OPSET = 1, MAX_OPSET = 17 };
 
 Value *onnx_value(OnnxCtx *x, const char *name) {
     for (int i = x->nvals - 1; i >= 0; i--)

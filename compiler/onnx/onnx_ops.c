@@ -265,36 +265,76 @@ static bool map_pool(const Node *n) {
     return true;
 }
 
+/* c times k, as a new constant (alpha and beta folded into Gemm's parameters). */
+static const OnnxConst *scaled(OnnxCtx *x, const OnnxConst *c, double k) {
+    if (k == 1)
+        return c;
+    OnnxConst *s = arena_alloc(x->a, sizeof *s);
+    *s = *c;
+    s->v = arena_array(x->a, (size_t)c->numel + 1, sizeof(double));
+    for (int64_t i = 0; i < c->numel; i++)
+        s->v[i] = k * c->v[i];
+    return s;
+}
+
+/* Gemm's C as dense's bias of `units` values (NULL after reporting): one value per output
+ * unit, or one value for all. A bias per row ([M, 1] or [M, N]) is a constant tensor
+ * operand, which .nnd has no way to write. */
+static const OnnxConst *gemm_bias(const Node *n, const Value *cv, int64_t units, double beta) {
+    const OnnxConst *c = &cv->c;
+    if (n->x->opset < 7 && attr_i(n, "broadcast", 0) == 0) {
+        fail(n, "%s", "broadcast=0 before opset 7 (C of the output's full shape) is not "
+             "supported");
+        return NULL;
+    }
+    bool per_unit = c->numel == units && (c->rank == 1 || (c->rank == 2 && c->shape[0] == 1));
+    if (!per_unit && c->numel != 1) {
+        fail(n, "%s", "C with a value per row ([M, 1] or [M, N]) is not supported (it needs "
+             "a constant tensor operand, which .nnd cannot write)");
+        return NULL;
+    }
+    OnnxConst *b = arena_alloc(n->x->a, sizeof *b);
+    *b = (OnnxConst){.rank = 1, .shape = {units}, .numel = units, .is_float = true};
+    b->v = arena_array(n->x->a, (size_t)units + 1, sizeof(double));
+    for (int64_t i = 0; i < units; i++)
+        b->v[i] = beta * c->v[per_unit ? i : 0];
+    return b;
+}
+
+/* Gemm with a constant B: dense, with alpha folded into the weight and beta into the bias;
+ * transA transposes the input first. */
 static bool map_gemm(const Node *n) {
     Value *xin = tensor_in(n, 0), *bv = const_in(n, 1, "B"), *cv = NULL;
     if (nin(n) > 2 && in(n, 2) && !(cv = const_in(n, 2, "C")))
         return false;
     if (!xin || !bv)
         return false;
-    if (attr_f(n, "alpha", 1) != 1 || attr_f(n, "beta", 1) != 1 || attr_i(n, "transA", 0) != 0)
-        return fail(n, "%s", "only alpha=1, beta=1, transA=0 is supported");
-    bool trans_b = attr_i(n, "transB", 0) != 0;
-    if (bv->c.rank != 2)
-        return fail(n, "%s", "B must be 2-D");
+    double alpha = attr_f(n, "alpha", 1), beta = attr_f(n, "beta", 1);
+    bool trans_a = attr_i(n, "transA", 0) != 0, trans_b = attr_i(n, "transB", 0) != 0;
+    if (bv->c.rank != 2 || (xin->rank != -1 && xin->rank != 2))
+        return fail(n, "%s", "A and B must be 2-D");
     int64_t units = trans_b ? bv->c.shape[0] : bv->c.shape[1];
-    if (cv && !(cv->c.numel == units && (cv->c.rank == 1 || (cv->c.rank == 2 && cv->c.shape[0] == 1))))
-        return fail(n, "%s", "C must have one value per output unit (other broadcasts are not "
-                    "supported)");
+    const OnnxConst *bias = cv && beta != 0 ? gemm_bias(n, cv, units, beta) : NULL;
+    if (cv && beta != 0 && !bias)
+        return false;
     Value *o = out(n, 2);
     if (!o)
         return false;
     OnnxCtx *x = n->x;
     const char *prefix = onnx_param_prefix(x, onnx_str(bv->onnx), o->ident);
-    onnx_emit(x, "dense(%s, %lld", xin->ident, (long long)units);
-    if (!cv)
+    if (trans_a)
+        onnx_emit(x, "transpose(%s) -> dense(%lld", xin->ident, (long long)units);
+    else
+        onnx_emit(x, "dense(%s, %lld", xin->ident, (long long)units);
+    if (!bias)
         onnx_emit(x, ", bias=false");
     if (strcmp(prefix, o->ident) != 0)
         onnx_emit(x, ", name=\"%s\"", prefix);
     onnx_emit(x, ")\n");
     int64_t wshape[2] = {units, trans_b ? bv->c.shape[1] : bv->c.shape[0]};
-    onnx_add_param(x, prefix, "weight", &bv->c, 2, wshape, !trans_b);
-    if (cv)
-        onnx_add_param(x, prefix, "bias", &cv->c, 1, &units, false);
+    onnx_add_param(x, prefix, "weight", scaled(x, &bv->c, alpha), 2, wshape, !trans_b);
+    if (bias)
+        onnx_add_param(x, prefix, "bias", bias, 1, &units, false);
     return true;
 }
 
@@ -336,6 +376,16 @@ static bool map_batchnorm(const Node *n) {
             return fail(n, "%s", "scale, B, mean and var must be 1-D, one value per channel");
     if (attr_i(n, "training_mode", 0) != 0)
         return fail(n, "%s", "training_mode=1 is not supported");
+    if (n->x->opset < 7 && attr_i(n, "is_test", 0) != 1) /* is_test defaults to training */
+        return fail(n, "%s", "is_test=0 (training mode, the default before opset 7) is not "
+                    "supported");
+    if (n->x->opset < 9 && attr_i(n, "spatial", 1) != 1)
+        return fail(n, "%s", "spatial=0 (statistics per activation, not per channel) is not "
+                    "supported");
+    for (size_t i = 1; i < n->p->n_output; i++)
+        if (n->p->output[i][0])
+            return fail(n, "%s", "the training outputs (running and saved mean and variance) "
+                        "are not supported");
     Value *o = out(n, xin->rank);
     if (!o)
         return false;
@@ -464,11 +514,11 @@ static bool map_flatten(const Node *n) {
     int64_t axis = attr_i(n, "axis", 1);
     if (axis < 0 && xin->rank > 0)
         axis += xin->rank;
-    if (axis == 0) {
+    if (axis == 0 || axis == xin->rank) { /* [1, all] or [all, 1] */
         Value *o = out(n, 2);
         if (!o)
             return false;
-        onnx_emit(n->x, "reshape(%s, [1, -1])\n", xin->ident);
+        onnx_emit(n->x, "reshape(%s, %s)\n", xin->ident, axis == 0 ? "[1, -1]" : "[-1, 1]");
         return true;
     }
     if (axis != 1 && !(axis == xin->rank - 1 && axis > 0))
@@ -482,14 +532,60 @@ static bool map_flatten(const Node *n) {
     return true;
 }
 
-static bool map_transpose(const Node *n) {
-    Value *xin = tensor_in(n, 0);
-    if (!xin)
-        return false;
-    int64_t perm[MAX_RANK];
-    int k = attr_ints(n, "perm", perm, MAX_RANK);
-    if (k > MAX_RANK)
+/* A constant transposed by perm, as a new constant (a weight exported as Transpose(W)). */
+static void transpose_const(OnnxCtx *x, const OnnxConst *c, const int64_t *perm, Value *o) {
+    o->c = *c;
+    o->c.v = arena_array(x->a, (size_t)c->numel + 1, sizeof(double));
+    int64_t stride[MAX_RANK], idx[MAX_RANK] = {0}, size = 1;
+    for (int i = c->rank - 1; i >= 0; i--) {
+        stride[i] = size;
+        size *= c->shape[i];
+    }
+    for (int i = 0; i < c->rank; i++)
+        o->c.shape[i] = c->shape[perm[i]];
+    for (int64_t k = 0; k < c->numel; k++) { /* idx: the output index, odometer order */
+        int64_t src = 0;
+        for (int i = 0; i < c->rank; i++)
+            src += idx[i] * stride[perm[i]];
+        o->c.v[k] = c->v[src];
+        for (int i = c->rank - 1; i >= 0 && ++idx[i] == o->c.shape[i]; i--)
+            idx[i] = 0;
+    }
+}
+
+/* perm into out (the reversal when absent); false after reporting a bad one. */
+static bool transpose_perm(const Node *n, int rank, int64_t *out, int *k) {
+    *k = attr_ints(n, "perm", out, MAX_RANK);
+    if (*k > MAX_RANK)
         return fail(n, "%s", "perm is too long");
+    if (*k < 0 || rank < 0)
+        return true;
+    bool seen[MAX_RANK] = {false}, ok = *k == rank;
+    for (int i = 0; i < *k && ok; i++) {
+        ok = out[i] >= 0 && out[i] < rank && !seen[out[i]];
+        if (ok)
+            seen[out[i]] = true;
+    }
+    return ok ? true : fail(n, "%s", "perm is not a permutation of the input's dimensions");
+}
+
+static bool map_transpose(const Node *n) {
+    Value *xin = in(n, 0);
+    if (!xin)
+        return nin(n) ? false : fail(n, "%s", "an input is missing");
+    int64_t perm[MAX_RANK];
+    int k;
+    int rank = xin->kind == VAL_CONST ? xin->c.rank : xin->kind == VAL_TENSOR ? xin->rank : -1;
+    if (!transpose_perm(n, rank, perm, &k))
+        return false;
+    if (xin->kind == VAL_CONST) {
+        for (int i = 0; k < 0 && i < rank; i++)
+            perm[i] = rank - 1 - i;
+        transpose_const(n->x, &xin->c, perm, onnx_define(n->x, n->p->output[0], VAL_CONST));
+        return true;
+    }
+    if (!(xin = tensor_in(n, 0)))
+        return false;
     Value *o = out(n, xin->rank);
     if (!o)
         return false;
@@ -629,6 +725,20 @@ static bool map_constant(const Node *n) {
 
 static bool is_scalar(const Value *v) { return v && v->kind == VAL_CONST && v->c.numel == 1; }
 
+/* Before opset 7, B broadcasts to A only with broadcast=1, its dimensions matching A's from
+ * `axis` on; without axis they match A's last ones, which is NumPy's rule (and so is
+ * broadcast=0, equal shapes). False after reporting an axis that is not NumPy's. */
+static bool legacy_broadcast_is_numpy(const Node *n, const Value *a, const Value *b) {
+    const Onnx__AttributeProto *ax = attr(n, "axis");
+    if (n->x->opset >= 7 || !attr_i(n, "broadcast", 0) || !ax || is_scalar(b))
+        return true;
+    int rb = b->kind == VAL_TENSOR ? b->rank : b->kind == VAL_CONST ? b->c.rank : -1;
+    if (a->kind == VAL_TENSOR && a->rank >= 0 && rb >= 0 && ax->i == a->rank - rb)
+        return true;
+    return fail(n, "%s", "legacy broadcasting of B from an axis other than A's last dimensions "
+                "is not supported");
+}
+
 static bool map_binary(const Node *n) {
     static const char *const ops[][2] = {{"Add", "add"}, {"Sub", "sub"}, {"Mul", "mul"},
                                          {"Div", "div"}};
@@ -639,8 +749,8 @@ static bool map_binary(const Node *n) {
     Value *a = in(n, 0), *b = in(n, 1);
     if (!a || !b)
         return a || b ? false : fail(n, "%s", "an operand is missing");
-    if (attr_i(n, "broadcast", 0) && attr(n, "axis"))
-        return fail(n, "%s", "legacy broadcast with an axis is not supported");
+    if (!legacy_broadcast_is_numpy(n, a, b))
+        return false;
     OnnxCtx *x = n->x;
     if (a->kind == VAL_TENSOR && b->kind == VAL_TENSOR) {
         Value *o = out(n, a->rank >= b->rank ? a->rank : b->rank);
@@ -669,6 +779,55 @@ static bool map_binary(const Node *n) {
 
 static bool close_to(double a, double b) { return fabs(a - b) <= 1e-6 * fabs(b); }
 
+/* Selu with PyTorch's constants is selu; with others it is gamma * elu(x, alpha). */
+static bool map_selu(const Node *n, const Value *xin) {
+    OnnxCtx *x = n->x;
+    double alpha = attr_f(n, "alpha", 1.67326319217681884765625);
+    double gamma = attr_f(n, "gamma", 1.05070102214813232421875);
+    Value *o = out(n, xin->rank);
+    if (!o)
+        return false;
+    if (close_to(alpha, 1.6732632423543772) && close_to(gamma, 1.0507009873554805))
+        onnx_emit(x, "selu(%s)\n", xin->ident);
+    else
+        onnx_emit(x, "elu(%s, alpha=%s) -> mul(%s)\n", xin->ident, onnx_num(x, alpha),
+                  onnx_num(x, gamma));
+    return true;
+}
+
+/* HardSigmoid is max(0, min(1, alpha x + beta)); PyTorch's (alpha 1/6, beta 1/2) is
+ * hard_sigmoid, other constants are written out. */
+static bool map_hard_sigmoid(const Node *n, const Value *xin) {
+    OnnxCtx *x = n->x;
+    double alpha = attr_f(n, "alpha", 0.2), beta = attr_f(n, "beta", 0.5);
+    Value *o = out(n, xin->rank);
+    if (!o)
+        return false;
+    if (close_to(alpha, 1.0 / 6) && close_to(beta, 0.5))
+        onnx_emit(x, "hard_sigmoid(%s)\n", xin->ident);
+    else
+        onnx_emit(x, "mul(%s, %s) -> add(%s) -> clip(min=0, max=1)\n", xin->ident,
+                  onnx_num(x, alpha), onnx_num(x, beta));
+    return true;
+}
+
+/* Whether a Dropout node is the identity (inference): false after reporting. Before opset
+ * 7, is_test defaults to 0, training; from 12, training_mode is an optional input. The mask
+ * output is BOOL, a dtype outside SPEC 1.4. */
+static bool dropout_is_inference(const Node *n) {
+    if (n->p->n_output > 1 && n->p->output[1][0])
+        return fail(n, "%s", "the mask output (dtype BOOL) is not supported");
+    if (n->x->opset < 7 && attr_i(n, "is_test", 0) != 1)
+        return fail(n, "%s", "is_test=0 (training mode, the default before opset 7) is not "
+                    "supported");
+    Value *tm = n->x->opset >= 12 ? in(n, 2) : NULL;
+    if (tm && (tm->kind != VAL_CONST || tm->c.numel != 1))
+        return fail(n, "%s", "training_mode must be a constant");
+    if (tm && tm->c.v[0] != 0)
+        return fail(n, "%s", "training_mode=true is not supported");
+    return true;
+}
+
 /* Activations and the other one-input operators. */
 static bool map_unary(const Node *n) {
     static const char *const ops[][2] = {
@@ -691,24 +850,15 @@ static bool map_unary(const Node *n) {
         args = arena_printf(x->a, ", alpha=%s", onnx_num(x, attr_f(n, "alpha", 0.01)));
     else if (strcmp(op, "elu") == 0)
         args = arena_printf(x->a, ", alpha=%s", onnx_num(x, attr_f(n, "alpha", 1.0)));
-    else if (strcmp(op, "selu") == 0 &&
-             (!close_to(attr_f(n, "alpha", 1.67326319217681884765625), 1.6732632423543772) ||
-              !close_to(attr_f(n, "gamma", 1.05070102214813232421875), 1.0507009873554805)))
-        return fail(n, "%s", "only the default alpha and gamma are supported");
-    else if (strcmp(op, "hard_sigmoid") == 0 &&
-             (!close_to(attr_f(n, "alpha", 0.2), 1.0 / 6) || !close_to(attr_f(n, "beta", 0.5), 0.5)))
-        return fail(n, "%s", "only alpha=1/6, beta=0.5 (PyTorch's hardsigmoid) is supported");
-    if (strcmp(op, "dropout") == 0 && n->p->n_output > 1 && n->p->output[1][0])
-        return fail(n, "%s", "the mask output is not supported");
-    Value *o;
-    if (strcmp(op, "dropout") == 0) { /* the mask output may be named but unused: allow it */
-        o = onnx_define(x, n->p->output[0], VAL_TENSOR);
-        o->ident = onnx_ident(x, n->p->output[0]);
-        o->rank = xin->rank;
-        onnx_emit(x, "  %s = ", o->ident);
-    } else if (!(o = out(n, xin->rank))) {
+    else if (strcmp(op, "selu") == 0)
+        return map_selu(n, xin);
+    else if (strcmp(op, "hard_sigmoid") == 0)
+        return map_hard_sigmoid(n, xin);
+    if (strcmp(op, "dropout") == 0 && !dropout_is_inference(n))
         return false;
-    }
+    Value *o = out(n, xin->rank);
+    if (!o)
+        return false;
     onnx_emit(x, "%s(%s%s)\n", op, xin->ident, args);
     return true;
 }
@@ -722,9 +872,13 @@ static bool map_clip(const Node *n) {
         lo = attr_f(n, "min", lo);
         hi = attr_f(n, "max", hi);
     } else {
-        Value *a = in(n, 1), *b = in(n, 2);
-        if ((a && !is_scalar(a)) || (b && !is_scalar(b)))
-            return fail(n, "%s", "min and max must be scalar constants");
+        /* bounds as inputs: constants (initializers, Constant nodes) fold into the clip */
+        Value *a = in(n, 1) ? const_in(n, 1, "min") : NULL;
+        Value *b = in(n, 2) ? const_in(n, 2, "max") : NULL;
+        if ((in(n, 1) && !a) || (in(n, 2) && !b))
+            return false;
+        if ((a && a->c.numel != 1) || (b && b->c.numel != 1))
+            return fail(n, "%s", "min and max must be scalars");
         lo = a ? a->c.v[0] : lo;
         hi = b ? b->c.v[0] : hi;
     }
@@ -774,21 +928,30 @@ static bool map_global_avgpool(const Node *n) {
     return true;
 }
 
+/* Each operator with the first opset version whose definition its mapper follows: the
+ * versions before 6 of the elementwise operators, batchnorm, clip and dropout carry the
+ * legacy consumed_inputs attribute, Reshape before 5 takes its shape as an attribute. Later
+ * changes (legacy broadcasting before 7, batchnorm's is_test and spatial, dropout's is_test,
+ * Clip's bounds as inputs from 11, Softmax's axis from 13) are handled by the mappers. */
 static const struct {
     const char *op;
     bool (*map)(const Node *);
+    int since;
 } mappers[] = {
-    {"Conv", map_conv}, {"MaxPool", map_pool}, {"AveragePool", map_pool},
-    {"GlobalAveragePool", map_global_avgpool}, {"Gemm", map_gemm}, {"MatMul", map_matmul},
-    {"BatchNormalization", map_batchnorm}, {"LayerNormalization", map_layernorm}, {"Flatten", map_flatten}, {"Reshape", map_reshape},
-    {"Transpose", map_transpose}, {"Concat", map_concat}, {"Shape", map_shape},
-    {"Gather", map_gather}, {"Unsqueeze", map_unsqueeze}, {"Constant", map_constant},
-    {"Add", map_binary}, {"Sub", map_binary}, {"Mul", map_binary}, {"Div", map_binary},
-    {"Relu", map_unary}, {"Sigmoid", map_unary}, {"Tanh", map_unary}, {"LeakyRelu", map_unary},
-    {"Elu", map_unary}, {"Selu", map_unary}, {"Softplus", map_unary}, {"Softsign", map_unary},
-    {"HardSigmoid", map_unary}, {"Exp", map_unary}, {"Log", map_unary}, {"Sqrt", map_unary},
-    {"Abs", map_unary}, {"Neg", map_unary}, {"Identity", map_unary}, {"Dropout", map_unary},
-    {"Clip", map_clip}, {"Softmax", map_softmax}, {"LogSoftmax", map_softmax},
+    {"Conv", map_conv, 1}, {"MaxPool", map_pool, 1}, {"AveragePool", map_pool, 1},
+    {"GlobalAveragePool", map_global_avgpool, 1}, {"Gemm", map_gemm, 1},
+    {"MatMul", map_matmul, 1}, {"BatchNormalization", map_batchnorm, 6},
+    {"LayerNormalization", map_layernorm, 17}, {"Flatten", map_flatten, 1},
+    {"Reshape", map_reshape, 5}, {"Transpose", map_transpose, 1}, {"Concat", map_concat, 1},
+    {"Shape", map_shape, 1}, {"Gather", map_gather, 1}, {"Unsqueeze", map_unsqueeze, 1},
+    {"Constant", map_constant, 1}, {"Add", map_binary, 6}, {"Sub", map_binary, 6},
+    {"Mul", map_binary, 6}, {"Div", map_binary, 6}, {"Relu", map_unary, 6},
+    {"Sigmoid", map_unary, 6}, {"Tanh", map_unary, 6}, {"LeakyRelu", map_unary, 6},
+    {"Elu", map_unary, 6}, {"Selu", map_unary, 6}, {"Softplus", map_unary, 1},
+    {"Softsign", map_unary, 1}, {"HardSigmoid", map_unary, 6}, {"Exp", map_unary, 6},
+    {"Log", map_unary, 6}, {"Sqrt", map_unary, 6}, {"Abs", map_unary, 6}, {"Neg", map_unary, 6},
+    {"Identity", map_unary, 1}, {"Dropout", map_unary, 6}, {"Clip", map_clip, 6},
+    {"Softmax", map_softmax, 1}, {"LogSoftmax", map_softmax, 1},
 };
 
 bool onnx_map_node(OnnxCtx *x, const Onnx__NodeProto *p) {
@@ -803,6 +966,10 @@ bool onnx_map_node(OnnxCtx *x, const Onnx__NodeProto *p) {
     }
     for (size_t i = 0; i < sizeof mappers / sizeof mappers[0]; i++)
         if (strcmp(n.op, mappers[i].op) == 0) {
+            if (x->opset < mappers[i].since)
+                return fail(&n, "%s", arena_printf(x->a, "the operator's definition in opset %d "
+                            "is not supported (only from opset %d on)", x->opset,
+                            mappers[i].since));
             if (p->n_output < 1 || !p->output[0][0])
                 return fail(&n, "%s", "the node has no output");
             return mappers[i].map(&n);

@@ -1,0 +1,236 @@
+/* test_onnx_ops.c: how single ONNX operators map onto .nnd (compiler/onnx/onnx_ops.c).
+ *
+ * Each test writes a small model with unit_onnx_build.h, imports it, and checks the .nnd
+ * statement written or the error reported (operator, node and reason); where a mapping
+ * rewrites an operator (Gemm's alpha and beta, HardSigmoid's constants, a folded Pad), the
+ * compiled model is also run and compared with the ONNX formula or with an equivalent model. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nnd.h"
+#include "onnx_import.h"
+#include "unit_harness.h"
+#include "unit_onnx_build.h"
+#include "unit_shell.h"
+
+/* The import of path: its .nnd text, or NULL with the diagnostics in msg. */
+static char text[1 << 14], msg[1 << 12];
+
+static const char *import(const char *path) {
+    Arena *a = arena_new();
+    Diag *d = diag_new(a);
+    OnnxImport im;
+    bool ok = onnx_import_file(a, d, path, NULL, &im);
+    snprintf(text, sizeof text, "%s", ok ? im.nnd_text : "");
+    snprintf(msg, sizeof msg, "%s", diag_text(d) ? diag_text(d) : "");
+    arena_free(a);
+    if (!ok)
+        return NULL;
+    return text;
+}
+
+static const char *model_path(const char *name) {
+    static char path[512];
+    snprintf(path, sizeof path, "%s/%s.onnx", sh_tmpdir(), name);
+    return path;
+}
+
+/* Whether the import fails with an error containing want. */
+static bool rejects(const char *path, const char *want) {
+    if (import(path)) {
+        fprintf(stderr, "\n  %s imports:\n%s", path, text);
+        return false;
+    }
+    if (!strstr(msg, want)) {
+        fprintf(stderr, "\n  %s: want \"%s\", got:\n%s", path, want, msg);
+        return false;
+    }
+    return true;
+}
+
+/* Whether the import succeeds with text containing want. */
+static bool writes(const char *path, const char *want) {
+    if (!import(path)) {
+        fprintf(stderr, "\n  %s does not import:\n%s", path, msg);
+        return false;
+    }
+    if (!strstr(text, want)) {
+        fprintf(stderr, "\n  %s: want \"%s\" in:\n%s", path, want, text);
+        return false;
+    }
+    return true;
+}
+
+/* Compiles path and runs it on one input x (numel values, shape xs) into y (ny values). */
+static bool run1(const char *path, const float *x, size_t nx, int rank, const int64_t *xs,
+                 float *y, size_t ny) {
+    nnd_options opt;
+    nnd_options_init(&opt);
+    nnd_model *m = NULL;
+    char *err = NULL;
+    nnd_status st = nnd_model_compile_file(path, &opt, &m, &err);
+    if (st != NND_OK)
+        fprintf(stderr, "\n  %s: %s\n%s", path, nnd_status_name(st), err ? err : "");
+    nnd_string_free(err);
+    if (st != NND_OK)
+        return false;
+    nnd_context *ctx = NULL;
+    bool ok = nnd_context_create(m, &ctx) == NND_OK;
+    nnd_tensor in = {(float *)x, nx, (size_t)rank, xs, {0}}, out = {y, ny, 0, NULL, {0}};
+    ok = ok && nnd_run(ctx, &in, 1, &out, 1) == NND_OK;
+    nnd_context_destroy(ctx);
+    nnd_model_destroy(m);
+    return ok;
+}
+
+/* --- operator versions ------------------------------------------------------------------------ */
+
+/* Opset 1's Relu (with consumed_inputs) is refused by name; opset 1's Softplus, unchanged
+ * since, is accepted. */
+static void test_onnx_ops_operator_version_checked(void) {
+    const char *p = model_path("relu1");
+    CU_ASSERT_FATAL(onnx_build(p, "opset 1", "input x 2,3", "node Relu x -> y", "output y", NULL));
+    CU_ASSERT(rejects(p, "ONNX operator 'Relu' (node 'Relu'): the operator's definition in opset "
+                         "1 is not supported (only from opset 6 on)"));
+    CU_ASSERT_FATAL(onnx_build(p, "opset 1", "input x 2,3", "node Softplus x -> y", "output y",
+                               NULL));
+    CU_ASSERT(writes(p, "y = softplus(x)"));
+}
+
+/* BatchNormalization before opset 7 is a training op unless is_test=1; spatial=0 (before
+ * opset 9) and the training outputs are refused. */
+static void test_onnx_ops_batchnorm_legacy_attributes(void) {
+    const char *p = model_path("bn6");
+    const char *common[] = {"input x 1,2,3,3", "init s 2 1,2", "init b 2 0,1", "init m 2 0.5,0",
+                            "init v 2 1,4"};
+#define BN(opset, node)                                                                        \
+    onnx_build(p, opset, common[0], common[1], common[2], common[3], common[4], node, "output y", \
+               NULL)
+    CU_ASSERT_FATAL(BN("opset 6", "node BatchNormalization x,s,b,m,v -> y"));
+    CU_ASSERT(rejects(p, "is_test=0 (training mode, the default before opset 7) is not supported"));
+    CU_ASSERT_FATAL(BN("opset 6", "node BatchNormalization x,s,b,m,v -> y is_test=1"));
+    CU_ASSERT(writes(p, "y = batchnorm(x, eps=1e-05)"));
+    CU_ASSERT_FATAL(BN("opset 7", "node BatchNormalization x,s,b,m,v -> y spatial=0"));
+    CU_ASSERT(rejects(p, "spatial=0 (statistics per activation, not per channel) is not supported"));
+    CU_ASSERT_FATAL(BN("opset 7", "node BatchNormalization x,s,b,m,v -> y,rm,rv"));
+    CU_ASSERT(rejects(p, "the training outputs (running and saved mean and variance) are not "
+                         "supported"));
+#undef BN
+}
+
+/* Dropout before opset 7 trains unless is_test=1; from 12, training_mode must be false. */
+static void test_onnx_ops_dropout_modes(void) {
+    const char *p = model_path("dropout");
+    CU_ASSERT_FATAL(onnx_build(p, "opset 6", "input x 2,3", "node Dropout x -> y", "output y",
+                               NULL));
+    CU_ASSERT(rejects(p, "'Dropout' (node 'Dropout'): is_test=0 (training mode"));
+    CU_ASSERT_FATAL(onnx_build(p, "opset 6", "input x 2,3", "node Dropout x -> y is_test=1",
+                               "output y", NULL));
+    CU_ASSERT(writes(p, "y = dropout(x)"));
+    CU_ASSERT_FATAL(onnx_build(p, "opset 13", "input x 2,3", "init r - 0.5", "int64 t - 1",
+                               "node Dropout x,r,t -> y", "output y", NULL));
+    CU_ASSERT(rejects(p, "training_mode=true is not supported"));
+    CU_ASSERT_FATAL(onnx_build(p, "opset 13", "input x 2,3", "node Dropout x -> y,mask",
+                               "output y", NULL));
+    CU_ASSERT(rejects(p, "the mask output (dtype BOOL) is not supported"));
+}
+
+/* Add before opset 7: broadcast=1 with B aligned at A's last dimensions is NumPy's rule;
+ * another axis is refused. */
+static void test_onnx_ops_legacy_broadcast(void) {
+    const char *p = model_path("add6");
+    CU_ASSERT_FATAL(onnx_build(p, "opset 6", "input a 2,3", "input b 3",
+                               "node Add a,b -> y broadcast=1 axis=1", "output y", NULL));
+    CU_ASSERT(writes(p, "y = add(a, b)"));
+    CU_ASSERT_FATAL(onnx_build(p, "opset 6", "input a 2,3", "input b 2",
+                               "node Add a,b -> y broadcast=1 axis=0", "output y", NULL));
+    CU_ASSERT(rejects(p, "legacy broadcasting of B from an axis other than A's last dimensions "
+                         "is not supported"));
+}
+
+/* --- rewritten operators ---------------------------------------------------------------------- */
+
+/* Gemm's alpha and beta fold into dense's parameters, transA transposes the input, and a
+ * single-value C is broadcast; the result is alpha A' B + beta C. */
+static void test_onnx_ops_gemm_alpha_beta_trans_a(void) {
+    const char *p = model_path("gemm");
+    CU_ASSERT_FATAL(onnx_build(p, "input a 3,2", "init B 3,4 ramp", "init C - 0.25",
+                               "node Gemm a,B,C -> y alpha=0.5 beta=2.0 transA=1", "output y",
+                               NULL));
+    CU_ASSERT(writes(p, "y = transpose(a) -> dense(4)"));
+    float a[6] = {1, -2, 0.5f, 3, -1, 2}, y[8];
+    int64_t as[2] = {3, 2};
+    CU_ASSERT_FATAL(run1(p, a, 6, 2, as, y, 8));
+    for (int i = 0; i < 2; i++)
+        for (int j = 0; j < 4; j++) {
+            double acc = 0;
+            for (int k = 0; k < 3; k++) /* A' [2, 3]: A'[i][k] = a[k][i]; B ramp over 12 */
+                acc += a[k * 2 + i] * (2.0 * (((k * 4 + j) * 7) % 12) / 12 - 1);
+            double want = 0.5 * acc + 2.0 * 0.25;
+            CU_ASSERT(fabs(y[i * 4 + j] - want) < 1e-5);
+        }
+    CU_ASSERT_FATAL(onnx_build(p, "opset 6", "input a 2,3", "init B 3,4 ramp", "init C 4 ramp",
+                               "node Gemm a,B,C -> y", "output y", NULL));
+    CU_ASSERT(rejects(p, "broadcast=0 before opset 7 (C of the output's full shape) is not "
+                         "supported"));
+    CU_ASSERT_FATAL(onnx_build(p, "input a 2,3", "init B 3,4 ramp", "init C 2,4 ramp",
+                               "node Gemm a,B,C -> y", "output y", NULL));
+    CU_ASSERT(rejects(p, "C with a value per row ([M, 1] or [M, N]) is not supported"));
+}
+
+/* HardSigmoid and Selu with other constants than PyTorch's are written out in SPEC ops. */
+static void test_onnx_ops_hard_sigmoid_and_selu_constants(void) {
+    const char *p = model_path("hs");
+    CU_ASSERT_FATAL(onnx_build(p, "input x 5", "node HardSigmoid x -> y alpha=0.5 beta=0.6",
+                               "output y", NULL));
+    CU_ASSERT(writes(p, "y = mul(x, 0.5) -> add(0.600000024) -> clip(min=0, max=1)"));
+    float x[5] = {-3, -1, 0, 0.5f, 2}, y[5];
+    int64_t xs[1] = {5};
+    CU_ASSERT_FATAL(run1(p, x, 5, 1, xs, y, 5));
+    for (int i = 0; i < 5; i++)
+        CU_ASSERT(fabs(y[i] - fmax(0, fmin(1, 0.5 * x[i] + 0.6))) < 1e-6);
+    CU_ASSERT_FATAL(onnx_build(p, "input x 5", "node Selu x -> y alpha=2.0 gamma=3.0",
+                               "output y", NULL));
+    CU_ASSERT(writes(p, "y = elu(x, alpha=2) -> mul(3)"));
+    CU_ASSERT_FATAL(run1(p, x, 5, 1, xs, y, 5));
+    for (int i = 0; i < 5; i++) {
+        double want = 3 * (x[i] > 0 ? x[i] : 2 * (exp(x[i]) - 1));
+        CU_ASSERT(fabs(y[i] - want) < 1e-5 * fmax(1, fabs(want)));
+    }
+}
+
+/* Clip's bounds given as constant inputs (opset 11 on) fold into the clip. */
+static void test_onnx_ops_clip_bounds_as_inputs(void) {
+    const char *p = model_path("clip");
+    CU_ASSERT_FATAL(onnx_build(p, "input x 5", "init lo - -1", "init hi - 0.5",
+                               "node Clip x,lo,hi -> y", "output y", NULL));
+    CU_ASSERT(writes(p, "y = clip(x, min=-1, max=0.5)"));
+    CU_ASSERT_FATAL(onnx_build(p, "input x 5", "init hi - 0.5", "node Clip x,,hi -> y",
+                               "output y", NULL));
+    CU_ASSERT(writes(p, "y = clip(x, max=0.5)"));
+    CU_ASSERT_FATAL(onnx_build(p, "input x 5", "input lo 1", "node Clip x,lo -> y", "output y",
+                               NULL));
+    CU_ASSERT(rejects(p, "min ('lo') must be an initializer or a constant"));
+}
+
+/* A transposed constant (PyTorch's Linear without bias at opset 6: MatMul(x, Transpose(W)))
+ * is folded into the weight. */
+static void test_onnx_ops_transpose_of_constant_folds(void) {
+    const char *p = model_path("tw");
+    CU_ASSERT_FATAL(onnx_build(p, "input x 1,3", "init W 2,3 1,2,3,4,5,6",
+                               "node Transpose W -> Wt perm=[1,0]", "node MatMul x,Wt -> y",
+                               "output y", NULL));
+    CU_ASSERT(writes(p, "y = dense(x, 2, bias=false)"));
+    float x[3] = {1, -1, 2}, y[2];
+    int64_t xs[2] = {1, 3};
+    CU_ASSERT_FATAL(run1(p, x, 3, 2, xs, y, 2));
+    CU_ASSERT(fabs(y[0] - (1 - 2 + 6)) < 1e-6 && fabs(y[1] - (4 - 5 + 12)) < 1e-6);
+}
+
+NND_SUITE("onnx_ops", test_onnx_ops_operator_version_checked,
+          test_onnx_ops_batchnorm_legacy_attributes, test_onnx_ops_dropout_modes,
+          test_onnx_ops_legacy_broadcast, test_onnx_ops_gemm_alpha_beta_trans_a,
+          test_onnx_ops_hard_sigmoid_and_selu_constants, test_onnx_ops_clip_bounds_as_inputs,
+          test_onnx_ops_transpose_of_constant_folds)
