@@ -1,10 +1,11 @@
 /* onnx_import.c: an ONNX model as .nnd text and parameters; see onnx_import.h.
  *
  * The file is read (size-checked) and unpacked by protobuf-c; the IR version and the default
- * domain's opset are checked (1 to 17; onnx_ops.c checks each operator's version); then the text is written top to bottom: the model
- * header, one `input` per graph input that is neither an initializer nor given a value (a
- * bound input: a constant, like an initializer), the `weights` statement,
- * one statement per node (onnx_ops.c) and one `output` per graph output. Every ONNX value is
+ * domain's opset are checked (1 to 17; onnx_ops.c checks each operator's own version); then
+ * the text is written top to bottom: the model header, one `input` per graph input that is
+ * neither an initializer nor given a value (a bound input: a constant, like an
+ * initializer), the `weights` statement, one statement per node (onnx_ops.c) and one
+ * `output` per graph output. Every ONNX value is
  * tracked (a tensor of the text, a constant, or a folded shape vector), so constants and
  * shape arithmetic never reach the text. */
 #include <errno.h>

@@ -1,7 +1,8 @@
 /* onnx_internal.h: what the ONNX importer's files share (not a public interface).
  *
  * onnx_tensor.c turns TensorProtos into numbers; onnx_import.c reads the model, tracks
- * every ONNX value and writes the .nnd text; onnx_ops.c maps one node onto one statement. */
+ * every ONNX value and writes the .nnd text; onnx_ops.c dispatches one node to its mapper
+ * (onnx_map_*.c, built on onnx_node.c), which writes one statement or folds the node. */
 #ifndef NND_ONNX_INTERNAL_H
 #define NND_ONNX_INTERNAL_H
 
@@ -71,6 +72,53 @@ const char *onnx_num(OnnxCtx *x, double v);
 
 /* onnx_ops.c: one node; false after reporting. */
 bool onnx_map_node(OnnxCtx *x, const Onnx__NodeProto *n);
+
+/* onnx_node.c: one node as its mapper sees it. */
+typedef struct OnnxNode {
+    OnnxCtx *x;
+    const Onnx__NodeProto *p;
+    const char *op, *label;  /* the operator; the node's name (or its first output's) */
+} OnnxNode;
+
+/* Reports "ONNX operator 'OP' (node 'NAME'): " + fmt (with what); false. Quiet when an
+ * input is undefined after an earlier error: that error is the one that matters. */
+bool on_fail(const OnnxNode *n, const char *fmt, const char *what);
+const Onnx__AttributeProto *on_attr(const OnnxNode *n, const char *name);
+int64_t on_attr_i(const OnnxNode *n, const char *name, int64_t def);
+double on_attr_f(const OnnxNode *n, const char *name, double def);
+int on_attr_ints(const OnnxNode *n, const char *name, int64_t *v, int max); /* -1: absent */
+const char *on_attr_s(const OnnxNode *n, const char *name, const char *def);
+int on_nin(const OnnxNode *n);
+Value *on_in(const OnnxNode *n, int i);          /* NULL: absent, or undefined (reported) */
+Value *on_tensor_in(const OnnxNode *n, int i);   /* a computed tensor, else reported */
+Value *on_const_in(const OnnxNode *n, int i, const char *role); /* a constant, else reported */
+/* Defines output 0 as a tensor of the given rank and writes "  IDENT = "; the caller writes
+ * the expression. NULL after reporting (no output, or other outputs named). */
+Value *on_out(const OnnxNode *n, int rank);
+const char *on_ints_str(OnnxCtx *x, const int64_t *v, int k);  /* [1, 2, 3] */
+const char *on_pair_str(OnnxCtx *x, const int64_t *v);          /* 3, or [3, 4] */
+bool on_is_scalar(const Value *v);                              /* a one-value constant */
+
+/* The mappers, one per operator family (onnx_map_*.c); false after reporting. */
+bool onnx_map_conv(const OnnxNode *n);
+bool onnx_map_pool(const OnnxNode *n);
+bool onnx_map_global_avgpool(const OnnxNode *n);
+bool onnx_map_gemm(const OnnxNode *n);
+bool onnx_map_matmul(const OnnxNode *n);
+bool onnx_map_batchnorm(const OnnxNode *n);
+bool onnx_map_layernorm(const OnnxNode *n);
+bool onnx_map_reshape(const OnnxNode *n);
+bool onnx_map_flatten(const OnnxNode *n);
+bool onnx_map_transpose(const OnnxNode *n);
+bool onnx_map_concat(const OnnxNode *n);
+bool onnx_map_shape(const OnnxNode *n);
+bool onnx_map_gather(const OnnxNode *n);
+bool onnx_map_unsqueeze(const OnnxNode *n);
+bool onnx_map_constant(const OnnxNode *n);
+bool onnx_map_binary(const OnnxNode *n);
+bool onnx_map_unary(const OnnxNode *n);
+bool onnx_map_clip(const OnnxNode *n);
+bool onnx_map_softmax(const OnnxNode *n);
 
 static inline const char *onnx_str(const char *s) { return s ? s : ""; }
 

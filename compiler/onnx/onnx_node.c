@@ -1,0 +1,122 @@
+/* onnx_node.c: what every ONNX operator mapper reads and writes; see onnx_internal.h.
+ *
+ * In: one NodeProto with the values defined before it. Out: its attributes with their
+ * defaults, its inputs as tracked values (checked to be tensors or constants, as the
+ * mapper needs), the start of its output statement, and errors that name the operator,
+ * the node and what cannot be expressed. */
+#include <string.h>
+
+#include "onnx_internal.h"
+
+bool on_fail(const OnnxNode *n, const char *fmt, const char *what) {
+    /* Quiet after an input's node failed: that node's error is the one that matters. */
+    for (size_t i = 0; i < n->p->n_input; i++)
+        if (n->p->input[i][0] && !onnx_value(n->x, n->p->input[i]) && diag_count(n->x->d) > 0)
+            return false;
+    diag_error(n->x->d, n->x->at, "ONNX operator '%s' (node '%s'): %s", n->op, n->label,
+               arena_printf(n->x->a, fmt, what));
+    return false;
+}
+
+const Onnx__AttributeProto *on_attr(const OnnxNode *n, const char *name) {
+    for (size_t i = 0; i < n->p->n_attribute; i++)
+        if (strcmp(onnx_str(n->p->attribute[i]->name), name) == 0)
+            return n->p->attribute[i];
+    return NULL;
+}
+
+int64_t on_attr_i(const OnnxNode *n, const char *name, int64_t def) {
+    const Onnx__AttributeProto *a = on_attr(n, name);
+    return a && a->has_i ? a->i : def;
+}
+
+double on_attr_f(const OnnxNode *n, const char *name, double def) {
+    const Onnx__AttributeProto *a = on_attr(n, name);
+    return a && a->has_f ? a->f : def;
+}
+
+/* Up to max ints; -1 when absent. */
+int on_attr_ints(const OnnxNode *n, const char *name, int64_t *v, int max) {
+    const Onnx__AttributeProto *a = on_attr(n, name);
+    if (!a)
+        return -1;
+    int k = (int)(a->n_ints < (size_t)max ? a->n_ints : (size_t)max);
+    for (int i = 0; i < k; i++)
+        v[i] = a->ints[i];
+    return a->n_ints > (size_t)max ? max + 1 : k;
+}
+
+const char *on_attr_s(const OnnxNode *n, const char *name, const char *def) {
+    const Onnx__AttributeProto *a = on_attr(n, name);
+    if (!a || !a->has_s)
+        return def;
+    return arena_strndup(n->x->a, (const char *)a->s.data, a->s.len);
+}
+
+int on_nin(const OnnxNode *n) { return (int)n->p->n_input; }
+
+/* Input i: NULL when absent (or named ""); reports an undefined name. */
+Value *on_in(const OnnxNode *n, int i) {
+    if (i >= on_nin(n) || !n->p->input[i] || !n->p->input[i][0])
+        return NULL;
+    Value *v = onnx_value(n->x, n->p->input[i]);
+    if (!v)
+        on_fail(n, "input '%s' is not defined before its use", n->p->input[i]);
+    return v;
+}
+
+Value *on_tensor_in(const OnnxNode *n, int i) {
+    Value *v = on_in(n, i);
+    if (v && v->kind != VAL_TENSOR) {
+        on_fail(n, "input '%s' must be a computed tensor here, not a constant", n->p->input[i]);
+        return NULL;
+    }
+    if (!v && i >= on_nin(n))
+        on_fail(n, "%s", "an input is missing");
+    return v;
+}
+
+Value *on_const_in(const OnnxNode *n, int i, const char *role) {
+    Value *v = on_in(n, i);
+    if (!v || v->kind != VAL_CONST) {
+        if (v || i < on_nin(n))
+            on_fail(n, "%s must be an initializer or a constant",
+                    arena_printf(n->x->a, "%s ('%s')", role, n->p->input[i]));
+        else
+            on_fail(n, "%s is missing", role);
+        return NULL;
+    }
+    return v;
+}
+
+/* The output's statement: "  IDENT = " is written; the caller writes the expression. */
+Value *on_out(const OnnxNode *n, int rank) {
+    if (n->p->n_output < 1 || !n->p->output[0][0]) {
+        on_fail(n, "%s", "the node has no output");
+        return NULL;
+    }
+    for (size_t i = 1; i < n->p->n_output; i++)
+        if (n->p->output[i][0]) {
+            on_fail(n, "%s", "only the first output is supported");
+            return NULL;
+        }
+    Value *v = onnx_define(n->x, n->p->output[0], VAL_TENSOR);
+    v->ident = onnx_ident(n->x, n->p->output[0]);
+    v->rank = rank;
+    onnx_emit(n->x, "  %s = ", v->ident);
+    return v;
+}
+
+const char *on_ints_str(OnnxCtx *x, const int64_t *v, int k) {
+    const char *s = "[";
+    for (int i = 0; i < k; i++)
+        s = arena_printf(x->a, "%s%s%lld", s, i ? ", " : "", (long long)v[i]);
+    return arena_printf(x->a, "%s]", s);
+}
+
+/* int or [h, w] */
+const char *on_pair_str(OnnxCtx *x, const int64_t *v) {
+    return v[0] == v[1] ? arena_printf(x->a, "%lld", (long long)v[0]) : on_ints_str(x, v, 2);
+}
+
+bool on_is_scalar(const Value *v) { return v && v->kind == VAL_CONST && v->c.numel == 1; }
