@@ -39,6 +39,7 @@ Value *onnx_define(OnnxCtx *x, const char *name, ValKind kind) {
     v->onnx = arena_strdup(x->a, name);
     v->kind = kind;
     v->rank = -1;
+    onnx_dims_unknown(v);
     return v;
 }
 
@@ -212,12 +213,14 @@ static bool emit_input(OnnxCtx *x, const Onnx__ValueInfoProto *vi) {
         return false;
     }
     const char *dims = "";
+    int64_t sizes[MAX_RANK];
     for (size_t i = 0; i < tt->shape->n_dim; i++) {
         const Onnx__TensorShapeProto__Dimension *dm = tt->shape->dim[i];
         const char *s;
+        sizes[i] = -1;
         if (dm->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE &&
             dm->dim_value > 0)
-            s = arena_printf(x->a, "%lld", (long long)dm->dim_value);
+            s = arena_printf(x->a, "%lld", (long long)(sizes[i] = dm->dim_value));
         else if (dm->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM &&
                  dm->dim_param && dm->dim_param[0]) {
             /* Symbolic: the same ONNX name gives the same identifier. */
@@ -238,6 +241,7 @@ static bool emit_input(OnnxCtx *x, const Onnx__ValueInfoProto *vi) {
     Value *v = onnx_define(x, name, VAL_TENSOR);
     v->ident = onnx_ident(x, name);
     v->rank = (int)tt->shape->n_dim;
+    memcpy(v->dims, sizes, (size_t)v->rank * sizeof *sizes);
     onnx_emit(x, "  input %s : f32[%s]\n", v->ident, dims);
     return true;
 }
@@ -359,7 +363,11 @@ static bool convert(OnnxCtx *x, const Onnx__ModelProto *m, const char *path,
         if (!v || v->kind != VAL_TENSOR) {
             if (ok)
                 diag_error(x->d, x->at, "graph output '%s' is %s", name,
-                           v ? "a constant, which is not supported" : "not computed by any node");
+                           !v ? "not computed by any node"
+                           : v->kind == VAL_SHAPE || !v->c.is_float
+                               ? "an integer constant (a shape): its dtype is not supported"
+                               : "a constant, which is not supported (.nnd has no constant "
+                                 "tensors)");
             ok = false;
             continue;
         }

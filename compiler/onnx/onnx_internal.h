@@ -31,6 +31,7 @@ typedef struct Value {
     ValKind kind;
     const char *ident;      /* VAL_TENSOR: the .nnd name */
     int rank;               /* VAL_TENSOR: -1 when not known */
+    int64_t dims[MAX_RANK]; /* VAL_TENSOR: each size; -1 when symbolic or not known */
     OnnxConst c;            /* VAL_CONST */
     bool is_init;           /* an initializer (may become a parameter) */
     ShapeElem *elems;       /* VAL_SHAPE; nelems < 0: every dimension of elems[0].src */
@@ -70,6 +71,16 @@ void onnx_add_param(OnnxCtx *x, const char *prefix, const char *suffix, const On
                     int rank, const int64_t *shape, bool transpose2d);
 const char *onnx_num(OnnxCtx *x, double v);
 
+/* onnx_dims.c: static sizes (-1: not known). */
+void onnx_dims_unknown(Value *v);
+void onnx_dims_like(Value *o, const Value *src);       /* rank and sizes */
+void onnx_dims_broadcast(Value *o, const Value *a, const Value *b);
+int64_t onnx_dims_product(const Value *v, int from, int to); /* of dims [from, to); -1 */
+int64_t onnx_window_size(int64_t in, int64_t kernel, int64_t stride, int64_t dilation,
+                         int64_t pad0, int64_t pad1, bool ceil_mode);
+bool onnx_same_pads(int64_t in, int64_t kernel, int64_t stride, int64_t dilation, bool upper,
+                    int64_t *pad0, int64_t *pad1);
+
 /* onnx_ops.c: one node; false after reporting. */
 bool onnx_map_node(OnnxCtx *x, const Onnx__NodeProto *n);
 
@@ -95,6 +106,7 @@ Value *on_const_in(const OnnxNode *n, int i, const char *role); /* a constant, e
 /* Defines output 0 as a tensor of the given rank and writes "  IDENT = "; the caller writes
  * the expression. NULL after reporting (no output, or other outputs named). */
 Value *on_out(const OnnxNode *n, int rank);
+Value *on_out_like(const OnnxNode *n, const Value *src); /* src's rank and sizes */
 const char *on_ints_str(OnnxCtx *x, const int64_t *v, int k);  /* [1, 2, 3] */
 const char *on_pair_str(OnnxCtx *x, const int64_t *v);          /* 3, or [3, 4] */
 bool on_is_scalar(const Value *v);                              /* a one-value constant */
@@ -114,6 +126,7 @@ bool onnx_map_concat(const OnnxNode *n);
 bool onnx_map_shape(const OnnxNode *n);
 bool onnx_map_gather(const OnnxNode *n);
 bool onnx_map_unsqueeze(const OnnxNode *n);
+bool onnx_map_squeeze(const OnnxNode *n);
 bool onnx_map_constant(const OnnxNode *n);
 bool onnx_map_binary(const OnnxNode *n);
 bool onnx_map_unary(const OnnxNode *n);

@@ -24,6 +24,12 @@ static bool legacy_broadcast_is_numpy(const OnnxNode *n, const Value *a, const V
                    "is not supported");
 }
 
+/* Whether c is a one-value constant that broadcasts to t's shape unchanged (a [1, 1, 1]
+ * constant would raise a 2-D tensor's rank). */
+static bool scalar_for(const Value *c, const Value *t) {
+    return on_is_scalar(c) && (c->c.rank <= 1 || (t->rank >= 0 && c->c.rank <= t->rank));
+}
+
 bool onnx_map_binary(const OnnxNode *n) {
     static const char *const ops[][2] = {{"Add", "add"}, {"Sub", "sub"}, {"Mul", "mul"},
                                          {"Div", "div"}};
@@ -38,17 +44,18 @@ bool onnx_map_binary(const OnnxNode *n) {
         return false;
     OnnxCtx *x = n->x;
     if (a->kind == VAL_TENSOR && b->kind == VAL_TENSOR) {
-        Value *o = on_out(n, a->rank >= b->rank ? a->rank : b->rank);
+        Value *o = on_out(n, -1);
         if (!o)
             return false;
+        onnx_dims_broadcast(o, a, b);
         onnx_emit(x, "%s(%s, %s)\n", op, a->ident, b->ident);
-    } else if (a->kind == VAL_TENSOR && on_is_scalar(b)) {
-        Value *o = on_out(n, a->rank);
+    } else if (a->kind == VAL_TENSOR && scalar_for(b, a)) {
+        Value *o = on_out_like(n, a);
         if (!o)
             return false;
         onnx_emit(x, "%s(%s, %s)\n", op, a->ident, onnx_num(x, b->c.v[0]));
-    } else if (b->kind == VAL_TENSOR && on_is_scalar(a) && strcmp(op, "div") != 0) {
-        Value *o = on_out(n, b->rank);
+    } else if (b->kind == VAL_TENSOR && scalar_for(a, b) && strcmp(op, "div") != 0) {
+        Value *o = on_out_like(n, b);
         if (!o)
             return false;
         if (strcmp(op, "sub") == 0)
@@ -69,7 +76,7 @@ static bool map_selu(const OnnxNode *n, const Value *xin) {
     OnnxCtx *x = n->x;
     double alpha = on_attr_f(n, "alpha", 1.67326319217681884765625);
     double gamma = on_attr_f(n, "gamma", 1.05070102214813232421875);
-    Value *o = on_out(n, xin->rank);
+    Value *o = on_out_like(n, xin);
     if (!o)
         return false;
     if (close_to(alpha, 1.6732632423543772) && close_to(gamma, 1.0507009873554805))
@@ -85,7 +92,7 @@ static bool map_selu(const OnnxNode *n, const Value *xin) {
 static bool map_hard_sigmoid(const OnnxNode *n, const Value *xin) {
     OnnxCtx *x = n->x;
     double alpha = on_attr_f(n, "alpha", 0.2), beta = on_attr_f(n, "beta", 0.5);
-    Value *o = on_out(n, xin->rank);
+    Value *o = on_out_like(n, xin);
     if (!o)
         return false;
     if (close_to(alpha, 1.0 / 6) && close_to(beta, 0.5))
@@ -141,7 +148,7 @@ bool onnx_map_unary(const OnnxNode *n) {
         return map_hard_sigmoid(n, xin);
     if (strcmp(op, "dropout") == 0 && !dropout_is_inference(n))
         return false;
-    Value *o = on_out(n, xin->rank);
+    Value *o = on_out_like(n, xin);
     if (!o)
         return false;
     onnx_emit(x, "%s(%s%s)\n", op, xin->ident, args);
@@ -167,7 +174,7 @@ bool onnx_map_clip(const OnnxNode *n) {
         lo = a ? a->c.v[0] : lo;
         hi = b ? b->c.v[0] : hi;
     }
-    Value *o = on_out(n, xin->rank);
+    Value *o = on_out_like(n, xin);
     if (!o)
         return false;
     OnnxCtx *x = n->x;
@@ -196,7 +203,7 @@ bool onnx_map_softmax(const OnnxNode *n) {
             return on_fail(n, "%s", "before opset 13, only the last axis (of a tensor of known "
                            "rank) is supported");
     }
-    Value *o = on_out(n, xin->rank);
+    Value *o = on_out_like(n, xin);
     if (!o)
         return false;
     onnx_emit(n->x, "%s(%s, axis=%lld)\n", strcmp(n->op, "Softmax") == 0 ? "softmax" :

@@ -78,6 +78,8 @@ bool onnx_map_gemm(const OnnxNode *n) {
     onnx_add_param(x, prefix, "weight", scaled(x, &bv->c, alpha), 2, wshape, !trans_b);
     if (bias)
         onnx_add_param(x, prefix, "bias", bias, 1, &units, false);
+    o->dims[0] = xin->rank == 2 ? xin->dims[trans_a ? 1 : 0] : -1;
+    o->dims[1] = units;
     return true;
 }
 
@@ -91,13 +93,19 @@ bool onnx_map_matmul(const OnnxNode *n) {
         if (!o)
             return false;
         onnx_emit(n->x, "matmul(%s, %s)\n", a->ident, b->ident);
+        if (a->rank >= 2 && b->rank >= 2) { /* the batch dimensions are not tracked */
+            o->dims[o->rank - 2] = a->dims[a->rank - 2];
+            o->dims[o->rank - 1] = b->dims[b->rank - 1];
+        }
         return true;
     }
     if (b->kind != VAL_CONST || b->c.rank != 2)
         return on_fail(n, "%s", "a constant B must be 2-D");
-    Value *o = on_out(n, a->rank);
+    Value *o = on_out_like(n, a);
     if (!o)
         return false;
+    if (o->rank > 0)
+        o->dims[o->rank - 1] = b->c.shape[1];
     const char *prefix = onnx_param_prefix(n->x, "", o->ident);
     onnx_emit(n->x, "dense(%s, %lld, bias=false)\n", a->ident, (long long)b->c.shape[1]);
     int64_t wshape[2] = {b->c.shape[1], b->c.shape[0]};
@@ -129,7 +137,7 @@ bool onnx_map_batchnorm(const OnnxNode *n) {
         if (n->p->output[i][0])
             return on_fail(n, "%s", "the training outputs (running and saved mean and variance) "
                            "are not supported");
-    Value *o = on_out(n, xin->rank);
+    Value *o = on_out_like(n, xin);
     if (!o)
         return false;
     OnnxCtx *x = n->x;
@@ -162,7 +170,7 @@ bool onnx_map_layernorm(const OnnxNode *n) {
                        "last axis)");
     if (bv && (bv->c.rank != 1 || bv->c.numel != sv->c.numel || !bv->c.is_float))
         return on_fail(n, "%s", "B must be a 1-D float constant shaped like Scale");
-    Value *o = on_out(n, xin->rank);
+    Value *o = on_out_like(n, xin);
     if (!o)
         return false;
     OnnxCtx *x = n->x;

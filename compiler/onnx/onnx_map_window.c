@@ -15,13 +15,45 @@ static const char *pads_str(OnnxCtx *x, const int64_t *p) {
     return on_ints_str(x, p, 4);
 }
 
-/* kernel_shape, strides, pads, dilations of a 2-D window; false after reporting. */
+/* kernel_shape, strides, pads, dilations of a 2-D window. */
 typedef struct Window {
     int64_t kernel[2], stride[2], pads[4], dilation[2];
-    bool same;
+    bool same; /* .nnd's padding="same" (the pads then unknown) */
 } Window;
 
-static bool window(const OnnxNode *n, Window *w, const int64_t *weight_kernel) {
+/* auto_pad: SAME_UPPER and SAME_LOWER become explicit pads where the input's height and
+ * width are known; else a stride-1 convolution whose padding splits like PyTorch's (the
+ * odd one at the end) keeps .nnd's padding="same". */
+static bool auto_pad(const OnnxNode *n, Window *w, const Value *xin, bool conv) {
+    const char *ap = on_attr_s(n, "auto_pad", "NOTSET");
+    bool upper = strcmp(ap, "SAME_UPPER") == 0, lower = strcmp(ap, "SAME_LOWER") == 0;
+    w->same = false;
+    if (strcmp(ap, "VALID") == 0)
+        memset(w->pads, 0, sizeof w->pads);
+    else if (!upper && !lower && strcmp(ap, "NOTSET") != 0)
+        return on_fail(n, "auto_pad=%s is not supported", ap);
+    if (!upper && !lower)
+        return true;
+    bool known = xin->rank == 4 && xin->dims[2] >= 0 && xin->dims[3] >= 0;
+    for (int i = 0; i < 2 && known; i++)
+        onnx_same_pads(xin->dims[2 + i], w->kernel[i], w->stride[i], w->dilation[i], upper,
+                       &w->pads[i], &w->pads[i + 2]);
+    if (known)
+        return true;
+    bool odd = w->dilation[0] * (w->kernel[0] - 1) % 2 == 0 &&
+               w->dilation[1] * (w->kernel[1] - 1) % 2 == 0;
+    if (conv && w->stride[0] == 1 && w->stride[1] == 1 && (upper || odd)) {
+        w->same = true;
+        return true;
+    }
+    return on_fail(n, "auto_pad=%s is not supported here (the input's height and width are "
+                   "symbolic, and only a stride-1 convolution pads like PyTorch's \"same\")", ap);
+}
+
+
+/* The window's attributes; false after reporting. */
+static bool window(const OnnxNode *n, Window *w, const Value *xin,
+                   const int64_t *weight_kernel) {
     int64_t v[8];
     int k = on_attr_ints(n, "kernel_shape", v, 8);
     if (k == -1 && weight_kernel) {
@@ -55,19 +87,19 @@ static bool window(const OnnxNode *n, Window *w, const int64_t *weight_kernel) {
         if (w->pads[i] < 0 || (i < 2 && (w->kernel[i] < 1 || w->stride[i] < 1 ||
                                           w->dilation[i] < 1)))
             return on_fail(n, "%s", "kernel, strides, dilations and pads must be positive");
-    const char *ap = on_attr_s(n, "auto_pad", "NOTSET");
-    w->same = false;
-    if (strcmp(ap, "SAME_UPPER") == 0 ||
-        (strcmp(ap, "SAME_LOWER") == 0 && w->kernel[0] % 2 && w->kernel[1] % 2)) {
-        if (w->stride[0] != 1 || w->stride[1] != 1 || !weight_kernel)
-            return on_fail(n, "auto_pad=%s is supported for convolutions with stride 1 only", ap);
-        w->same = true;
-    } else if (strcmp(ap, "VALID") == 0) {
-        memset(w->pads, 0, sizeof w->pads);
-    } else if (strcmp(ap, "NOTSET") != 0) {
-        return on_fail(n, "auto_pad=%s is not supported", ap);
-    }
-    return true;
+    return auto_pad(n, w, xin, weight_kernel != NULL);
+}
+
+/* The output's sizes: batch and channels, then the window arithmetic on height and width. */
+static void window_dims(Value *o, const Value *xin, int64_t channels, const Window *w,
+                        bool ceil_mode) {
+    o->dims[0] = xin->rank == 4 ? xin->dims[0] : -1;
+    o->dims[1] = channels;
+    for (int i = 0; i < 2; i++)
+        o->dims[2 + i] = xin->rank != 4 ? -1
+                         : onnx_window_size(xin->dims[2 + i], w->kernel[i], w->stride[i],
+                                            w->dilation[i], w->pads[i], w->pads[i + 2],
+                                            ceil_mode);
 }
 
 bool onnx_map_conv(const OnnxNode *n) {
@@ -82,7 +114,7 @@ bool onnx_map_conv(const OnnxNode *n) {
     if (bv && (bv->c.rank != 1 || bv->c.shape[0] != w->shape[0]))
         return on_fail(n, "%s", "the bias must have one value per output channel");
     Window win;
-    if (!window(n, &win, w->shape + 2))
+    if (!window(n, &win, xin, w->shape + 2))
         return false;
     int64_t group = on_attr_i(n, "group", 1);
     if (group < 1)
@@ -109,6 +141,9 @@ bool onnx_map_conv(const OnnxNode *n) {
     if (strcmp(prefix, o->ident) != 0)
         onnx_emit(x, ", name=\"%s\"", prefix);
     onnx_emit(x, ")\n");
+    window_dims(o, xin, w->shape[0], &win, false);
+    for (int i = 2; win.same && i < 4; i++) /* stride 1: the input's size */
+        o->dims[i] = xin->rank == 4 ? xin->dims[i] : -1;
     onnx_add_param(x, prefix, "weight", w, 4, w->shape, false);
     if (bv)
         onnx_add_param(x, prefix, "bias", &bv->c, 1, bv->c.shape, false);
@@ -119,7 +154,7 @@ bool onnx_map_pool(const OnnxNode *n) {
     bool is_max = strcmp(n->op, "MaxPool") == 0;
     Value *xin = on_tensor_in(n, 0);
     Window win;
-    if (!xin || !window(n, &win, NULL))
+    if (!xin || !window(n, &win, xin, NULL))
         return false;
     if (win.dilation[0] != 1 || win.dilation[1] != 1)
         return on_fail(n, "%s", "dilations other than 1 are not supported");
@@ -144,14 +179,17 @@ bool onnx_map_pool(const OnnxNode *n) {
     if (!is_max)
         onnx_emit(x, ", count_include_pad=%s", count_pad ? "true" : "false");
     onnx_emit(x, ")\n");
+    window_dims(o, xin, xin->rank == 4 ? xin->dims[1] : -1, &win, ceil_mode);
     return true;
 }
 
 bool onnx_map_global_avgpool(const OnnxNode *n) {
     Value *xin = on_tensor_in(n, 0);
-    Value *o = xin ? on_out(n, xin->rank) : NULL;
+    Value *o = xin ? on_out_like(n, xin) : NULL;
     if (!o)
         return false;
+    for (int i = 2; i < o->rank; i++)
+        o->dims[i] = 1;
     onnx_emit(n->x, "global_avgpool(%s)\n", xin->ident);
     return true;
 }

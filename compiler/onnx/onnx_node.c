@@ -107,6 +107,13 @@ Value *on_out(const OnnxNode *n, int rank) {
     return v;
 }
 
+Value *on_out_like(const OnnxNode *n, const Value *src) {
+    Value *v = on_out(n, src->rank);
+    if (v)
+        onnx_dims_like(v, src);
+    return v;
+}
+
 const char *on_ints_str(OnnxCtx *x, const int64_t *v, int k) {
     const char *s = "[";
     for (int i = 0; i < k; i++)

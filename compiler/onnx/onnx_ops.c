@@ -30,14 +30,16 @@ static const struct {
     {"MatMul", onnx_map_matmul, 1},
     {"BatchNormalization", onnx_map_batchnorm, 6},
     {"LayerNormalization", onnx_map_layernorm, 17},
-    /* onnx_map_shape.c */
-    {"Flatten", onnx_map_flatten, 1},
+    /* onnx_map_view.c */
     {"Reshape", onnx_map_reshape, 5},
+    {"Flatten", onnx_map_flatten, 1},
     {"Transpose", onnx_map_transpose, 1},
+    {"Unsqueeze", onnx_map_unsqueeze, 1},
+    {"Squeeze", onnx_map_squeeze, 1},
+    /* onnx_map_shape.c */
     {"Concat", onnx_map_concat, 1},
     {"Shape", onnx_map_shape, 1},
     {"Gather", onnx_map_gather, 1},
-    {"Unsqueeze", onnx_map_unsqueeze, 1},
     {"Constant", onnx_map_constant, 1},
     /* onnx_map_elementwise.c */
     {"Add", onnx_map_binary, 6},

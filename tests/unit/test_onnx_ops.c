@@ -229,8 +229,58 @@ static void test_onnx_ops_transpose_of_constant_folds(void) {
     CU_ASSERT(fabs(y[0] - (1 - 2 + 6)) < 1e-6 && fabs(y[1] - (4 - 5 + 12)) < 1e-6);
 }
 
+/* --- static sizes ------------------------------------------------------------------------------ */
+
+/* ONNX's implicit sizes become literals where the input's sizes are known: Flatten at any
+ * axis, Reshape's 0 and -1, Unsqueeze and Squeeze, Shape's slices; one symbolic size is -1,
+ * two are a dynamic shape. */
+static void test_onnx_ops_static_sizes_resolve_views(void) {
+    const char *p = model_path("views");
+    CU_ASSERT_FATAL(onnx_build(p, "input x 2,3,4,5", "node Flatten x -> y axis=2", "output y",
+                               NULL));
+    CU_ASSERT(writes(p, "y = reshape(x, [6, 20])"));
+    CU_ASSERT_FATAL(onnx_build(p, "input x N,3,4,5", "int64 s 3 0,-1,5", "node Reshape x,s -> y",
+                               "output y", NULL));
+    CU_ASSERT(writes(p, "y = reshape(x, [-1, 12, 5])"));
+    CU_ASSERT_FATAL(onnx_build(p, "input x N,M,4", "int64 s 4 0,0,2,2", "node Reshape x,s -> y",
+                               "output y", NULL));
+    CU_ASSERT(rejects(p, "the target shape has several sizes that are not known statically (a "
+                         "dynamic shape), which is not supported"));
+    CU_ASSERT_FATAL(onnx_build(p, "opset 11", "input x N,3", "node Unsqueeze x -> y axes=[1,-1]",
+                               "output y", NULL));
+    CU_ASSERT(writes(p, "y = reshape(x, [-1, 1, 3, 1])"));
+    CU_ASSERT_FATAL(onnx_build(p, "opset 13", "input x 2,1,3", "int64 a 1 -2",
+                               "node Squeeze x,a -> y", "output y", NULL));
+    CU_ASSERT(writes(p, "y = reshape(x, [2, 3])"));
+    CU_ASSERT_FATAL(onnx_build(p, "opset 15", "input x N,3,4", "int64 m 1 -1",
+                               "node Shape x -> s start=2", "node Concat m,s -> t axis=0",
+                               "node Reshape x,t -> y", "output y", NULL));
+    CU_ASSERT(writes(p, "y = reshape(x, [-1, 4])"));
+    CU_ASSERT_FATAL(onnx_build(p, "input x 2,3", "node Shape x -> y", "output y", NULL));
+    CU_ASSERT(rejects(p, "graph output 'y' is an integer constant (a shape): its dtype is not "
+                         "supported"));
+}
+
+/* auto_pad SAME_UPPER / SAME_LOWER with a stride: explicit pads from the known height and
+ * width; with symbolic ones, refused. */
+static void test_onnx_ops_same_padding_with_stride(void) {
+    const char *p = model_path("same");
+    CU_ASSERT_FATAL(onnx_build(p, "input x N,1,5,5",
+                               "node MaxPool x -> y kernel_shape=[3,2] strides=[2,2] "
+                               "auto_pad=\"SAME_LOWER\"",
+                               "output y", NULL));
+    CU_ASSERT(writes(p, "y = maxpool2d(x, [3, 2], stride=2, padding=[1, 1, 1, 0])"));
+    CU_ASSERT_FATAL(onnx_build(p, "input x 1,1,H,W",
+                               "node MaxPool x -> y kernel_shape=[3,3] strides=[2,2] "
+                               "auto_pad=\"SAME_UPPER\"",
+                               "output y", NULL));
+    CU_ASSERT(rejects(p, "auto_pad=SAME_UPPER is not supported here (the input's height and "
+                         "width are symbolic"));
+}
+
 NND_SUITE("onnx_ops", test_onnx_ops_operator_version_checked,
           test_onnx_ops_batchnorm_legacy_attributes, test_onnx_ops_dropout_modes,
           test_onnx_ops_legacy_broadcast, test_onnx_ops_gemm_alpha_beta_trans_a,
           test_onnx_ops_hard_sigmoid_and_selu_constants, test_onnx_ops_clip_bounds_as_inputs,
-          test_onnx_ops_transpose_of_constant_folds)
+          test_onnx_ops_transpose_of_constant_folds, test_onnx_ops_static_sizes_resolve_views,
+          test_onnx_ops_same_padding_with_stride)
