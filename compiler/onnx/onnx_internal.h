@@ -107,6 +107,7 @@ Value *on_const_in(const OnnxNode *n, int i, const char *role); /* a constant, e
  * the expression. NULL after reporting (no output, or other outputs named). */
 Value *on_out(const OnnxNode *n, int rank);
 Value *on_out_like(const OnnxNode *n, const Value *src); /* src's rank and sizes */
+Value *on_out_at(const OnnxNode *n, int i, int rank);    /* output i (named), unchecked */
 const char *on_ints_str(OnnxCtx *x, const int64_t *v, int k);  /* [1, 2, 3] */
 const char *on_pair_str(OnnxCtx *x, const int64_t *v);          /* 3, or [3, 4] */
 bool on_is_scalar(const Value *v);                              /* a one-value constant */

@@ -1,9 +1,9 @@
-/* onnx_map_layer.c: ONNX's layers with parameters as .nnd dense, batchnorm, layernorm.
+/* onnx_map_layer.c: ONNX's matrix products as .nnd dense and matmul.
  *
- * In: Gemm, MatMul, BatchNormalization and LayerNormalization nodes whose weights are
- * constants (initializers, Constant nodes or bound graph inputs). Out: one statement each,
- * with the weights as the layer's parameters in PyTorch's layout (Gemm's B transposed
- * unless transB, alpha and beta folded in). MatMul of two computed tensors is matmul. */
+ * In: Gemm and MatMul nodes. Out: dense when the weight is a constant (an initializer, a
+ * Constant node or a bound graph input), with it as the layer's parameter in PyTorch's
+ * layout (Gemm's B transposed unless transB, alpha and beta folded in); matmul when both
+ * operands are computed tensors. */
 #include <string.h>
 
 #include "onnx_internal.h"
@@ -110,82 +110,5 @@ bool onnx_map_matmul(const OnnxNode *n) {
     onnx_emit(n->x, "dense(%s, %lld, bias=false)\n", a->ident, (long long)b->c.shape[1]);
     int64_t wshape[2] = {b->c.shape[1], b->c.shape[0]};
     onnx_add_param(n->x, prefix, "weight", &b->c, 2, wshape, true);
-    return true;
-}
-
-bool onnx_map_batchnorm(const OnnxNode *n) {
-    static const char *const roles[] = {"scale", "B", "mean", "var"};
-    static const char *const params[] = {"weight", "bias", "running_mean", "running_var"};
-    Value *xin = on_tensor_in(n, 0), *p[4];
-    bool ok = xin != NULL;
-    for (int i = 0; i < 4; i++)
-        ok &= (p[i] = on_const_in(n, i + 1, roles[i])) != NULL;
-    if (!ok)
-        return false;
-    for (int i = 0; i < 4; i++)
-        if (p[i]->c.rank != 1 || p[i]->c.numel != p[0]->c.numel)
-            return on_fail(n, "%s", "scale, B, mean and var must be 1-D, one value per channel");
-    if (on_attr_i(n, "training_mode", 0) != 0)
-        return on_fail(n, "%s", "training_mode=1 is not supported");
-    if (n->x->opset < 7 && on_attr_i(n, "is_test", 0) != 1) /* is_test defaults to training */
-        return on_fail(n, "%s", "is_test=0 (training mode, the default before opset 7) is not "
-                       "supported");
-    if (n->x->opset < 9 && on_attr_i(n, "spatial", 1) != 1)
-        return on_fail(n, "%s", "spatial=0 (statistics per activation, not per channel) is not "
-                       "supported");
-    for (size_t i = 1; i < n->p->n_output; i++)
-        if (n->p->output[i][0])
-            return on_fail(n, "%s", "the training outputs (running and saved mean and variance) "
-                           "are not supported");
-    Value *o = on_out_like(n, xin);
-    if (!o)
-        return false;
-    OnnxCtx *x = n->x;
-    const char *prefix = onnx_param_prefix(x, onnx_str(p[0]->onnx), o->ident);
-    onnx_emit(x, "batchnorm(%s, eps=%s", xin->ident, onnx_num(x, on_attr_f(n, "epsilon", 1e-5)));
-    if (strcmp(prefix, o->ident) != 0)
-        onnx_emit(x, ", name=\"%s\"", prefix);
-    onnx_emit(x, ")\n");
-    for (int i = 0; i < 4; i++)
-        onnx_add_param(x, prefix, params[i], &p[i]->c, 1, p[i]->c.shape, false);
-    return true;
-}
-
-/* LayerNormalization over the last axis only: the .nnd layernorm's form. */
-bool onnx_map_layernorm(const OnnxNode *n) {
-    for (size_t i = 1; i < n->p->n_output; i++)
-        if (n->p->output[i][0])
-            return on_fail(n, "%s", "the Mean and InvStdDev outputs are not supported (only Y)");
-    Value *xin = on_tensor_in(n, 0), *sv = on_const_in(n, 1, "the scale Scale"), *bv = NULL;
-    if (on_nin(n) > 2 && on_in(n, 2) && !(bv = on_const_in(n, 2, "the bias B")))
-        return false;
-    if (!xin || !sv)
-        return false;
-    int64_t axis = on_attr_i(n, "axis", -1);
-    if (axis != -1 && !(xin->rank > 0 && axis == xin->rank - 1))
-        return on_fail(n, "axis=%s is not supported (only the last axis)",
-                       onnx_num(n->x, (double)axis));
-    if (sv->c.rank != 1 || !sv->c.is_float)
-        return on_fail(n, "%s", "Scale must be a 1-D float constant (one value per element of the "
-                       "last axis)");
-    if (bv && (bv->c.rank != 1 || bv->c.numel != sv->c.numel || !bv->c.is_float))
-        return on_fail(n, "%s", "B must be a 1-D float constant shaped like Scale");
-    Value *o = on_out_like(n, xin);
-    if (!o)
-        return false;
-    OnnxCtx *x = n->x;
-    const char *prefix = onnx_param_prefix(x, onnx_str(sv->onnx), o->ident);
-    onnx_emit(x, "layernorm(%s, eps=%s", xin->ident, onnx_num(x, on_attr_f(n, "epsilon", 1e-5)));
-    if (strcmp(prefix, o->ident) != 0)
-        onnx_emit(x, ", name=\"%s\"", prefix);
-    onnx_emit(x, ")\n");
-    onnx_add_param(x, prefix, "weight", &sv->c, 1, sv->c.shape, false);
-    if (bv) {
-        onnx_add_param(x, prefix, "bias", &bv->c, 1, bv->c.shape, false);
-    } else {
-        OnnxConst zero = sv->c;
-        zero.v = arena_array(x->a, (size_t)zero.numel + 1, sizeof(double));
-        onnx_add_param(x, prefix, "bias", &zero, 1, zero.shape, false);
-    }
     return true;
 }

@@ -100,8 +100,12 @@ Value *on_out(const OnnxNode *n, int rank) {
             on_fail(n, "%s", "only the first output is supported");
             return NULL;
         }
-    Value *v = onnx_define(n->x, n->p->output[0], VAL_TENSOR);
-    v->ident = onnx_ident(n->x, n->p->output[0]);
+    return on_out_at(n, 0, rank);
+}
+
+Value *on_out_at(const OnnxNode *n, int i, int rank) {
+    Value *v = onnx_define(n->x, n->p->output[i], VAL_TENSOR);
+    v->ident = onnx_ident(n->x, n->p->output[i]);
     v->rank = rank;
     onnx_emit(n->x, "  %s = ", v->ident);
     return v;

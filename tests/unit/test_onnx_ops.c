@@ -278,9 +278,57 @@ static void test_onnx_ops_same_padding_with_stride(void) {
                          "width are symbolic"));
 }
 
+/* --- normalizations ---------------------------------------------------------------------------- */
+
+/* LayerNormalization over the axes from 1 on normalizes a [-1, 12] view and reshapes back;
+ * Mean and InvStdDev come from the same view; the results match the formula. */
+static void test_onnx_ops_layernorm_axes_and_statistics(void) {
+    const char *p = model_path("ln");
+    CU_ASSERT_FATAL(onnx_build(p, "opset 17", "input x N,3,4", "init s 3,4 ramp",
+                               "init b 3,4 ramp", "node LayerNormalization x,s,b -> y,m,inv "
+                               "axis=1 epsilon=0.01",
+                               "output y", "output m", "output inv", NULL));
+    CU_ASSERT(writes(p, "y = reshape(x, [-1, 12]) -> layernorm(eps=0.00999999978) -> "
+                        "reshape([-1, 3, 4])"));
+    CU_ASSERT(writes(p, "m = reshape(LayerNormalization_mean, [-1, 1, 1])"));
+    CU_ASSERT(writes(p, "inv = div(sqrt(LayerNormalization_var), LayerNormalization_var) -> "
+                        "reshape([-1, 1, 1])"));
+    nnd_options opt;
+    nnd_options_init(&opt);
+    nnd_model *m = NULL;
+    char *err = NULL;
+    CU_ASSERT_EQUAL_FATAL(nnd_model_compile_file(p, &opt, &m, &err), NND_OK);
+    nnd_string_free(err);
+    nnd_context *ctx = NULL;
+    CU_ASSERT_EQUAL_FATAL(nnd_context_create(m, &ctx), NND_OK);
+    float x[24], y[24], mean[2], inv[2];
+    for (int i = 0; i < 24; i++)
+        x[i] = (float)((i * 5) % 7) - 2.5f;
+    int64_t xs[3] = {2, 3, 4};
+    nnd_tensor in = {x, 24, 3, xs, {0}};
+    nnd_tensor out[3] = {{y, 24, 0, NULL, {0}}, {mean, 2, 0, NULL, {0}}, {inv, 2, 0, NULL, {0}}};
+    CU_ASSERT_EQUAL(nnd_run(ctx, &in, 1, out, 3), NND_OK);
+    for (int r = 0; r < 2; r++) {
+        double mu = 0, var = 0;
+        for (int i = 0; i < 12; i++)
+            mu += x[r * 12 + i] / 12.0;
+        for (int i = 0; i < 12; i++)
+            var += (x[r * 12 + i] - mu) * (x[r * 12 + i] - mu) / 12.0;
+        double is = 1 / sqrt(var + 0.01);
+        CU_ASSERT(fabs(mean[r] - mu) < 1e-5 && fabs(inv[r] - is) < 1e-5 * is);
+        for (int i = 0; i < 12; i++) {
+            double ramp = 2.0 * ((i * 7) % 12) / 12 - 1; /* s and b */
+            double want = (x[r * 12 + i] - mu) * is * ramp + ramp;
+            CU_ASSERT(fabs(y[r * 12 + i] - want) < 1e-5 + 1e-5 * fabs(want));
+        }
+    }
+    nnd_context_destroy(ctx);
+    nnd_model_destroy(m);
+}
+
 NND_SUITE("onnx_ops", test_onnx_ops_operator_version_checked,
           test_onnx_ops_batchnorm_legacy_attributes, test_onnx_ops_dropout_modes,
           test_onnx_ops_legacy_broadcast, test_onnx_ops_gemm_alpha_beta_trans_a,
           test_onnx_ops_hard_sigmoid_and_selu_constants, test_onnx_ops_clip_bounds_as_inputs,
           test_onnx_ops_transpose_of_constant_folds, test_onnx_ops_static_sizes_resolve_views,
-          test_onnx_ops_same_padding_with_stride)
+          test_onnx_ops_same_padding_with_stride, test_onnx_ops_layernorm_axes_and_statistics)
