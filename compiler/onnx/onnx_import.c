@@ -319,6 +319,7 @@ static bool convert(OnnxCtx *x, const Onnx__ModelProto *m, const char *path,
     if (!check_versions(x, m))
         return false;
     const Onnx__GraphProto *g = m->graph;
+    x->graph = g;
     const char *model = model_ident(x, model_name, g->name, path);
     const char *wname = arena_printf(x->a, "%s.safetensors", model);
     onnx_emit(x, "# Imported from %s (ONNX IR %lld, opset %d%s%s).\nmodel %s {\n",

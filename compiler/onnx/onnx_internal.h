@@ -32,6 +32,9 @@ typedef struct Value {
     const char *ident;      /* VAL_TENSOR: the .nnd name */
     int rank;               /* VAL_TENSOR: -1 when not known */
     int64_t dims[MAX_RANK]; /* VAL_TENSOR: each size; -1 when symbolic or not known */
+    bool padded;            /* VAL_TENSOR: a folded Pad's output, the same tensor as its */
+    int64_t pad[4];         /* input (same ident, same dims) with these pads still to add: */
+                            /* [top, left, bottom, right], for the window that reads it */
     OnnxConst c;            /* VAL_CONST */
     bool is_init;           /* an initializer (may become a parameter) */
     ShapeElem *elems;       /* VAL_SHAPE; nelems < 0: every dimension of elems[0].src */
@@ -43,6 +46,7 @@ typedef struct OnnxCtx {
     Diag *d;
     SrcLoc at;
     int opset;
+    const Onnx__GraphProto *graph; /* for looking at a value's readers */
     Value *vals;
     int nvals, cap;
     const char **idents;    /* every name used in the text */
@@ -112,10 +116,17 @@ const char *on_ints_str(OnnxCtx *x, const int64_t *v, int k);  /* [1, 2, 3] */
 const char *on_pair_str(OnnxCtx *x, const int64_t *v);          /* 3, or [3, 4] */
 bool on_is_scalar(const Value *v);                              /* a one-value constant */
 
-/* The mappers, one per operator family (onnx_map_*.c); false after reporting. */
+/* onnx_fold.c: arithmetic on constants. src's values with another shape as output 0, and
+ * Concat of constants along axis; false after reporting. */
+bool onnx_fold_copy(const OnnxNode *n, const Value *src, const int64_t *shape, int rank);
+bool onnx_fold_concat(const OnnxNode *n, int64_t axis);
+
+/* The mappers, one per operator family (onnx_map_*.c, onnx_fold.c); false after
+ * reporting. */
 bool onnx_map_conv(const OnnxNode *n);
 bool onnx_map_pool(const OnnxNode *n);
 bool onnx_map_global_avgpool(const OnnxNode *n);
+bool onnx_map_pad(const OnnxNode *n);
 bool onnx_map_gemm(const OnnxNode *n);
 bool onnx_map_matmul(const OnnxNode *n);
 bool onnx_map_batchnorm(const OnnxNode *n);
@@ -129,6 +140,9 @@ bool onnx_map_gather(const OnnxNode *n);
 bool onnx_map_unsqueeze(const OnnxNode *n);
 bool onnx_map_squeeze(const OnnxNode *n);
 bool onnx_map_constant(const OnnxNode *n);
+bool onnx_map_cast(const OnnxNode *n);
+bool onnx_map_constant_of_shape(const OnnxNode *n);
+bool onnx_map_slice(const OnnxNode *n);
 bool onnx_map_binary(const OnnxNode *n);
 bool onnx_map_unary(const OnnxNode *n);
 bool onnx_map_clip(const OnnxNode *n);

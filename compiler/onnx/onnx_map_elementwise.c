@@ -133,6 +133,9 @@ bool onnx_map_unary(const OnnxNode *n) {
     for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
         if (strcmp(n->op, ops[i][0]) == 0)
             op = ops[i][1];
+    Value *c = on_in(n, 0);
+    if (c && c->kind == VAL_CONST && strcmp(op, "identity") == 0) /* of a weight: folded */
+        return onnx_fold_copy(n, c, c->c.shape, c->c.rank);
     Value *xin = on_tensor_in(n, 0);
     if (!xin)
         return false;

@@ -14,6 +14,11 @@ bool onnx_map_concat(const OnnxNode *n) {
     Value *first = on_in(n, 0);
     if (!first)
         return on_nin(n) ? false : on_fail(n, "%s", "no inputs");
+    bool all_const = true;
+    for (int i = 0; i < on_nin(n) && all_const; i++)
+        all_const = on_in(n, i) && on_in(n, i)->kind == VAL_CONST;
+    if (all_const)
+        return onnx_fold_concat(n, on_attr_i(n, "axis", 1));
     if (first->kind != VAL_TENSOR) {
         ShapeElem *e = arena_array(n->x->a, (size_t)on_nin(n) * MAX_RANK + 1, sizeof *e);
         int k = 0;

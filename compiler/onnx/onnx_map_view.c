@@ -99,9 +99,31 @@ static void resolve_target(const Value *xin, int64_t *t, const bool *copy, int k
         t[infer] = have / want;
 }
 
+/* A constant's shape as a tensor Value's rank and sizes, for the view rules. */
+static Value const_view(const Value *c) {
+    Value v = {.onnx = c->onnx, .kind = VAL_TENSOR, .rank = c->c.rank};
+    memcpy(v.dims, c->c.shape, sizeof v.dims);
+    return v;
+}
+
 bool onnx_map_reshape(const OnnxNode *n) {
-    Value *xin = on_tensor_in(n, 0);
-    if (!xin)
+    Value *xin = on_in(n, 0);
+    if (xin && xin->kind == VAL_CONST) { /* folded: the values keep their order */
+        Value view = const_view(xin);
+        int64_t dims[MAX_RANK];
+        bool copy[MAX_RANK] = {false};
+        int k = reshape_target(n, &view, on_in(n, 1), dims, copy);
+        if (k < 0)
+            return false;
+        resolve_target(&view, dims, copy, k);
+        int64_t numel = 1;
+        for (int i = 0; i < k; i++)
+            numel *= dims[i];
+        if (numel != xin->c.numel)
+            return on_fail(n, "%s", "the constant does not have the target shape's size");
+        return onnx_fold_copy(n, xin, dims, k);
+    }
+    if (!(xin = on_tensor_in(n, 0)))
         return false;
     int64_t dims[MAX_RANK];
     bool copy[MAX_RANK] = {false};
@@ -287,7 +309,13 @@ bool onnx_map_unsqueeze(const OnnxNode *n) {
 }
 
 bool onnx_map_squeeze(const OnnxNode *n) {
-    Value *xin = on_tensor_in(n, 0);
+    Value *xin = on_in(n, 0), view;
+    if (xin && xin->kind == VAL_CONST) { /* folded below */
+        view = const_view(xin);
+        xin = &view;
+    } else {
+        xin = on_tensor_in(n, 0);
+    }
     int64_t axes[MAX_RANK], dims[MAX_RANK];
     int k = xin ? view_axes(n, axes) : -1;
     if (k == -1)
@@ -309,5 +337,7 @@ bool onnx_map_squeeze(const OnnxNode *n) {
         if (!drop[i] && !(k < 0 && xin->dims[i] == 1))
             dims[r++] = xin->dims[i];
     }
+    if (xin == &view)
+        return onnx_fold_copy(n, on_in(n, 0), dims, r);
     return emit_reshape(n, xin, dims, r);
 }

@@ -87,7 +87,11 @@ static bool window(const OnnxNode *n, Window *w, const Value *xin,
         if (w->pads[i] < 0 || (i < 2 && (w->kernel[i] < 1 || w->stride[i] < 1 ||
                                           w->dilation[i] < 1)))
             return on_fail(n, "%s", "kernel, strides, dilations and pads must be positive");
-    return auto_pad(n, w, xin, weight_kernel != NULL);
+    if (!auto_pad(n, w, xin, weight_kernel != NULL))
+        return false;
+    for (int i = 0; i < 4 && xin->padded; i++) /* a Pad before it (onnx_map_pad.c) */
+        w->pads[i] += xin->pad[i];
+    return true;
 }
 
 /* The output's sizes: batch and channels, then the window arithmetic on height and width. */
@@ -165,7 +169,7 @@ bool onnx_map_pool(const OnnxNode *n) {
         if (2 * win.pads[i] > win.kernel[i % 2])
             return on_fail(n, "%s", "padding larger than half the kernel is not supported");
     bool ceil_mode = on_attr_i(n, "ceil_mode", 0) != 0;
-    bool count_pad = on_attr_i(n, "count_include_pad", 0) != 0;
+    bool count_pad = on_attr_i(n, "count_include_pad", 0) != 0 || xin->padded;
     Value *o = on_out(n, 4);
     if (!o)
         return false;

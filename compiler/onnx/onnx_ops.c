@@ -25,6 +25,7 @@ static const struct {
     {"MaxPool", onnx_map_pool, 1},
     {"AveragePool", onnx_map_pool, 1},
     {"GlobalAveragePool", onnx_map_global_avgpool, 1},
+    {"Pad", onnx_map_pad, 2},
     /* onnx_map_layer.c */
     {"Gemm", onnx_map_gemm, 1},
     {"MatMul", onnx_map_matmul, 1},
@@ -41,6 +42,10 @@ static const struct {
     {"Shape", onnx_map_shape, 1},
     {"Gather", onnx_map_gather, 1},
     {"Constant", onnx_map_constant, 1},
+    /* onnx_fold.c: on constants only */
+    {"Cast", onnx_map_cast, 6},
+    {"ConstantOfShape", onnx_map_constant_of_shape, 9},
+    {"Slice", onnx_map_slice, 1},
     /* onnx_map_elementwise.c */
     {"Add", onnx_map_binary, 6},
     {"Sub", onnx_map_binary, 6},

@@ -55,6 +55,8 @@ static void check_model(const char *name) {
 static void test_onnx_mlp_matches_pytorch(void) { check_model("mlp"); }
 static void test_onnx_lenet5_opset13_matches_pytorch(void) { check_model("lenet5_op13"); }
 static void test_onnx_lenet5_opset9_matches_pytorch(void) { check_model("lenet5_op9"); }
+static void test_onnx_padconv_opset9_matches_pytorch(void) { check_model("padconv_op9"); }
+static void test_onnx_padconv_opset13_matches_pytorch(void) { check_model("padconv_op13"); }
 
 static bool write_bytes(const char *path, const void *data, size_t n) {
     FILE *f = fopen(path, "wb");
@@ -278,6 +280,7 @@ static void test_onnx_bound_graph_input(void) {
 }
 
 NND_SUITE("onnx", test_onnx_mlp_matches_pytorch, test_onnx_lenet5_opset13_matches_pytorch,
-          test_onnx_lenet5_opset9_matches_pytorch, test_onnx_truncated_files_fail_cleanly,
+          test_onnx_lenet5_opset9_matches_pytorch, test_onnx_padconv_opset9_matches_pytorch,
+          test_onnx_padconv_opset13_matches_pytorch, test_onnx_truncated_files_fail_cleanly,
           test_onnx_garbage_and_empty_exit_1, test_onnx_unsupported_operator_named,
           test_onnx_layernorm_last_axis, test_onnx_bound_graph_input)

@@ -278,6 +278,105 @@ static void test_onnx_ops_same_padding_with_stride(void) {
                          "width are symbolic"));
 }
 
+/* Arithmetic on constants folds: Slice with a negative step, Cast, ConstantOfShape, Concat
+ * and Reshape of constants (PyTorch's F.pad at opset 11 computes its pads so); on computed
+ * tensors those operators are unsupported. */
+static void test_onnx_ops_constant_subgraphs_fold(void) {
+    const char *p = model_path("fold");
+    CU_ASSERT_FATAL(onnx_build(p, "input x 2,3,2", "init s 3 3.7,-1,2", "int64 b 1 -1",
+                               "int64 e 1 -9223372036854775807", "int64 st 1 -1",
+                               "node Slice s,b,e,b,st -> r", "node Cast r -> c to=7",
+                               "node Reshape x,c -> y", "output y", NULL));
+    CU_ASSERT(writes(p, "y = reshape(x, [2, 2, 3])"));
+    /* torch 1.13's F.pad(x, (1, 2, 0, 1)) at opset 13, then a conv */
+    CU_ASSERT_FATAL(onnx_build(p, "input x 1,2,3,4", "init W 2,2,3,3 ramp", "int64 four 1 4",
+                               "int64 lrtb 4 1,2,0,1", "int64 shp 2 -1,2", "int64 flat 1 -1",
+                               "int64 b 1 -1", "int64 e 1 -9223372036854775807", "int64 a 1 0",
+                               "node ConstantOfShape four -> z", "node Concat lrtb,z -> c axis=0",
+                               "node Reshape c,shp -> r", "node Slice r,b,e,a,b -> s",
+                               "node Transpose s -> t perm=[1,0]", "node Reshape t,flat -> f",
+                               "node Cast f -> pads to=7", "node Pad x,pads -> xp",
+                               "node Conv xp,W -> y", "output y", NULL));
+    CU_ASSERT(writes(p, "y = conv2d(x, 2, kernel=3, padding=[0, 1, 1, 2], bias=false)"));
+    CU_ASSERT_FATAL(onnx_build(p, "input x 2,3", "node Cast x -> y to=1", "output y", NULL));
+    CU_ASSERT(rejects(p, "unsupported ONNX operator 'Cast' (node 'Cast'; only folded when its "
+                         "inputs are constants)"));
+}
+
+/* --- Pad ------------------------------------------------------------------------------------- */
+
+/* Runs the model at path on x [1, 2, 5, 6] (a fixed ramp) into y (ny values). */
+static bool run_image(const char *path, float *y, size_t ny) {
+    static float x[60];
+    for (int i = 0; i < 60; i++)
+        x[i] = (float)((i * 11) % 13) / 4 - 1.5f;
+    int64_t xs[4] = {1, 2, 5, 6};
+    return run1(path, x, 60, 4, xs, y, ny);
+}
+
+static bool same_values(const float *a, const float *b, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (fabs(a[i] - b[i]) > 1e-5 * fmax(1, fabs(b[i])))
+            return false;
+    return true;
+}
+
+/* A zero Pad before a Conv or an AveragePool, or a -inf Pad before a MaxPool, folds into
+ * the window's padding and gives what the window with those pads gives. */
+static void test_onnx_ops_pad_folds_into_window(void) {
+    const char *p = model_path("pad"), *q = model_path("nopad");
+    float y[2 * 6 * 7], want[2 * 6 * 7];
+    CU_ASSERT_FATAL(onnx_build(p, "opset 11", "input x 1,2,5,6", "init W 2,2,3,3 ramp",
+                               "int64 pads 8 0,0,1,2,0,0,2,1", "node Pad x,pads -> t",
+                               "node Conv t,W -> y", "output y", NULL));
+    CU_ASSERT(writes(p, "y = conv2d(x, 2, kernel=3, padding=[1, 2, 2, 1], bias=false)"));
+    CU_ASSERT_FATAL(onnx_build(q, "input x 1,2,5,6", "init W 2,2,3,3 ramp",
+                               "node Conv x,W -> y pads=[1,2,2,1]", "output y", NULL));
+    CU_ASSERT_FATAL(run_image(p, y, 2 * 6 * 7) && run_image(q, want, 2 * 6 * 7));
+    CU_ASSERT(same_values(y, want, 2 * 6 * 7));
+    /* opset 2's attributes; zeros counted by the average as the explicit pad counts them */
+    CU_ASSERT_FATAL(onnx_build(p, "opset 7", "input x 1,2,5,6",
+                               "node Pad x -> t pads=[0,0,1,1,0,0,1,1]",
+                               "node AveragePool t -> y kernel_shape=[3,3]", "output y", NULL));
+    CU_ASSERT(writes(p, "y = avgpool2d(x, 3, stride=1, padding=1, count_include_pad=true)"));
+    CU_ASSERT_FATAL(onnx_build(q, "opset 7", "input x 1,2,5,6",
+                               "node AveragePool x -> y kernel_shape=[3,3] pads=[1,1,1,1] "
+                               "count_include_pad=1",
+                               "output y", NULL));
+    CU_ASSERT_FATAL(run_image(p, y, 2 * 5 * 6) && run_image(q, want, 2 * 5 * 6));
+    CU_ASSERT(same_values(y, want, 2 * 5 * 6));
+    CU_ASSERT_FATAL(onnx_build(p, "opset 7", "input x 1,2,5,6",
+                               "node Pad x -> t pads=[0,0,1,0,0,0,0,1] value=-1e40",
+                               "node MaxPool t -> y kernel_shape=[2,2]", "output y", NULL));
+    CU_ASSERT(writes(p, "y = maxpool2d(x, 2, stride=1, padding=[1, 0, 0, 1])"));
+}
+
+/* Every other Pad is refused with its reason. */
+static void test_onnx_ops_pad_refused_by_reason(void) {
+    const char *p = model_path("pad_bad");
+    CU_ASSERT_FATAL(onnx_build(p, "opset 7", "input x 1,2,5,6",
+                               "node Pad x -> t pads=[0,0,1,1,0,0,1,1]", "node Relu t -> y",
+                               "output y", NULL));
+    CU_ASSERT(rejects(p, "ONNX operator 'Pad' (node 'Pad'): not supported: its output is read "
+                         "by 'Relu' (node 'Relu'), not as the input of a Conv or pool (a Pad "
+                         "maps only when folded into the Conv or pool that reads it)"));
+    CU_ASSERT_FATAL(onnx_build(p, "opset 7", "input x 1,2,5,6",
+                               "node Pad x -> y pads=[0,0,1,1,0,0,1,1]", "output y", NULL));
+    CU_ASSERT(rejects(p, "not supported: its output is a graph output"));
+    CU_ASSERT_FATAL(onnx_build(p, "opset 7", "input x 1,2,5,6",
+                               "node Pad x -> t pads=[0,0,1,1,0,0,1,1] mode=\"reflect\"",
+                               "node Conv t,t -> y", "output y", NULL));
+    CU_ASSERT(rejects(p, "not supported: mode=reflect has no .nnd form"));
+    CU_ASSERT_FATAL(onnx_build(p, "opset 7", "input x 1,2,5,6",
+                               "node Pad x -> t pads=[0,1,1,1,0,0,1,1]",
+                               "node MaxPool t -> y kernel_shape=[2,2]", "output y", NULL));
+    CU_ASSERT(rejects(p, "not supported: only the height and width can be padded"));
+    CU_ASSERT_FATAL(onnx_build(p, "opset 7", "input x 1,2,5,6",
+                               "node Pad x -> t pads=[0,0,1,1,0,0,1,1]",
+                               "node MaxPool t -> y kernel_shape=[2,2]", "output y", NULL));
+    CU_ASSERT(rejects(p, "not supported: a MaxPool absorbs only -inf padding"));
+}
+
 /* --- normalizations ---------------------------------------------------------------------------- */
 
 /* LayerNormalization over the axes from 1 on normalizes a [-1, 12] view and reshapes back;
@@ -331,4 +430,6 @@ NND_SUITE("onnx_ops", test_onnx_ops_operator_version_checked,
           test_onnx_ops_legacy_broadcast, test_onnx_ops_gemm_alpha_beta_trans_a,
           test_onnx_ops_hard_sigmoid_and_selu_constants, test_onnx_ops_clip_bounds_as_inputs,
           test_onnx_ops_transpose_of_constant_folds, test_onnx_ops_static_sizes_resolve_views,
-          test_onnx_ops_same_padding_with_stride, test_onnx_ops_layernorm_axes_and_statistics)
+          test_onnx_ops_same_padding_with_stride, test_onnx_ops_constant_subgraphs_fold,
+          test_onnx_ops_pad_folds_into_window,
+          test_onnx_ops_pad_refused_by_reason, test_onnx_ops_layernorm_axes_and_statistics)
