@@ -4,6 +4,7 @@
  * does not understand or when the file cannot be written. Lines:
  *     opset 6                              the default domain's opset (13 without this line)
  *     input x 1,3,8,8                      a FLOAT graph input; "N" as a dimension is symbolic
+ *     input s 2 int64                      a graph input of another dtype (int64, bool)
  *     init W 4,3,3,3 0.5,-1,...            a FLOAT initializer: its values, or "ramp": the
  *                                          values 0, 1, 2, ... scaled into [-1, 1)
  *     int64 shape 2 1,-1                   an INT64 initializer
@@ -68,7 +69,8 @@ static int ob_numbers(const char *s, double *v, int max) {
     return k;
 }
 
-static bool ob_value_info(OnnxBuild *b, int i, const char *name, const char *dims) {
+static bool ob_value_info(OnnxBuild *b, int i, const char *name, const char *dims,
+                          int dtype) {
     onnx__value_info_proto__init(&b->vi[i]);
     onnx__type_proto__init(&b->ty[i]);
     onnx__type_proto__tensor__init(&b->tt[i]);
@@ -78,7 +80,7 @@ static bool ob_value_info(OnnxBuild *b, int i, const char *name, const char *dim
     b->ty[i].value_case = ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE;
     b->ty[i].tensor_type = &b->tt[i];
     b->tt[i].has_elem_type = true;
-    b->tt[i].elem_type = ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT;
+    b->tt[i].elem_type = dtype;
     if (!dims)
         return true;
     b->tt[i].shape = &b->shp[i];
@@ -215,9 +217,15 @@ static bool ob_line(OnnxBuild *b, const char *line) {
     Onnx__GraphProto *g = &b->g;
     if (nw == 2 && strcmp(w[0], "opset") == 0) {
         b->opset.version = atoll(w[1]);
-    } else if (nw == 3 && strcmp(w[0], "input") == 0 && g->n_input < OB_MAX) {
+    } else if ((nw == 3 || nw == 4) && strcmp(w[0], "input") == 0 && g->n_input < OB_MAX) {
         int i = (int)g->n_input++;
-        ob_value_info(b, i, w[1], w[2]);
+        int dtype = nw == 3                     ? ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT
+                    : strcmp(w[3], "int64") == 0 ? ONNX__TENSOR_PROTO__DATA_TYPE__INT64
+                    : strcmp(w[3], "bool") == 0  ? ONNX__TENSOR_PROTO__DATA_TYPE__BOOL
+                                                 : -1;
+        if (dtype < 0)
+            return false;
+        ob_value_info(b, i, w[1], w[2], dtype);
         b->ins[i] = &b->vi[i];
     } else if (nw == 4 && (strcmp(w[0], "init") == 0 || strcmp(w[0], "int64") == 0) &&
                g->n_initializer < OB_MAX) {
@@ -231,7 +239,7 @@ static bool ob_line(OnnxBuild *b, const char *line) {
         g->n_node++;
     } else if (nw == 2 && strcmp(w[0], "output") == 0 && g->n_output < OB_MAX) {
         int i = OB_MAX + (int)g->n_output;
-        ob_value_info(b, i, w[1], NULL);
+        ob_value_info(b, i, w[1], NULL, ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT);
         b->outs[g->n_output++] = &b->vi[i];
     } else {
         return false;

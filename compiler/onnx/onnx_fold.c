@@ -27,10 +27,14 @@ static bool unsupported_on_tensors(const OnnxNode *n) {
     return false;
 }
 
-/* The node's input i as a constant, or NULL: a computed tensor is reported as this
- * operator being unsupported on tensors, an undefined input by on_in. */
-static const Value *folded_in(const OnnxNode *n, int i) {
-    Value *v = on_in(n, i);
+/* The node's input i as a constant, or NULL: a computed tensor or a graph input is
+ * reported as this operator being unsupported on tensors, an undefined input by on_in.
+ * A graph input in the role of an attribute (Slice's starts, ConstantOfShape's shape) is
+ * reported as needing a value instead (onnx_import_file_bound can give it one). */
+static const Value *folded_in(const OnnxNode *n, int i, const char *role) {
+    Value *v = on_in_any(n, i);
+    if (role && v && v->is_input)
+        return on_const_in(n, i, role);
     if (v && v->kind != VAL_CONST) {
         unsupported_on_tensors(n);
         return NULL;
@@ -61,7 +65,7 @@ bool onnx_fold_copy(const OnnxNode *n, const Value *src, const int64_t *shape, i
 
 /* Cast to a float or integer type: integers truncate toward zero, BOOL is 0 or 1. */
 bool onnx_map_cast(const OnnxNode *n) {
-    const Value *v = folded_in(n, 0);
+    const Value *v = folded_in(n, 0, NULL);
     if (!v)
         return false;
     int64_t to = on_attr_i(n, "to", 0);
@@ -86,7 +90,7 @@ bool onnx_map_cast(const OnnxNode *n) {
 /* ConstantOfShape: a constant of the given shape, every element the value attribute's
  * (float 0 without it). */
 bool onnx_map_constant_of_shape(const OnnxNode *n) {
-    const Value *s = folded_in(n, 0);
+    const Value *s = folded_in(n, 0, "the shape");
     if (!s)
         return false;
     OnnxConst fill = {.numel = 1, .is_float = true, .v = (double[]){0}};
@@ -119,8 +123,8 @@ static int slice_args(const OnnxNode *n, int64_t (*arg)[MAX_RANK], int rank) {
         if (n->x->opset < 10) {
             m = j < 3 ? on_attr_ints(n, names[j], arg[j], MAX_RANK) : -1;
         } else {
-            const Value *v = on_in(n, j + 1) ? folded_in(n, j + 1) : NULL;
-            if (on_in(n, j + 1) && !v)
+            const Value *v = on_has(n, j + 1) ? folded_in(n, j + 1, names[j]) : NULL;
+            if (on_has(n, j + 1) && !v)
                 return -1;
             m = v ? (int)(v->c.numel > MAX_RANK ? MAX_RANK + 1 : v->c.numel) : -1;
             for (int i = 0; v && i < m && i < MAX_RANK; i++)
@@ -163,7 +167,7 @@ static void slice_axis(int64_t d, int64_t start, int64_t end, int64_t step, int6
 }
 
 bool onnx_map_slice(const OnnxNode *n) {
-    const Value *v = folded_in(n, 0);
+    const Value *v = folded_in(n, 0, NULL);
     int64_t arg[4][MAX_RANK];
     int k = v ? slice_args(n, arg, v->c.rank) : -1;
     if (k < 0)

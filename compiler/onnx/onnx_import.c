@@ -202,10 +202,11 @@ static bool emit_input(OnnxCtx *x, const Onnx__ValueInfoProto *vi) {
         return false;
     }
     const Onnx__TypeProto__Tensor *tt = tp->tensor_type;
-    if (tt->elem_type != ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT) {
-        diag_error(x->d, x->at, "input '%s' has dtype %s; only FLOAT inputs are supported", name,
-                   onnx_dtype_name(tt->elem_type));
-        return false;
+    if (tt->elem_type != ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT) { /* reported where used */
+        Value *v = onnx_define(x, name, VAL_OTHER);
+        v->is_input = true;
+        v->dtype = tt->elem_type;
+        return true;
     }
     if (!tt->shape || tt->shape->n_dim > MAX_RANK) {
         diag_error(x->d, x->at, "input '%s' has a dynamic shape (no shape, or rank above %d)",
@@ -240,6 +241,7 @@ static bool emit_input(OnnxCtx *x, const Onnx__ValueInfoProto *vi) {
     }
     Value *v = onnx_define(x, name, VAL_TENSOR);
     v->ident = onnx_ident(x, name);
+    v->is_input = true;
     v->rank = (int)tt->shape->n_dim;
     memcpy(v->dims, sizes, (size_t)v->rank * sizeof *sizes);
     onnx_emit(x, "  input %s : f32[%s]\n", v->ident, dims);
@@ -287,16 +289,10 @@ static const OnnxTensor *bound_value(const OnnxTensor *bound, int nbound, const 
     return NULL;
 }
 
-/* A graph input given a value: a float constant, as if it were an initializer. */
+/* A graph input given a value: a constant, as if it were an initializer (a float one for
+ * a weight, an integer one for a shape or axes). */
 static bool bind_input(OnnxCtx *x, const Onnx__ValueInfoProto *vi, const OnnxTensor *t) {
     const char *name = onnx_str(vi->name);
-    const Onnx__TypeProto *tp = vi->type;
-    if (tp && tp->value_case == ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE && tp->tensor_type &&
-        tp->tensor_type->elem_type != ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT) {
-        diag_error(x->d, x->at, "input '%s' has dtype %s; only FLOAT inputs are supported", name,
-                   onnx_dtype_name(tp->tensor_type->elem_type));
-        return false;
-    }
     if (t->rank < 0 || t->rank > MAX_RANK || t->numel < 0) {
         diag_error(x->d, x->at, "the value given for input '%s' has a bad shape", name);
         return false;
@@ -306,7 +302,7 @@ static bool bind_input(OnnxCtx *x, const Onnx__ValueInfoProto *vi, const OnnxTen
     v->c.rank = t->rank;
     memcpy(v->c.shape, t->shape, (size_t)t->rank * sizeof *t->shape);
     v->c.numel = t->numel;
-    v->c.is_float = true;
+    v->c.is_float = !t->is_integer;
     v->c.v = arena_array(x->a, (size_t)t->numel + 1, sizeof(double));
     for (int64_t i = 0; i < t->numel; i++)
         v->c.v[i] = t->data[i];
@@ -358,6 +354,12 @@ static bool convert(OnnxCtx *x, const Onnx__ModelProto *m, const char *path,
     size_t weights_at = x->len;
     for (size_t i = 0; i < g->n_node; i++)
         ok &= onnx_map_node(x, g->node[i]);
+    for (int i = 0; i < x->nvals && ok; i++) /* a non-float input nothing used, not bound */
+        if (x->vals[i].kind == VAL_OTHER) {
+            diag_error(x->d, x->at, "input '%s' has dtype %s; only FLOAT inputs are supported",
+                       x->vals[i].onnx, onnx_dtype_name(x->vals[i].dtype));
+            ok = false;
+        }
     for (size_t i = 0; i < g->n_output; i++) {
         const char *name = onnx_str(g->output[i]->name);
         const Value *v = onnx_value(x, name);

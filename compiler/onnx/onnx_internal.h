@@ -24,7 +24,10 @@ typedef struct ShapeElem {
     int64_t dim;
 } ShapeElem;
 
-typedef enum ValKind { VAL_TENSOR, VAL_CONST, VAL_SHAPE } ValKind;
+/* What an ONNX value is to the importer: a tensor of the text, a constant, a folded shape
+ * vector, or a graph input of a dtype other than FLOAT, which can only be given a value
+ * (onnx_import_file_bound) where a constant is needed (a Reshape's shape, Pad's pads). */
+typedef enum ValKind { VAL_TENSOR, VAL_CONST, VAL_SHAPE, VAL_OTHER } ValKind;
 
 typedef struct Value {
     const char *onnx;       /* the ONNX name */
@@ -37,6 +40,8 @@ typedef struct Value {
                             /* [top, left, bottom, right], for the window that reads it */
     OnnxConst c;            /* VAL_CONST */
     bool is_init;           /* an initializer (may become a parameter) */
+    bool is_input;          /* VAL_TENSOR, VAL_OTHER: a graph input */
+    int dtype;              /* VAL_OTHER: its ONNX dtype */
     ShapeElem *elems;       /* VAL_SHAPE; nelems < 0: every dimension of elems[0].src */
     int nelems;
 } Value;
@@ -104,7 +109,9 @@ double on_attr_f(const OnnxNode *n, const char *name, double def);
 int on_attr_ints(const OnnxNode *n, const char *name, int64_t *v, int max); /* -1: absent */
 const char *on_attr_s(const OnnxNode *n, const char *name, const char *def);
 int on_nin(const OnnxNode *n);
-Value *on_in(const OnnxNode *n, int i);          /* NULL: absent, or undefined (reported) */
+bool on_has(const OnnxNode *n, int i);           /* input i is named (not absent, not "") */
+Value *on_in_any(const OnnxNode *n, int i);      /* NULL: absent, or undefined (reported) */
+Value *on_in(const OnnxNode *n, int i);          /* the same, VAL_OTHER reported by dtype */
 Value *on_tensor_in(const OnnxNode *n, int i);   /* a computed tensor, else reported */
 Value *on_const_in(const OnnxNode *n, int i, const char *role); /* a constant, else reported */
 /* Defines output 0 as a tensor of the given rank and writes "  IDENT = "; the caller writes

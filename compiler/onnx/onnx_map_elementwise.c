@@ -112,9 +112,12 @@ static bool dropout_is_inference(const OnnxNode *n) {
     if (n->x->opset < 7 && on_attr_i(n, "is_test", 0) != 1)
         return on_fail(n, "%s", "is_test=0 (training mode, the default before opset 7) is not "
                        "supported");
-    Value *tm = n->x->opset >= 12 ? on_in(n, 2) : NULL;
-    if (tm && (tm->kind != VAL_CONST || tm->c.numel != 1))
-        return on_fail(n, "%s", "training_mode must be a constant");
+    bool has_tm = n->x->opset >= 12 && on_has(n, 2);
+    Value *tm = has_tm ? on_const_in(n, 2, "training_mode") : NULL;
+    if (has_tm && !tm)
+        return false;
+    if (tm && tm->c.numel != 1)
+        return on_fail(n, "%s", "training_mode must be one value");
     if (tm && tm->c.v[0] != 0)
         return on_fail(n, "%s", "training_mode=true is not supported");
     return true;
@@ -168,9 +171,9 @@ bool onnx_map_clip(const OnnxNode *n) {
         hi = on_attr_f(n, "max", hi);
     } else {
         /* bounds as inputs: constants (initializers, Constant nodes) fold into the clip */
-        Value *a = on_in(n, 1) ? on_const_in(n, 1, "min") : NULL;
-        Value *b = on_in(n, 2) ? on_const_in(n, 2, "max") : NULL;
-        if ((on_in(n, 1) && !a) || (on_in(n, 2) && !b))
+        Value *a = on_has(n, 1) ? on_const_in(n, 1, "min") : NULL;
+        Value *b = on_has(n, 2) ? on_const_in(n, 2, "max") : NULL;
+        if ((on_has(n, 1) && !a) || (on_has(n, 2) && !b))
             return false;
         if ((a && a->c.numel != 1) || (b && b->c.numel != 1))
             return on_fail(n, "%s", "min and max must be scalars");

@@ -48,7 +48,7 @@ static const OnnxConst *gemm_bias(const OnnxNode *n, const Value *cv, int64_t un
  * transA transposes the input first. */
 bool onnx_map_gemm(const OnnxNode *n) {
     Value *xin = on_tensor_in(n, 0), *bv = on_const_in(n, 1, "B"), *cv = NULL;
-    if (on_nin(n) > 2 && on_in(n, 2) && !(cv = on_const_in(n, 2, "C")))
+    if (on_has(n, 2) && !(cv = on_const_in(n, 2, "C")))
         return false;
     if (!xin || !bv)
         return false;

@@ -123,7 +123,7 @@ static bool layernorm_stats(const OnnxNode *n, const Value *xin, int axis, int64
 /* LayerNormalization: normalized over the axes from `axis` on, in float (stash_type 1). */
 bool onnx_map_layernorm(const OnnxNode *n) {
     Value *xin = on_tensor_in(n, 0), *sv = on_const_in(n, 1, "the scale Scale"), *bv = NULL;
-    if (on_nin(n) > 2 && on_in(n, 2) && !(bv = on_const_in(n, 2, "the bias B")))
+    if (on_has(n, 2) && !(bv = on_const_in(n, 2, "the bias B")))
         return false;
     if (!xin || !sv)
         return false;

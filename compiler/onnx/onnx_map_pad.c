@@ -28,7 +28,7 @@ static int pad_amounts(const OnnxNode *n, int64_t *pads, double *value) {
     Value *p = on_const_in(n, 1, "pads"), *v = NULL;
     if (!p)
         return -1;
-    if (on_in(n, 2) && !(v = on_const_in(n, 2, "the constant_value")))
+    if (on_has(n, 2) && !(v = on_const_in(n, 2, "the constant_value")))
         return -1;
     if (p->c.numel > 2 * MAX_RANK || (v && v->c.numel != 1)) {
         on_fail(n, "%s", "pads must be at most 16 values and constant_value one value");

@@ -96,7 +96,13 @@ bool onnx_map_shape(const OnnxNode *n) {
 }
 
 bool onnx_map_gather(const OnnxNode *n) {
-    Value *s = on_in(n, 0), *idx = on_in(n, 1);
+    Value *s = on_in(n, 0);
+    if (s && s->kind != VAL_SHAPE) /* an embedding lookup, a slice of a tensor */
+        return on_fail(n, "%s", "only Gather from a Shape is supported, not from a tensor or "
+                       "a constant");
+    Value *idx = on_in_any(n, 1);
+    if (idx && idx->kind == VAL_OTHER) /* a graph input that may be given a value */
+        idx = on_const_in(n, 1, "the indices");
     if (!s || !idx)
         return false;
     if (s->kind != VAL_SHAPE || idx->kind != VAL_CONST || idx->c.numel != 1 ||

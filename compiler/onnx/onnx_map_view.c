@@ -41,7 +41,10 @@ static int reshape_target(const OnnxNode *n, const Value *xin, const Value *s, i
                           bool *copy) {
     bool allowzero = on_attr_i(n, "allowzero", 0) != 0;
     int k;
-    if (s && s->kind == VAL_CONST) {
+    if (s && (s->kind == VAL_OTHER || (s->kind == VAL_TENSOR && s->is_input))) {
+        on_const_in(n, 1, "the shape"); /* a graph input: it may be given a value */
+        return -1;
+    } else if (s && s->kind == VAL_CONST) {
         if (s->c.rank != 1 || s->c.numel > MAX_RANK)
             return fail_len(n, "the shape must be 1-D, of at most 8 values");
         k = (int)s->c.numel;
@@ -112,7 +115,7 @@ bool onnx_map_reshape(const OnnxNode *n) {
         Value view = const_view(xin);
         int64_t dims[MAX_RANK];
         bool copy[MAX_RANK] = {false};
-        int k = reshape_target(n, &view, on_in(n, 1), dims, copy);
+        int k = reshape_target(n, &view, on_in_any(n, 1), dims, copy);
         if (k < 0)
             return false;
         resolve_target(&view, dims, copy, k);
@@ -127,7 +130,7 @@ bool onnx_map_reshape(const OnnxNode *n) {
         return false;
     int64_t dims[MAX_RANK];
     bool copy[MAX_RANK] = {false};
-    int k = reshape_target(n, xin, on_in(n, 1), dims, copy);
+    int k = reshape_target(n, xin, on_in_any(n, 1), dims, copy);
     if (k < 0)
         return false;
     int lead = 0; /* [0, 0, ..., -1]: flatten(x, axis), whatever the sizes */
@@ -248,8 +251,8 @@ static int view_axes(const OnnxNode *n, int64_t *axes) {
         int k = on_attr_ints(n, "axes", axes, MAX_RANK);
         return k > MAX_RANK ? on_fail(n, "%s", "too many axes") - 1 : k < 0 ? -2 : k;
     }
-    if (!on_in(n, 1))
-        return on_nin(n) > 1 && n->p->input[1][0] ? -1 : -2;
+    if (!on_has(n, 1))
+        return -2;
     Value *a = on_const_in(n, 1, "axes");
     if (!a)
         return -1;

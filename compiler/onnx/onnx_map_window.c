@@ -108,7 +108,7 @@ static void window_dims(Value *o, const Value *xin, int64_t channels, const Wind
 
 bool onnx_map_conv(const OnnxNode *n) {
     Value *xin = on_tensor_in(n, 0), *wv = on_const_in(n, 1, "the weight W"), *bv = NULL;
-    if (on_nin(n) > 2 && on_in(n, 2) && !(bv = on_const_in(n, 2, "the bias B")))
+    if (on_has(n, 2) && !(bv = on_const_in(n, 2, "the bias B")))
         return false;
     if (!xin || !wv)
         return false;

@@ -55,14 +55,29 @@ const char *on_attr_s(const OnnxNode *n, const char *name, const char *def) {
 
 int on_nin(const OnnxNode *n) { return (int)n->p->n_input; }
 
-/* Input i: NULL when absent (or named ""); reports an undefined name. */
-Value *on_in(const OnnxNode *n, int i) {
-    if (i >= on_nin(n) || !n->p->input[i] || !n->p->input[i][0])
+bool on_has(const OnnxNode *n, int i) {
+    return i < on_nin(n) && n->p->input[i] && n->p->input[i][0];
+}
+
+/* Input i, whatever it is: NULL when absent (or named ""); reports an undefined name. */
+Value *on_in_any(const OnnxNode *n, int i) {
+    if (!on_has(n, i))
         return NULL;
     Value *v = onnx_value(n->x, n->p->input[i]);
     if (!v)
         on_fail(n, "input '%s' is not defined before its use", n->p->input[i]);
     return v;
+}
+
+/* Input i as a tensor, constant or shape; a graph input of another dtype than FLOAT is
+ * reported here (it may only be given a value, where a constant is needed). */
+Value *on_in(const OnnxNode *n, int i) {
+    Value *v = on_in_any(n, i);
+    if (!v || v->kind != VAL_OTHER)
+        return v;
+    on_fail(n, "%s", arena_printf(n->x->a, "input '%s' has dtype %s; only FLOAT tensors are "
+                                  "supported", v->onnx, onnx_dtype_name(v->dtype)));
+    return NULL;
 }
 
 Value *on_tensor_in(const OnnxNode *n, int i) {
@@ -77,16 +92,21 @@ Value *on_tensor_in(const OnnxNode *n, int i) {
 }
 
 Value *on_const_in(const OnnxNode *n, int i, const char *role) {
-    Value *v = on_in(n, i);
-    if (!v || v->kind != VAL_CONST) {
-        if (v || i < on_nin(n))
-            on_fail(n, "%s must be an initializer or a constant",
-                    arena_printf(n->x->a, "%s ('%s')", role, n->p->input[i]));
-        else
-            on_fail(n, "%s is missing", role);
-        return NULL;
-    }
-    return v;
+    bool named = on_has(n, i);
+    Value *v = named ? onnx_value(n->x, n->p->input[i]) : NULL;
+    if (v && v->kind == VAL_CONST)
+        return v;
+    if (!named)
+        on_fail(n, "%s is missing", role);
+    else if (!v)
+        on_fail(n, "input '%s' is not defined before its use", n->p->input[i]);
+    else if (v->kind == VAL_TENSOR && !v->is_input)
+        on_fail(n, "%s must be a constant, not a computed tensor",
+                arena_printf(n->x->a, "%s ('%s')", role, n->p->input[i]));
+    else /* a graph input: the caller may give it a value (onnx_import_file_bound) */
+        on_fail(n, "%s must be an initializer or a constant",
+                arena_printf(n->x->a, "%s ('%s')", role, n->p->input[i]));
+    return NULL;
 }
 
 /* The output's statement: "  IDENT = " is written; the caller writes the expression. */

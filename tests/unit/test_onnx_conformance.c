@@ -12,8 +12,9 @@
  * It is skipped, with the importer's first message as the reason, when compilation fails
  * with NND_ERR_UNSUPPORTED or with one of the importer's "cannot be expressed" messages (an
  * ONNX operator outside SPEC 1.4, a non-float dtype, a dynamic shape). When the importer
- * says a layer input "('NAME') must be an initializer or a constant" (weights given as graph
- * inputs, as ONNX's node tests do), the case is imported again with those inputs bound to
+ * says an input "('NAME') must be an initializer or a constant" (weights, or a Reshape's
+ * shape, Unsqueeze's axes, Clip's bounds, given as graph inputs, as ONNX's node tests
+ * do), the case is imported again with those inputs bound to
  * the data set's values (onnx_import_file_bound; one import per data set), written out as
  * .nnd + .safetensors in a temporary directory, compiled and run on its other inputs, and
  * counted as run. Otherwise each data set's input_K.pb is fed to the model's K-th input (input_0 is

@@ -303,6 +303,30 @@ static void test_onnx_ops_constant_subgraphs_fold(void) {
                          "inputs are constants)"));
 }
 
+/* A graph input of another dtype than FLOAT is an error where it is used as a tensor or
+ * not used at all; where a constant is needed (a Reshape's shape) it may be given a value. */
+static void test_onnx_ops_integer_inputs_bound_as_constants(void) {
+    const char *p = model_path("intin");
+    CU_ASSERT_FATAL(onnx_build(p, "input x 2,3", "input s 2 int64", "node Reshape x,s -> y",
+                               "output y", NULL));
+    CU_ASSERT(rejects(p, "the shape ('s') must be an initializer or a constant"));
+    Arena *a = arena_new();
+    Diag *d = diag_new(a);
+    OnnxImport im;
+    float shape[2] = {3, -1};
+    OnnxTensor s = {.name = "s", .rank = 1, .shape = {2}, .numel = 2, .data = shape,
+                    .is_integer = true};
+    CU_ASSERT(onnx_import_file_bound(a, d, p, NULL, &s, 1, &im) &&
+              strstr(im.nnd_text, "y = reshape(x, [3, 2])") != NULL);
+    arena_free(a);
+    CU_ASSERT_FATAL(onnx_build(p, "input x 2,3 int64", "node Relu x -> y", "output y", NULL));
+    CU_ASSERT(rejects(p, "ONNX operator 'Relu' (node 'Relu'): input 'x' has dtype INT64; only "
+                         "FLOAT tensors are supported"));
+    CU_ASSERT_FATAL(onnx_build(p, "input x 2,3", "input k 1 bool", "node Relu x -> y",
+                               "output y", NULL));
+    CU_ASSERT(rejects(p, "input 'k' has dtype BOOL; only FLOAT inputs are supported"));
+}
+
 /* --- Pad ------------------------------------------------------------------------------------- */
 
 /* Runs the model at path on x [1, 2, 5, 6] (a fixed ramp) into y (ny values). */
@@ -431,5 +455,6 @@ NND_SUITE("onnx_ops", test_onnx_ops_operator_version_checked,
           test_onnx_ops_hard_sigmoid_and_selu_constants, test_onnx_ops_clip_bounds_as_inputs,
           test_onnx_ops_transpose_of_constant_folds, test_onnx_ops_static_sizes_resolve_views,
           test_onnx_ops_same_padding_with_stride, test_onnx_ops_constant_subgraphs_fold,
+          test_onnx_ops_integer_inputs_bound_as_constants,
           test_onnx_ops_pad_folds_into_window,
           test_onnx_ops_pad_refused_by_reason, test_onnx_ops_layernorm_axes_and_statistics)
