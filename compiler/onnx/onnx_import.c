@@ -56,8 +56,8 @@ static bool ident_used(const OnnxCtx *x, const char *s) {
 }
 
 /* [A-Za-z_][A-Za-z0-9_]*, from any ONNX name: other characters become '_', leading and
- * repeated '_' are dropped, and a suffix keeps it unique. */
-const char *onnx_ident(OnnxCtx *x, const char *name) {
+ * repeated '_' are dropped, and a leading digit gets a 't'. */
+static char *sanitized(OnnxCtx *x, const char *name) {
     size_t n = strlen(name);
     char *s = arena_alloc(x->a, n + 24);
     size_t k = 0;
@@ -76,17 +76,41 @@ const char *onnx_ident(OnnxCtx *x, const char *name) {
         memmove(s + 1, s, k + 1);
         s[0] = 't';
     }
-    const char *out = s;
-    for (int i = 2; ident_used(x, out); i++)
-        out = arena_printf(x->a, "%s_%d", s, i);
+    return s;
+}
+
+static void add_ident(OnnxCtx *x, const char *id) {
     if (x->nidents == x->idcap) {
         int cap = x->idcap ? x->idcap * 2 : 64;
         x->idents = arena_grow(x->a, x->idents, (size_t)x->idcap * sizeof *x->idents,
                                (size_t)cap * sizeof *x->idents);
         x->idcap = cap;
     }
-    x->idents[x->nidents++] = out;
+    x->idents[x->nidents++] = id;
+}
+
+/* The sanitized name, with a suffix that keeps it unique. */
+const char *onnx_ident(OnnxCtx *x, const char *name) {
+    const char *s = sanitized(x, name), *out = s;
+    for (int i = 2; ident_used(x, out); i++)
+        out = arena_printf(x->a, "%s_%d", s, i);
+    add_ident(x, out);
     return out;
+}
+
+/* Whether a graph input or node output would take the identifier id (its name sanitizes
+ * to it), so that a layer name chosen now does not collide with a statement written later
+ * (.nnd layer names and statement names share one namespace). */
+static bool graph_would_use(OnnxCtx *x, const char *id) {
+    const Onnx__GraphProto *g = x->graph;
+    for (size_t i = 0; g && i < g->n_input; i++)
+        if (strcmp(sanitized(x, onnx_str(g->input[i]->name)), id) == 0)
+            return true;
+    for (size_t i = 0; g && i < g->n_node; i++)
+        for (size_t k = 0; k < g->node[i]->n_output; k++)
+            if (strcmp(sanitized(x, g->node[i]->output[k]), id) == 0)
+                return true;
+    return false;
 }
 
 void onnx_emit(OnnxCtx *x, const char *fmt, ...) {
@@ -114,16 +138,19 @@ const char *onnx_num(OnnxCtx *x, double v) {
 }
 
 /* The parameter prefix for a layer whose weight is initializer init_name: PyTorch's module
- * name ("fc1" for "fc1.weight") when it is free, else the statement's target. */
+ * name ("fc1" for "fc1.weight") when it is free (no other layer's parameters, and no
+ * identifier of the text, now or later), else the statement's target. */
 const char *onnx_param_prefix(OnnxCtx *x, const char *init_name, const char *fallback) {
     size_t n = strlen(init_name);
     if (n > 7 && strcmp(init_name + n - 7, ".weight") == 0) {
         const char *p = arena_strndup(x->a, init_name, n - 7);
-        bool clash = false;
+        bool clash = ident_used(x, p) || graph_would_use(x, p);
         for (int i = 0; i < x->nparams && !clash; i++)
             clash = strncmp(x->pnames[i], p, n - 7) == 0 && x->pnames[i][n - 7] == '.';
-        if (!clash && !strchr(p, '"') && !strchr(p, '\\'))
+        if (!clash && !strchr(p, '"') && !strchr(p, '\\')) {
+            add_ident(x, p);
             return p;
+        }
     }
     return fallback;
 }

@@ -229,6 +229,23 @@ static void test_onnx_ops_transpose_of_constant_folds(void) {
     CU_ASSERT(fabs(y[0] - (1 - 2 + 6)) < 1e-6 && fabs(y[1] - (4 - 5 + 12)) < 1e-6);
 }
 
+/* A layer is named after its weight's module ("probs" for probs.weight) only when no
+ * statement takes that name: .nnd layer names and statement names share one namespace,
+ * and PyTorch names the graph output after the module here. */
+static void test_onnx_ops_layer_name_never_clashes(void) {
+    const char *p = model_path("names");
+    CU_ASSERT_FATAL(onnx_build(p, "input x 2,3", "init probs.weight 4,3 ramp",
+                               "init probs.bias 4 ramp", "init h.weight 3,3 ramp",
+                               "node Gemm x,h.weight -> t transB=1",
+                               "node Gemm t,probs.weight,probs.bias -> z transB=1",
+                               "node Softmax z -> probs", "output probs", NULL));
+    CU_ASSERT(writes(p, "t = dense(x, 3, bias=false, name=\"h\")"));
+    CU_ASSERT(writes(p, "z = dense(t, 4)\n"));
+    float x[6] = {1, 2, 3, 4, 5, 6}, y[8];
+    int64_t xs[2] = {2, 3};
+    CU_ASSERT(run1(p, x, 6, 2, xs, y, 8));
+}
+
 /* --- static sizes ------------------------------------------------------------------------------ */
 
 /* ONNX's implicit sizes become literals where the input's sizes are known: Flatten at any
@@ -453,7 +470,8 @@ NND_SUITE("onnx_ops", test_onnx_ops_operator_version_checked,
           test_onnx_ops_batchnorm_legacy_attributes, test_onnx_ops_dropout_modes,
           test_onnx_ops_legacy_broadcast, test_onnx_ops_gemm_alpha_beta_trans_a,
           test_onnx_ops_hard_sigmoid_and_selu_constants, test_onnx_ops_clip_bounds_as_inputs,
-          test_onnx_ops_transpose_of_constant_folds, test_onnx_ops_static_sizes_resolve_views,
+          test_onnx_ops_transpose_of_constant_folds, test_onnx_ops_layer_name_never_clashes,
+          test_onnx_ops_static_sizes_resolve_views,
           test_onnx_ops_same_padding_with_stride, test_onnx_ops_constant_subgraphs_fold,
           test_onnx_ops_integer_inputs_bound_as_constants,
           test_onnx_ops_pad_folds_into_window,
