@@ -259,6 +259,10 @@ static bool emit_input(OnnxCtx *x, const Onnx__ValueInfoProto *vi) {
                       (*c >= '0' && *c <= '9')))
                     *c = '_';
             s = (t[0] >= '0' && t[0] <= '9') ? arena_printf(x->a, "d_%s", t) : t;
+        } else if (dm->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE) {
+            diag_error(x->d, x->at, "input '%s' has a dimension of size %lld: an empty tensor, "
+                       "which is not supported", name, (long long)dm->dim_value);
+            return false;
         } else {
             diag_error(x->d, x->at, "input '%s' has a dynamic shape (dimension %zu has no size "
                        "and no name)", name, i);

@@ -108,7 +108,7 @@ static bool map_hard_sigmoid(const OnnxNode *n, const Value *xin) {
  * output is BOOL, a dtype outside SPEC 1.4. */
 static bool dropout_is_inference(const OnnxNode *n) {
     if (n->p->n_output > 1 && n->p->output[1][0])
-        return on_fail(n, "%s", "the mask output (dtype BOOL) is not supported");
+        return on_fail(n, "%s", "the mask output is not supported: its dtype is BOOL");
     if (n->x->opset < 7 && on_attr_i(n, "is_test", 0) != 1)
         return on_fail(n, "%s", "is_test=0 (training mode, the default before opset 7) is not "
                        "supported");

@@ -45,10 +45,13 @@ static const OnnxConst *gemm_bias(const OnnxNode *n, const Value *cv, int64_t un
 }
 
 /* Gemm with a constant B: dense, with alpha folded into the weight and beta into the bias;
- * transA transposes the input first. */
+ * transA transposes the input first. A computed C is added after the dense (times beta). */
 bool onnx_map_gemm(const OnnxNode *n) {
-    Value *xin = on_tensor_in(n, 0), *bv = on_const_in(n, 1, "B"), *cv = NULL;
-    if (on_has(n, 2) && !(cv = on_const_in(n, 2, "C")))
+    Value *xin = on_tensor_in(n, 0), *bv = on_const_in(n, 1, "B"), *cv = NULL, *ct = NULL;
+    Value *c = on_in_any(n, 2);
+    if (c && c->kind == VAL_TENSOR && !c->is_input)
+        ct = c;
+    else if (on_has(n, 2) && !(cv = on_const_in(n, 2, "C")))
         return false;
     if (!xin || !bv)
         return false;
@@ -73,7 +76,12 @@ bool onnx_map_gemm(const OnnxNode *n) {
         onnx_emit(x, ", bias=false");
     if (strcmp(prefix, o->ident) != 0)
         onnx_emit(x, ", name=\"%s\"", prefix);
-    onnx_emit(x, ")\n");
+    onnx_emit(x, ")");
+    if (ct && beta != 0 && beta != 1)
+        onnx_emit(x, " -> add(mul(%s, %s))", ct->ident, onnx_num(x, beta));
+    else if (ct && beta != 0)
+        onnx_emit(x, " -> add(%s)", ct->ident);
+    onnx_emit(x, "\n");
     int64_t wshape[2] = {units, trans_b ? bv->c.shape[1] : bv->c.shape[0]};
     onnx_add_param(x, prefix, "weight", scaled(x, &bv->c, alpha), 2, wshape, !trans_b);
     if (bias)

@@ -162,6 +162,8 @@ bool onnx_map_pool(const OnnxNode *n) {
         return false;
     if (win.dilation[0] != 1 || win.dilation[1] != 1)
         return on_fail(n, "%s", "dilations other than 1 are not supported");
+    if (n->p->n_output > 1 && n->p->output[1][0])
+        return on_fail(n, "%s", "the Indices output is not supported: its dtype is INT64");
     if (on_attr_i(n, "storage_order", 0) != 0)
         return on_fail(n, "%s", "storage_order=1 is not supported");
     /* SPEC 1.4's pools follow PyTorch, which limits padding to half the kernel. */

@@ -134,7 +134,7 @@ static void test_onnx_ops_dropout_modes(void) {
     CU_ASSERT(rejects(p, "training_mode=true is not supported"));
     CU_ASSERT_FATAL(onnx_build(p, "opset 13", "input x 2,3", "node Dropout x -> y,mask",
                                "output y", NULL));
-    CU_ASSERT(rejects(p, "the mask output (dtype BOOL) is not supported"));
+    CU_ASSERT(rejects(p, "the mask output is not supported: its dtype is BOOL"));
 }
 
 /* Add before opset 7: broadcast=1 with B aligned at A's last dimensions is NumPy's rule;
@@ -178,6 +178,11 @@ static void test_onnx_ops_gemm_alpha_beta_trans_a(void) {
     CU_ASSERT_FATAL(onnx_build(p, "input a 2,3", "init B 3,4 ramp", "init C 2,4 ramp",
                                "node Gemm a,B,C -> y", "output y", NULL));
     CU_ASSERT(rejects(p, "C with a value per row ([M, 1] or [M, N]) is not supported"));
+    /* a computed C (torch.addmm) is added after the dense, times beta */
+    CU_ASSERT_FATAL(onnx_build(p, "input a 2,3", "input c0 2,4", "init B 3,4 ramp",
+                               "node Relu c0 -> c", "node Gemm a,B,c -> y beta=0.5", "output y",
+                               NULL));
+    CU_ASSERT(writes(p, "y = dense(a, 4, bias=false) -> add(mul(c, 0.5))"));
 }
 
 /* HardSigmoid and Selu with other constants than PyTorch's are written out in SPEC ops. */
