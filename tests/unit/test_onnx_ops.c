@@ -31,9 +31,12 @@ static const char *import(const char *path) {
     return text;
 }
 
+/* A scratch path for model name (four in turn, so a test may hold two or three). */
 static const char *model_path(const char *name) {
-    static char path[512];
-    snprintf(path, sizeof path, "%s/%s.onnx", sh_tmpdir(), name);
+    static char paths[4][512];
+    static int next;
+    char *path = paths[next++ % 4];
+    snprintf(path, sizeof paths[0], "%s/%s.onnx", sh_tmpdir(), name);
     return path;
 }
 
@@ -79,7 +82,11 @@ static bool run1(const char *path, const float *x, size_t nx, int rank, const in
     nnd_context *ctx = NULL;
     bool ok = nnd_context_create(m, &ctx) == NND_OK;
     nnd_tensor in = {(float *)x, nx, (size_t)rank, xs, {0}}, out = {y, ny, 0, NULL, {0}};
-    ok = ok && nnd_run(ctx, &in, 1, &out, 1) == NND_OK;
+    if (ok && (st = nnd_run(ctx, &in, 1, &out, 1)) != NND_OK) {
+        fprintf(stderr, "\n  %s: nnd_run: %s: %s\n", path, nnd_status_name(st),
+                nnd_context_error(ctx));
+        ok = false;
+    }
     nnd_context_destroy(ctx);
     nnd_model_destroy(m);
     return ok;
@@ -349,6 +356,44 @@ static void test_onnx_ops_integer_inputs_bound_as_constants(void) {
     CU_ASSERT(rejects(p, "input 'k' has dtype BOOL; only FLOAT inputs are supported"));
 }
 
+static bool same_values(const float *a, const float *b, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (fabs(a[i] - b[i]) > 1e-5 * fmax(1, fabs(b[i])))
+            return false;
+    return true;
+}
+
+/* A 1-D convolution or pool over [N, C, L] is the 2-D one over the [N, C, 1, L] view,
+ * between two reshapes, and computes what the 2-D model on that view computes. */
+static void test_onnx_ops_one_dimensional_windows(void) {
+    const char *p = model_path("conv1d"), *q = model_path("conv2d");
+    CU_ASSERT_FATAL(onnx_build(p, "input x N,2,7", "init W 3,2,3 ramp", "init B 3 1,2,3",
+                               "node Conv x,W,B -> y strides=[2] pads=[1,0] dilations=[2]",
+                               "output y", NULL));
+    CU_ASSERT(writes(p, "y = reshape(x, [-1, 2, 1, 7]) -> conv2d(3, kernel=[1, 3], "
+                        "stride=[1, 2], padding=[0, 1, 0, 0], dilation=[1, 2]) -> "
+                        "reshape([-1, 3, 2])"));
+    CU_ASSERT_FATAL(onnx_build(q, "input x N,2,1,7", "init W 3,2,1,3 ramp", "init B 3 1,2,3",
+                               "node Conv x,W,B -> y strides=[1,2] pads=[0,1,0,0] "
+                               "dilations=[1,2]",
+                               "output y", NULL));
+    float x[14], y[6], want[6];
+    for (int i = 0; i < 14; i++)
+        x[i] = (float)(i % 5) - 1.5f;
+    int64_t s1[3] = {1, 2, 7}, s2[4] = {1, 2, 1, 7};
+    CU_ASSERT_FATAL(run1(p, x, 14, 3, s1, y, 6) && run1(q, x, 14, 4, s2, want, 6));
+    CU_ASSERT(same_values(y, want, 6));
+    CU_ASSERT_FATAL(onnx_build(p, "input x 2,3,8", "node MaxPool x -> y kernel_shape=[3] "
+                               "strides=[2] pads=[1,1]",
+                               "output y", NULL));
+    CU_ASSERT(writes(p, "y = reshape(x, [2, 3, 1, 8]) -> maxpool2d([1, 3], stride=[1, 2], "
+                        "padding=[0, 1]) -> reshape([2, 3, 4])"));
+    CU_ASSERT_FATAL(onnx_build(p, "input x 2,3,L", "node MaxPool x -> y kernel_shape=[3]",
+                               "output y", NULL));
+    CU_ASSERT(rejects(p, "a 1-D window needs an input [N, C, L] whose channels and length are "
+                         "known statically"));
+}
+
 /* --- Pad ------------------------------------------------------------------------------------- */
 
 /* Runs the model at path on x [1, 2, 5, 6] (a fixed ramp) into y (ny values). */
@@ -360,12 +405,6 @@ static bool run_image(const char *path, float *y, size_t ny) {
     return run1(path, x, 60, 4, xs, y, ny);
 }
 
-static bool same_values(const float *a, const float *b, size_t n) {
-    for (size_t i = 0; i < n; i++)
-        if (fabs(a[i] - b[i]) > 1e-5 * fmax(1, fabs(b[i])))
-            return false;
-    return true;
-}
 
 /* A zero Pad before a Conv or an AveragePool, or a -inf Pad before a MaxPool, folds into
  * the window's padding and gives what the window with those pads gives. */
@@ -478,6 +517,6 @@ NND_SUITE("onnx_ops", test_onnx_ops_operator_version_checked,
           test_onnx_ops_transpose_of_constant_folds, test_onnx_ops_layer_name_never_clashes,
           test_onnx_ops_static_sizes_resolve_views,
           test_onnx_ops_same_padding_with_stride, test_onnx_ops_constant_subgraphs_fold,
-          test_onnx_ops_integer_inputs_bound_as_constants,
+          test_onnx_ops_integer_inputs_bound_as_constants, test_onnx_ops_one_dimensional_windows,
           test_onnx_ops_pad_folds_into_window,
           test_onnx_ops_pad_refused_by_reason, test_onnx_ops_layernorm_axes_and_statistics)
