@@ -400,8 +400,8 @@ static bool convert(OnnxCtx *x, const Onnx__ModelProto *m, const char *path,
                            !v ? "not computed by any node"
                            : v->kind == VAL_SHAPE || !v->c.is_float
                                ? "an integer constant (a shape): its dtype is not supported"
-                               : "a constant, which is not supported (.nnd has no constant "
-                                 "tensors)");
+                               : "a constant, which is not supported: .nnd has numbers, not "
+                                 "constant tensors");
             ok = false;
             continue;
         }

@@ -30,6 +30,20 @@ static bool scalar_for(const Value *c, const Value *t) {
     return on_is_scalar(c) && (c->c.rank <= 1 || (t->rank >= 0 && c->c.rank <= t->rank));
 }
 
+/* Why a binary operator with a constant or shape operand has no .nnd form. */
+static const char *binary_refusal(const Value *a, const Value *b, const char *op) {
+    const Value *other = a->kind == VAL_TENSOR ? b : a;
+    if (a->kind != VAL_TENSOR && b->kind != VAL_TENSOR)
+        return "arithmetic on two constants or shapes is not supported";
+    if (on_is_scalar(other) && strcmp(op, "div") == 0)
+        return "a number divided by a tensor is not supported: div takes a number only as its "
+               "divisor";
+    if (other->kind == VAL_CONST)
+        return "a constant tensor operand is not supported: .nnd has numbers, not constant "
+               "tensors";
+    return "arithmetic on a shape is not supported";
+}
+
 bool onnx_map_binary(const OnnxNode *n) {
     static const char *const ops[][2] = {{"Add", "add"}, {"Sub", "sub"}, {"Mul", "mul"},
                                          {"Div", "div"}};
@@ -63,8 +77,7 @@ bool onnx_map_binary(const OnnxNode *n) {
         else
             onnx_emit(x, "%s(%s, %s)\n", op, b->ident, onnx_num(x, a->c.v[0]));
     } else {
-        return on_fail(n, "%s", "only tensor operands, or a tensor and a scalar constant, are "
-                       "supported");
+        return on_fail(n, "%s", binary_refusal(a, b, op));
     }
     return true;
 }

@@ -32,8 +32,8 @@ static const OnnxConst *gemm_bias(const OnnxNode *n, const Value *cv, int64_t un
     }
     bool per_unit = c->numel == units && (c->rank == 1 || (c->rank == 2 && c->shape[0] == 1));
     if (!per_unit && c->numel != 1) {
-        on_fail(n, "%s", "C with a value per row ([M, 1] or [M, N]) is not supported (it needs "
-                "a constant tensor operand, which .nnd cannot write)");
+        on_fail(n, "%s", "a C with a value per row ([M, 1] or [M, N]) is not supported: it is a "
+                "constant tensor operand, and .nnd has numbers, not constant tensors");
         return NULL;
     }
     OnnxConst *b = arena_alloc(n->x->a, sizeof *b);
