@@ -13,7 +13,7 @@
 
 #include "onnx_internal.h"
 
-enum { MAX_FOLD_NUMEL = 1 << 24 };
+enum { MAX_FOLD_NUMEL = 1 << 20 };
 
 /* An integer from a constant's double, clamped so the conversion is defined. */
 static int64_t to_i64(double v) {

@@ -328,6 +328,10 @@ static void test_onnx_ops_constant_subgraphs_fold(void) {
                                "node Cast f -> pads to=7", "node Pad x,pads -> xp",
                                "node Conv xp,W -> y", "output y", NULL));
     CU_ASSERT(writes(p, "y = conv2d(x, 2, kernel=3, padding=[0, 1, 1, 2], bias=false)"));
+    CU_ASSERT_FATAL(onnx_build(p, "input x 2,3", "int64 big 2 65536,65536",
+                               "node ConstantOfShape big -> z", "node Reshape x,z -> y",
+                               "output y", NULL));
+    CU_ASSERT(rejects(p, "the shape holds a negative or too large size"));
     CU_ASSERT_FATAL(onnx_build(p, "input x 2,3", "node Cast x -> y to=1", "output y", NULL));
     CU_ASSERT(rejects(p, "unsupported ONNX operator 'Cast' (node 'Cast'; only folded when its "
                          "inputs are constants)"));
