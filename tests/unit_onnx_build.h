@@ -130,7 +130,8 @@ static bool ob_init(OnnxBuild *b, int i, const char *name, const char *dims, con
         else
             b->fvals[i][k] = (float)x;
     }
-    t->data_type = int64 ? ONNX__TENSOR_PROTO__DATA_TYPE__INT64 : ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT;
+    t->data_type =
+        int64 ? ONNX__TENSOR_PROTO__DATA_TYPE__INT64 : ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT;
     if (int64)
         t->n_int64_data = (size_t)n, t->int64_data = b->ivals[i];
     else

@@ -120,7 +120,8 @@ static void test_onnx_ops_batchnorm_legacy_attributes(void) {
     CU_ASSERT_FATAL(BN("opset 6", "node BatchNormalization x,s,b,m,v -> y is_test=1"));
     CU_ASSERT(writes(p, "y = batchnorm(x, eps=1e-05)"));
     CU_ASSERT_FATAL(BN("opset 7", "node BatchNormalization x,s,b,m,v -> y spatial=0"));
-    CU_ASSERT(rejects(p, "spatial=0 (statistics per activation, not per channel) is not supported"));
+    CU_ASSERT(rejects(p, "spatial=0 (statistics per activation, not per channel) is not "
+                         "supported"));
     CU_ASSERT_FATAL(BN("opset 7", "node BatchNormalization x,s,b,m,v -> y,rm,rv"));
     CU_ASSERT(rejects(p, "the training outputs (running and saved mean and variance) are not "
                          "supported"));
@@ -259,7 +260,7 @@ static void test_onnx_ops_layer_name_never_clashes(void) {
     CU_ASSERT(run1(p, x, 6, 2, xs, y, 8));
 }
 
-/* --- static sizes ------------------------------------------------------------------------------ */
+/* --- static sizes ----------------------------------------------------------------------------- */
 
 /* ONNX's implicit sizes become literals where the input's sizes are known: Flatten at any
  * axis, Reshape's 0 and -1, Unsqueeze and Squeeze, Shape's slices; one symbolic size is -1,
@@ -467,7 +468,7 @@ static void test_onnx_ops_pad_refused_by_reason(void) {
     CU_ASSERT(rejects(p, "not supported: a MaxPool absorbs only -inf padding"));
 }
 
-/* --- normalizations ---------------------------------------------------------------------------- */
+/* --- normalizations --------------------------------------------------------------------------- */
 
 /* LayerNormalization over the axes from 1 on normalizes a [-1, 12] view and reshapes back;
  * Mean and InvStdDev come from the same view; the results match the formula. */
