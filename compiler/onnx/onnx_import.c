@@ -225,7 +225,13 @@ static bool emit_input(OnnxCtx *x, const Onnx__ValueInfoProto *vi) {
     const char *name = onnx_str(vi->name);
     const Onnx__TypeProto *tp = vi->type;
     if (!tp || tp->value_case != ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE || !tp->tensor_type) {
-        diag_error(x->d, x->at, "input '%s' is not a tensor", name);
+        int k = tp ? (int)tp->value_case : 0;
+        diag_error(x->d, x->at, "input '%s' is not a tensor but %s, which is not supported",
+                   name, k == ONNX__TYPE_PROTO__VALUE_SEQUENCE_TYPE ? "a sequence"
+                         : k == ONNX__TYPE_PROTO__VALUE_MAP_TYPE ? "a map"
+                         : k == ONNX__TYPE_PROTO__VALUE_OPTIONAL_TYPE ? "an optional"
+                         : k == ONNX__TYPE_PROTO__VALUE_SPARSE_TENSOR_TYPE ? "a sparse tensor"
+                                                                       : "untyped");
         return false;
     }
     const Onnx__TypeProto__Tensor *tt = tp->tensor_type;
