@@ -1,10 +1,11 @@
 /* onnx_import.c: an ONNX model as .nnd text and parameters; see onnx_import.h.
  *
  * The file is read (size-checked) and unpacked by protobuf-c; the IR version and the default
- * domain's opset are checked (7 to 17); then the text is written top to bottom: the model
- * header, one `input` per graph input that is neither an initializer nor given a value (a
- * bound input: a constant, like an initializer), the `weights` statement,
- * one statement per node (onnx_ops.c) and one `output` per graph output. Every ONNX value is
+ * domain's opset are checked (1 to 17; onnx_ops.c checks each operator's own version); then
+ * the text is written top to bottom: the model header, one `input` per graph input that is
+ * neither an initializer nor given a value (a bound input: a constant, like an
+ * initializer), the `weights` statement, one statement per node (onnx_ops.c) and one
+ * `output` per graph output. Every ONNX value is
  * tracked (a tensor of the text, a constant, or a folded shape vector), so constants and
  * shape arithmetic never reach the text. */
 #include <errno.h>
@@ -18,7 +19,7 @@
 #include "read_file.h"
 #include "strmap.h"
 
-enum { MAX_MODEL_FILE = 1 << 30, MIN_OPSET = 7, MAX_OPSET = 17 };
+enum { MAX_MODEL_FILE = 1 << 30, MIN_OPSET = 1, MAX_OPSET = 17 };
 
 /* Names are looked up through hash tables: a model of many nodes converts in linear time. */
 Value *onnx_value(OnnxCtx *x, const char *name) {
@@ -39,6 +40,7 @@ Value *onnx_define(OnnxCtx *x, const char *name, ValKind kind) {
     v->kind = kind;
     v->rank = -1;
     strmap_put(x->a, &x->val_index, v->onnx, x->nvals++);
+    onnx_dims_unknown(v);
     return v;
 }
 
@@ -52,9 +54,8 @@ static bool ident_used(const OnnxCtx *x, const char *s) {
 }
 
 /* [A-Za-z_][A-Za-z0-9_]*, from any ONNX name: other characters become '_', leading and
- * repeated '_' are dropped, and a suffix keeps it unique. The search for a free suffix
- * resumes where the last one for the same base stopped. */
-const char *onnx_ident(OnnxCtx *x, const char *name) {
+ * repeated '_' are dropped, and a leading digit gets a 't'. */
+static char *sanitized(OnnxCtx *x, const char *name) {
     size_t n = strlen(name);
     char *s = arena_alloc(x->a, n + 24);
     size_t k = 0;
@@ -73,15 +74,39 @@ const char *onnx_ident(OnnxCtx *x, const char *name) {
         memmove(s + 1, s, k + 1);
         s[0] = 't';
     }
-    const char *out = s;
+    return s;
+}
+
+static void add_ident(OnnxCtx *x, const char *id) { strmap_put(x->a, &x->idents, id, 0); }
+
+/* The sanitized name, with a suffix that keeps it unique. The search for a free suffix
+ * resumes where the last one for the same base stopped. */
+const char *onnx_ident(OnnxCtx *x, const char *name) {
+    const char *s = sanitized(x, name), *out = s;
     if (ident_used(x, out)) {
         int i = strmap_get(&x->ident_next, s);
         for (i = i < 2 ? 2 : i; ident_used(x, out = arena_printf(x->a, "%s_%d", s, i)); i++)
             ;
         strmap_put(x->a, &x->ident_next, s, i + 1);
     }
-    strmap_put(x->a, &x->idents, out, 0);
+    add_ident(x, out);
     return out;
+}
+
+/* Whether a graph input or node output would take the identifier id (its name sanitizes
+ * to it), so that a layer name chosen now does not collide with a statement written later
+ * (.nnd layer names and statement names share one namespace). */
+static bool graph_would_use(OnnxCtx *x, const char *id) {
+    const Onnx__GraphProto *g = x->graph;
+    if (!x->graph_idents_ready) { /* once per model: lookups stay linear in its size */
+        for (size_t i = 0; g && i < g->n_input; i++)
+            strmap_put(x->a, &x->graph_idents, sanitized(x, onnx_str(g->input[i]->name)), 0);
+        for (size_t i = 0; g && i < g->n_node; i++)
+            for (size_t k = 0; k < g->node[i]->n_output; k++)
+                strmap_put(x->a, &x->graph_idents, sanitized(x, g->node[i]->output[k]), 0);
+        x->graph_idents_ready = true;
+    }
+    return strmap_get(&x->graph_idents, id) >= 0;
 }
 
 void onnx_emit(OnnxCtx *x, const char *fmt, ...) {
@@ -113,15 +138,18 @@ const char *onnx_num(OnnxCtx *x, double v) {
 enum { MAX_NICE_PREFIX = 256 };
 
 /* The parameter prefix for a layer whose weight is initializer init_name: PyTorch's module
- * name ("fc1" for "fc1.weight") when it is free (no parameter name starts with "fc1."), else
- * the statement's target. */
+ * name ("fc1" for "fc1.weight") when it is free (no other layer's parameters, and no
+ * identifier of the text, now or later), else the statement's target. */
 const char *onnx_param_prefix(OnnxCtx *x, const char *init_name, const char *fallback) {
     size_t n = strlen(init_name);
     if (n > 7 && n - 7 <= MAX_NICE_PREFIX && strcmp(init_name + n - 7, ".weight") == 0) {
         const char *p = arena_strndup(x->a, init_name, n - 7);
-        bool clash = strmap_get(&x->taken_prefixes, p) >= 0;
-        if (!clash && !strchr(p, '"') && !strchr(p, '\\'))
+        bool clash = strmap_get(&x->taken_prefixes, p) >= 0 || ident_used(x, p) ||
+                     graph_would_use(x, p);
+        if (!clash && !strchr(p, '"') && !strchr(p, '\\')) {
+            add_ident(x, p);
             return p;
+        }
     }
     return fallback;
 }
@@ -202,14 +230,21 @@ static bool emit_input(OnnxCtx *x, const Onnx__ValueInfoProto *vi) {
     const char *name = onnx_str(vi->name);
     const Onnx__TypeProto *tp = vi->type;
     if (!tp || tp->value_case != ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE || !tp->tensor_type) {
-        diag_error(x->d, x->at, "input '%s' is not a tensor", name);
+        int k = tp ? (int)tp->value_case : 0;
+        diag_error(x->d, x->at, "input '%s' is not a tensor but %s, which is not supported",
+                   name, k == ONNX__TYPE_PROTO__VALUE_SEQUENCE_TYPE ? "a sequence"
+                         : k == ONNX__TYPE_PROTO__VALUE_MAP_TYPE ? "a map"
+                         : k == ONNX__TYPE_PROTO__VALUE_OPTIONAL_TYPE ? "an optional"
+                         : k == ONNX__TYPE_PROTO__VALUE_SPARSE_TENSOR_TYPE ? "a sparse tensor"
+                                                                       : "untyped");
         return false;
     }
     const Onnx__TypeProto__Tensor *tt = tp->tensor_type;
-    if (tt->elem_type != ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT) {
-        diag_error(x->d, x->at, "input '%s' has dtype %s; only FLOAT inputs are supported", name,
-                   onnx_dtype_name(tt->elem_type));
-        return false;
+    if (tt->elem_type != ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT) { /* reported where used */
+        Value *v = onnx_define(x, name, VAL_OTHER);
+        v->is_input = true;
+        v->dtype = tt->elem_type;
+        return true;
     }
     if (!tt->shape || tt->shape->n_dim > MAX_RANK) {
         diag_error(x->d, x->at, "input '%s' has a dynamic shape (no shape, or rank above %d)",
@@ -217,12 +252,14 @@ static bool emit_input(OnnxCtx *x, const Onnx__ValueInfoProto *vi) {
         return false;
     }
     const char *dims = "";
+    int64_t sizes[MAX_RANK];
     for (size_t i = 0; i < tt->shape->n_dim; i++) {
         const Onnx__TensorShapeProto__Dimension *dm = tt->shape->dim[i];
         const char *s;
+        sizes[i] = -1;
         if (dm->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE &&
             dm->dim_value > 0)
-            s = arena_printf(x->a, "%lld", (long long)dm->dim_value);
+            s = arena_printf(x->a, "%lld", (long long)(sizes[i] = dm->dim_value));
         else if (dm->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM &&
                  dm->dim_param && dm->dim_param[0]) {
             /* Symbolic: the same ONNX name gives the same identifier. */
@@ -233,6 +270,10 @@ static bool emit_input(OnnxCtx *x, const Onnx__ValueInfoProto *vi) {
                       (*c >= '0' && *c <= '9')))
                     *c = '_';
             s = (t[0] >= '0' && t[0] <= '9') ? arena_printf(x->a, "d_%s", t) : t;
+        } else if (dm->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE) {
+            diag_error(x->d, x->at, "input '%s' has a dimension of size %lld: an empty tensor, "
+                       "which is not supported", name, (long long)dm->dim_value);
+            return false;
         } else {
             diag_error(x->d, x->at, "input '%s' has a dynamic shape (dimension %zu has no size "
                        "and no name)", name, i);
@@ -242,7 +283,9 @@ static bool emit_input(OnnxCtx *x, const Onnx__ValueInfoProto *vi) {
     }
     Value *v = onnx_define(x, name, VAL_TENSOR);
     v->ident = onnx_ident(x, name);
+    v->is_input = true;
     v->rank = (int)tt->shape->n_dim;
+    memcpy(v->dims, sizes, (size_t)v->rank * sizeof *sizes);
     onnx_emit(x, "  input %s : f32[%s]\n", v->ident, dims);
     return true;
 }
@@ -288,16 +331,10 @@ static const OnnxTensor *bound_value(const OnnxTensor *bound, int nbound, const 
     return NULL;
 }
 
-/* A graph input given a value: a float constant, as if it were an initializer. */
+/* A graph input given a value: a constant, as if it were an initializer (a float one for
+ * a weight, an integer one for a shape or axes). */
 static bool bind_input(OnnxCtx *x, const Onnx__ValueInfoProto *vi, const OnnxTensor *t) {
     const char *name = onnx_str(vi->name);
-    const Onnx__TypeProto *tp = vi->type;
-    if (tp && tp->value_case == ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE && tp->tensor_type &&
-        tp->tensor_type->elem_type != ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT) {
-        diag_error(x->d, x->at, "input '%s' has dtype %s; only FLOAT inputs are supported", name,
-                   onnx_dtype_name(tp->tensor_type->elem_type));
-        return false;
-    }
     if (t->rank < 0 || t->rank > MAX_RANK || t->numel < 0) {
         diag_error(x->d, x->at, "the value given for input '%s' has a bad shape", name);
         return false;
@@ -307,7 +344,7 @@ static bool bind_input(OnnxCtx *x, const Onnx__ValueInfoProto *vi, const OnnxTen
     v->c.rank = t->rank;
     memcpy(v->c.shape, t->shape, (size_t)t->rank * sizeof *t->shape);
     v->c.numel = t->numel;
-    v->c.is_float = true;
+    v->c.is_float = !t->is_integer;
     v->c.v = arena_array(x->a, (size_t)t->numel + 1, sizeof(double));
     for (int64_t i = 0; i < t->numel; i++)
         v->c.v[i] = t->data[i];
@@ -320,6 +357,7 @@ static bool convert(OnnxCtx *x, const Onnx__ModelProto *m, const char *path,
     if (!check_versions(x, m))
         return false;
     const Onnx__GraphProto *g = m->graph;
+    x->graph = g;
     const char *model = model_ident(x, model_name, g->name, path);
     const char *wname = arena_printf(x->a, "%s.safetensors", model);
     onnx_emit(x, "# Imported from %s (ONNX IR %lld, opset %d%s%s).\nmodel %s {\n",
@@ -359,13 +397,23 @@ static bool convert(OnnxCtx *x, const Onnx__ModelProto *m, const char *path,
     size_t weights_at = x->len;
     for (size_t i = 0; i < g->n_node; i++)
         ok &= onnx_map_node(x, g->node[i]);
+    for (int i = 0; i < x->nvals && ok; i++) /* a non-float input nothing used, not bound */
+        if (x->vals[i].kind == VAL_OTHER) {
+            diag_error(x->d, x->at, "input '%s' has dtype %s; only FLOAT inputs are supported",
+                       x->vals[i].onnx, onnx_dtype_name(x->vals[i].dtype));
+            ok = false;
+        }
     for (size_t i = 0; i < g->n_output; i++) {
         const char *name = onnx_str(g->output[i]->name);
         const Value *v = onnx_value(x, name);
         if (!v || v->kind != VAL_TENSOR) {
             if (ok)
                 diag_error(x->d, x->at, "graph output '%s' is %s", name,
-                           v ? "a constant, which is not supported" : "not computed by any node");
+                           !v ? "not computed by any node"
+                           : v->kind == VAL_SHAPE || !v->c.is_float
+                               ? "an integer constant (a shape): its dtype is not supported"
+                               : "a constant, which is not supported: .nnd has numbers, not "
+                                 "constant tensors");
             ok = false;
             continue;
         }

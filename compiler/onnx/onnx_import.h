@@ -27,13 +27,15 @@ typedef struct OnnxImport {
     StFile weights;         /* the parameters, F32, as if read from that file (arena-owned) */
 } OnnxImport;
 
-/* A TensorProto file (the conformance data's input_N.pb / output_N.pb) as f32. */
+/* A TensorProto file (the conformance data's input_N.pb / output_N.pb) as f32 (integer
+ * values, such as a Reshape's shape given as a graph input, convert exactly up to 2^24). */
 typedef struct OnnxTensor {
     const char *name;
     int rank;
     int64_t shape[MAX_RANK];
     int64_t numel;
     float *data;            /* arena-owned */
+    bool is_integer;        /* an integer or BOOL dtype, converted (else FLOAT or DOUBLE) */
 } OnnxTensor;
 
 /* Reads and converts the model at path. model_name becomes the .nnd model's name (NULL: from

@@ -1,8 +1,9 @@
 /* onnx_tensor.c: ONNX TensorProtos as numbers; see onnx_import.h and onnx_internal.h.
  *
  * A tensor's values come from raw_data (little-endian) or from the typed repeated field its
- * dtype uses; the count must match the dims exactly. Float, double and the integer dtypes
- * are read (integers for shapes and axes); every other dtype is refused by name. */
+ * dtype uses; the count must match the dims exactly. Float, double, the integer dtypes and
+ * BOOL are read (integers for shapes, axes and pads); every other dtype (FLOAT16, BFLOAT16,
+ * STRING, complex) is refused by name. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,12 +24,20 @@ const char *onnx_dtype_name(int dtype) {
     return "unknown";
 }
 
+/* The bytes of one element in raw_data; 0 for a dtype that is not read. */
 static int dtype_size(int dtype) {
     switch (dtype) {
     case ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT: return 4;
     case ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE: return 8;
     case ONNX__TENSOR_PROTO__DATA_TYPE__INT64: return 8;
+    case ONNX__TENSOR_PROTO__DATA_TYPE__UINT64: return 8;
     case ONNX__TENSOR_PROTO__DATA_TYPE__INT32: return 4;
+    case ONNX__TENSOR_PROTO__DATA_TYPE__UINT32: return 4;
+    case ONNX__TENSOR_PROTO__DATA_TYPE__INT16: return 2;
+    case ONNX__TENSOR_PROTO__DATA_TYPE__UINT16: return 2;
+    case ONNX__TENSOR_PROTO__DATA_TYPE__INT8: return 1;
+    case ONNX__TENSOR_PROTO__DATA_TYPE__UINT8: return 1;
+    case ONNX__TENSOR_PROTO__DATA_TYPE__BOOL: return 1;
     default: return 0;
     }
 }
@@ -55,17 +64,23 @@ static double from_raw(const uint8_t *p, int dtype) {
         return f;
     }
     case ONNX__TENSOR_PROTO__DATA_TYPE__INT32: return (double)(int32_t)(uint32_t)bits;
-    default: return (double)(int64_t)bits;
+    case ONNX__TENSOR_PROTO__DATA_TYPE__INT16: return (double)(int16_t)(uint16_t)bits;
+    case ONNX__TENSOR_PROTO__DATA_TYPE__INT8: return (double)(int8_t)(uint8_t)bits;
+    case ONNX__TENSOR_PROTO__DATA_TYPE__INT64: return (double)(int64_t)bits;
+    default: return (double)bits; /* unsigned, BOOL */
     }
 }
 
-/* The typed field's length, and value i of it. */
+/* The typed field's length, and value i of it (ONNX keeps the small integer types and
+ * BOOL in int32_data, UINT32 and UINT64 in uint64_data). */
 static size_t typed_count(const Onnx__TensorProto *t) {
     switch (t->data_type) {
     case ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT: return t->n_float_data;
     case ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE: return t->n_double_data;
-    case ONNX__TENSOR_PROTO__DATA_TYPE__INT32: return t->n_int32_data;
-    default: return t->n_int64_data;
+    case ONNX__TENSOR_PROTO__DATA_TYPE__INT64: return t->n_int64_data;
+    case ONNX__TENSOR_PROTO__DATA_TYPE__UINT64:
+    case ONNX__TENSOR_PROTO__DATA_TYPE__UINT32: return t->n_uint64_data;
+    default: return t->n_int32_data;
     }
 }
 
@@ -73,8 +88,10 @@ static double typed_value(const Onnx__TensorProto *t, size_t i) {
     switch (t->data_type) {
     case ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT: return t->float_data[i];
     case ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE: return t->double_data[i];
-    case ONNX__TENSOR_PROTO__DATA_TYPE__INT32: return t->int32_data[i];
-    default: return (double)t->int64_data[i];
+    case ONNX__TENSOR_PROTO__DATA_TYPE__INT64: return (double)t->int64_data[i];
+    case ONNX__TENSOR_PROTO__DATA_TYPE__UINT64:
+    case ONNX__TENSOR_PROTO__DATA_TYPE__UINT32: return (double)t->uint64_data[i];
+    default: return t->int32_data[i];
     }
 }
 
@@ -86,8 +103,8 @@ static bool tensor_values(Arena *a, Diag *d, SrcLoc at, const Onnx__TensorProto 
         return false;
     }
     if (dtype_size(t->data_type) == 0) {
-        diag_error(d, at, "%s has dtype %s; only FLOAT, DOUBLE, INT32 and INT64 are supported",
-                   what, onnx_dtype_name(t->data_type));
+        diag_error(d, at, "%s has dtype %s; only FLOAT, DOUBLE, integer and BOOL tensors are "
+                   "supported", what, onnx_dtype_name(t->data_type));
         return false;
     }
     if (t->n_dims > MAX_RANK) {
@@ -141,12 +158,8 @@ bool onnx_read_tensor_file(Arena *a, Diag *d, const char *path, OnnxTensor *out)
     }
     OnnxConst c;
     ok = tensor_values(a, d, at, t, arena_printf(a, "tensor '%s'", onnx_str(t->name)), &c);
-    if (ok && !c.is_float) {
-        diag_error(d, at, "tensor '%s' has dtype %s; expected FLOAT or DOUBLE", onnx_str(t->name),
-                   onnx_dtype_name(t->data_type));
-        ok = false;
-    }
     if (ok) {
+        out->is_integer = !c.is_float;
         out->name = arena_strdup(a, onnx_str(t->name));
         out->rank = c.rank;
         memcpy(out->shape, c.shape, sizeof out->shape);

@@ -2,6 +2,7 @@
 # Run from the repository root with Debian's python3-torch (no network needed):
 #   /usr/bin/python3 tests/onnx/make_models.py
 # Writes tests/onnx/NAME.onnx, NAME.input.npy and NAME.output.npy (float32) per model.
+import math
 import os
 
 import numpy as np
@@ -43,6 +44,20 @@ class LeNet5(nn.Module):
         return self.f5(x)
 
 
+class PadConv(nn.Module):
+    """F.pad before a conv (zeros) and before a max pool (-inf): Pad nodes the importer folds
+    into the window's padding (at opset 11 and up, with their pads computed by a constant
+    subgraph)."""
+
+    def __init__(self):
+        super().__init__()
+        self.c = nn.Conv2d(2, 3, 3)
+
+    def forward(self, x):
+        x = self.c(nn.functional.pad(x, (1, 2, 0, 1)))
+        return nn.functional.max_pool2d(nn.functional.pad(x, (1, 1, 1, 1), value=-math.inf), 2)
+
+
 def export(name, model, x, opset):
     model.eval()
     path = os.path.join(HERE, name + ".onnx")
@@ -68,6 +83,11 @@ def main():
     x = torch.randn(2, 1, 28, 28)
     export("lenet5_op13", lenet, x, 13)
     export("lenet5_op9", lenet, x, 9)
+    torch.manual_seed(2)
+    pad = PadConv()
+    x = torch.randn(2, 2, 6, 7)
+    export("padconv_op9", pad, x, 9)
+    export("padconv_op13", pad, x, 13)
 
 
 if __name__ == "__main__":

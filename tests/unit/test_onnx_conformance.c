@@ -12,8 +12,9 @@
  * It is skipped, with the importer's first message as the reason, when compilation fails
  * with NND_ERR_UNSUPPORTED or with one of the importer's "cannot be expressed" messages (an
  * ONNX operator outside SPEC 1.4, a non-float dtype, a dynamic shape). When the importer
- * says a layer input "('NAME') must be an initializer or a constant" (weights given as graph
- * inputs, as ONNX's node tests do), the case is imported again with those inputs bound to
+ * says an input "('NAME') must be an initializer or a constant" (weights, or a Reshape's
+ * shape, Unsqueeze's axes, Clip's bounds, given as graph inputs, as ONNX's node tests
+ * do), the case is imported again with those inputs bound to
  * the data set's values (onnx_import_file_bound; one import per data set), written out as
  * .nnd + .safetensors in a temporary directory, compiled and run on its other inputs, and
  * counted as run. Otherwise each data set's input_K.pb is fed to the model's K-th input (input_0 is
@@ -40,6 +41,7 @@
 #include <unistd.h>
 
 #include "nnd.h"
+#include "onnx.pb-c.h"
 #include "onnx_import.h"
 #include "unit_harness.h"
 
@@ -279,6 +281,36 @@ static bool read_tensors(Arena *a, const char *dir, const char *prefix, int n, O
     return true;
 }
 
+/* Gives the data set's unnamed input files (pytorch-operator's are) the names of the graph
+ * inputs they stand for: input_K.pb is the K-th graph input that is not an initializer, as
+ * in ONNX's backend tests. The model is setdir/../model.onnx. */
+static void name_inputs(Arena *a, const char *setdir, OnnxTensor *t, int n) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/../model.onnx", setdir);
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return;
+    static uint8_t buf[1 << 26];
+    size_t len = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    Onnx__ModelProto *m = len < sizeof buf ? onnx__model_proto__unpack(NULL, len, buf) : NULL;
+    int k = 0;
+    for (size_t i = 0; m && m->graph && i < m->graph->n_input && k < n; i++) {
+        const char *name = m->graph->input[i]->name ? m->graph->input[i]->name : "";
+        bool init = false;
+        for (size_t j = 0; j < m->graph->n_initializer && !init; j++)
+            init = m->graph->initializer[j]->name &&
+                   strcmp(m->graph->initializer[j]->name, name) == 0;
+        if (init)
+            continue;
+        if (!t[k].name || !t[k].name[0])
+            t[k].name = arena_strdup(a, name);
+        k++;
+    }
+    if (m)
+        onnx__model_proto__free_unpacked(m, NULL);
+}
+
 /* Binds data set input k to a model input: the one with the tensor's name, else the k-th. */
 static int input_slot(const nnd_model *m, const OnnxTensor *t, int k) {
     int i = t->name && t->name[0] ? nnd_model_input_index(m, t->name) : -1;
@@ -326,6 +358,8 @@ static Outcome run_data_set(nnd_model *m, nnd_context *ctx, const char *dir, con
         o = OUT_FAIL;
         goto done;
     }
+    if (bound)
+        name_inputs(a, dir, tin, nfiles);
     /* the files of the inputs still fed, in order */
     int kept = 0;
     for (int k = 0; k < nfiles; k++)
@@ -420,6 +454,7 @@ static bool import_bound(Arena *a, const char *model, const char *setdir, const 
     OnnxTensor *t = arena_array(a, (size_t)nfiles + 1, sizeof *t);
     if (!read_tensors(a, setdir, "input_", nfiles, t, r))
         return false;
+    name_inputs(a, setdir, t, nfiles);
     OnnxTensor *b = arena_array(a, (size_t)names->n + 1, sizeof *b);
     for (int i = 0; i < names->n; i++) {
         const OnnxTensor *v = find_tensor(t, nfiles, names->s[i]);
