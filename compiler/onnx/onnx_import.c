@@ -177,7 +177,8 @@ void onnx_add_param(OnnxCtx *x, const char *prefix, const char *suffix, const On
         x->pcap = cap;
     }
     int i = x->nparams++;
-    x->pnames[i] = arena_printf(x->a, "%s.%s", prefix, suffix);
+    /* a param's tensor is named by its layer alone (suffix "") */
+    x->pnames[i] = *suffix ? arena_printf(x->a, "%s.%s", prefix, suffix) : prefix;
     take_prefixes(x, x->pnames[i]);
     x->pranks[i] = rank;
     memcpy(x->pshapes[i], shape, (size_t)rank * sizeof *shape);
@@ -405,15 +406,24 @@ static bool convert(OnnxCtx *x, const Onnx__ModelProto *m, const char *path,
         }
     for (size_t i = 0; i < g->n_output; i++) {
         const char *name = onnx_str(g->output[i]->name);
-        const Value *v = onnx_value(x, name);
+        Value *v = onnx_value(x, name), tv;
+        if (v && v->kind == VAL_CONST && v->c.is_float && ok) { /* a constant output: a param */
+            bool fresh = !v->param;
+            if (!onnx_const_tensor(x, NULL, v, &tv)) {
+                ok = false;
+                continue;
+            }
+            if (fresh)
+                onnx_emit(x, "  output %s\n", tv.ident);
+            else
+                onnx_emit(x, "  output %s = identity(%s)\n", onnx_ident(x, name), tv.ident);
+            continue;
+        }
         if (!v || v->kind != VAL_TENSOR) {
             if (ok)
                 diag_error(x->d, x->at, "graph output '%s' is %s", name,
                            !v ? "not computed by any node"
-                           : v->kind == VAL_SHAPE || !v->c.is_float
-                               ? "an integer constant (a shape): its dtype is not supported"
-                               : "a constant, which is not supported: .nnd has numbers, not "
-                                 "constant tensors");
+                              : "an integer constant (a shape): its dtype is not supported");
             ok = false;
             continue;
         }

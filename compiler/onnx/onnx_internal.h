@@ -40,6 +40,7 @@ typedef struct Value {
     int64_t pad[4];         /* input (same ident, same dims) with these pads still to add: */
                             /* [top, left, bottom, right], for the window that reads it */
     OnnxConst c;            /* VAL_CONST */
+    const char *param;      /* VAL_CONST: the .nnd param statement holding it, once written */
     bool is_init;           /* an initializer (may become a parameter) */
     bool is_input;          /* VAL_TENSOR, VAL_OTHER: a graph input */
     int dtype;              /* VAL_OTHER: its ONNX dtype */
@@ -115,6 +116,12 @@ int64_t on_attr_i(const OnnxNode *n, const char *name, int64_t def);
  * def returned. on_attr_f_any returns it as it is (a Pad's -inf, folded into a MaxPool). */
 double on_attr_f(const OnnxNode *n, const char *name, double def);
 double on_attr_f_any(const OnnxNode *n, const char *name, double def);
+
+/* onnx_const_tensor.c: a float constant (initializer or Constant) used where a tensor is
+ * needed, as a `param([dims])` statement written once per constant, whose tensor, named by
+ * its identifier, holds the values. *out is the tensor view of v. False after reporting at
+ * n (NULL: at the model) for an integer constant. */
+bool onnx_const_tensor(OnnxCtx *x, const OnnxNode *n, Value *v, Value *out);
 int on_attr_ints(const OnnxNode *n, const char *name, int64_t *v, int max); /* -1: absent */
 const char *on_attr_s(const OnnxNode *n, const char *name, const char *def);
 int on_nin(const OnnxNode *n);

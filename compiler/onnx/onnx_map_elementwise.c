@@ -61,6 +61,18 @@ bool onnx_map_binary(const OnnxNode *n) {
     if (num->kind == VAL_CONST && num->c.numel == 1 && !isfinite(num->c.v[0]))
         return on_fail(n, "%s", arena_printf(x->a, "the constant operand is %g; only finite "
                                              "numbers are supported", num->c.v[0]));
+    /* A constant tensor operand (not a number) becomes a param of the text. */
+    Value ta, tb;
+    if (a->kind == VAL_TENSOR && b->kind == VAL_CONST && !scalar_for(b, a)) {
+        if (!onnx_const_tensor(x, n, b, &tb))
+            return false;
+        b = &tb;
+    } else if (b->kind == VAL_TENSOR && a->kind == VAL_CONST &&
+               (!scalar_for(a, b) || strcmp(op, "div") == 0)) {
+        if (!onnx_const_tensor(x, n, a, &ta))
+            return false;
+        a = &ta;
+    }
     if (a->kind == VAL_TENSOR && b->kind == VAL_TENSOR) {
         Value *o = on_out(n, -1);
         if (!o)

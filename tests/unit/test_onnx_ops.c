@@ -516,7 +516,43 @@ static void test_onnx_ops_layernorm_axes_and_statistics(void) {
     nnd_model_destroy(m);
 }
 
-NND_SUITE("onnx_ops", test_onnx_ops_operator_version_checked,
+/* Constant tensors used as operands (a learned scale, a bias added by hand) and as a graph
+ * output become param statements whose tensors hold their values; the JIT then computes
+ * y = x * s + c and returns k as it is. */
+static void test_onnx_ops_constant_tensors_become_params(void) {
+    const char *p = model_path("consts");
+    CU_ASSERT_FATAL(onnx_build(p, "input x 2,3", "init s 3 1,2,3", "init c 2,3 ramp",
+                               "init k 2 0.5,-1", "node Mul x,s -> m", "node Add c,m -> y",
+                               "output y", "output k", NULL));
+    CU_ASSERT(writes(p, "s = param([3])"));
+    CU_ASSERT(writes(p, "c = param([2, 3])"));
+    CU_ASSERT(writes(p, "output k\n"));
+    nnd_options o;
+    nnd_options_init(&o);
+    nnd_model *m = NULL;
+    char *err = NULL;
+    CU_ASSERT_EQUAL_FATAL(nnd_model_compile_file(p, &o, &m, &err), NND_OK);
+    float x[6] = {1, -1, 2, 0.5f, 4, -2}, y[6], k[2];
+    int64_t shape[2] = {2, 3};
+    nnd_tensor in = {.data = x, .count = 6, .rank = 2, .shape = shape};
+    nnd_tensor out[2] = {{.data = y, .count = 6}, {.data = k, .count = 2}};
+    nnd_context *ctx = NULL;
+    CU_ASSERT_EQUAL_FATAL(nnd_context_create(m, &ctx), NND_OK);
+    CU_ASSERT_EQUAL_FATAL(nnd_run(ctx, &in, 1, out, 2), NND_OK);
+    for (int i = 0; i < 6; i++) {
+        float ramp = -1.0f + 2.0f * (float)i / 6.0f; /* unit_onnx_build's "ramp" */
+        CU_ASSERT(fabsf(y[i] - (x[i] * (float)(i % 3 + 1) + ramp)) < 1e-6f);
+    }
+    CU_ASSERT(k[0] == 0.5f && k[1] == -1.0f);
+    nnd_context_destroy(ctx);
+    nnd_model_destroy(m);
+    /* an integer constant tensor stays refused, by name */
+    CU_ASSERT_FATAL(onnx_build(p, "input x 2,3", "int64 s 3 1,2,3", "node Mul x,s -> y",
+                               "output y", NULL));
+    CU_ASSERT(rejects(p, "an integer constant tensor is not supported"));
+}
+
+NND_SUITE("onnx_ops", test_onnx_ops_constant_tensors_become_params, test_onnx_ops_operator_version_checked,
           test_onnx_ops_batchnorm_legacy_attributes, test_onnx_ops_dropout_modes,
           test_onnx_ops_legacy_broadcast, test_onnx_ops_gemm_alpha_beta_trans_a,
           test_onnx_ops_hard_sigmoid_and_selu_constants, test_onnx_ops_clip_bounds_as_inputs,
