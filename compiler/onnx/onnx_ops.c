@@ -617,9 +617,13 @@ static bool map_constant(const Node *n) {
         return fail(n, "%s", "the node has no output");
     const Onnx__AttributeProto *a;
     if ((a = attr(n, "value")) && a->t) {
+        /* Defined only when it reads: later nodes must not use half a constant. */
+        OnnxConst c;
+        if (!onnx_tensor_const(n->x, a->t, arena_printf(n->x->a, "constant '%s'", n->label), &c))
+            return false;
         o = onnx_define(n->x, n->p->output[0], VAL_CONST);
-        return onnx_tensor_const(n->x, a->t, arena_printf(n->x->a, "constant '%s'", n->label),
-                                 &o->c);
+        o->c = c;
+        return true;
     }
     o = onnx_define(n->x, n->p->output[0], VAL_CONST);
     o->c.v = arena_array(n->x->a, MAX_RANK + 1, sizeof(double));

@@ -289,8 +289,23 @@ static void test_onnx_nonfinite_attribute_reported(void) {
     arena_free(a);
 }
 
+/* Found by fuzz_onnx: a Constant whose value holds fewer numbers than its shape was
+ * reported, but stayed defined with a shape and no values; a later Add read its value
+ * through a NULL pointer. */
+static void test_onnx_bad_constant_not_used_later(void) {
+    Arena *a = arena_new();
+    Diag *d = diag_new(a);
+    OnnxImport im;
+    CU_ASSERT_FALSE(onnx_import_file(
+        a, d, NND_SOURCE_DIR "/tests/fuzz_regressions/onnx/constant_without_values.onnx", NULL,
+        &im));
+    CU_ASSERT(strstr(diag_text(d), "constant '/Constant' holds 0 values, but its shape needs 1") !=
+              NULL);
+    arena_free(a);
+}
+
 NND_SUITE("onnx", test_onnx_mlp_matches_pytorch, test_onnx_lenet5_opset13_matches_pytorch,
           test_onnx_lenet5_opset9_matches_pytorch, test_onnx_truncated_files_fail_cleanly,
           test_onnx_garbage_and_empty_exit_1, test_onnx_unsupported_operator_named,
           test_onnx_layernorm_last_axis, test_onnx_bound_graph_input,
-          test_onnx_nonfinite_attribute_reported)
+          test_onnx_nonfinite_attribute_reported, test_onnx_bad_constant_not_used_later)
