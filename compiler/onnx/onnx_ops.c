@@ -69,6 +69,16 @@ static const char *num(const Node *n, const char *what, double v) {
     return NULL;
 }
 
+/* A constant's value as a size or an index. Constants are held as doubles (any dtype), and
+ * converting nan or a value beyond int64_t is undefined: those are false, and so is anything
+ * past 2^62, which no shape or index can be. */
+static bool as_int(double v, int64_t *out) {
+    if (!(fabs(v) <= 0x1p62))
+        return false;
+    *out = (int64_t)v;
+    return true;
+}
+
 static int nin(const Node *n) { return (int)n->p->n_input; }
 
 /* Input i: NULL when absent (or named ""); reports an undefined name. */
@@ -253,8 +263,8 @@ static bool map_pool(const Node *n) {
     if (attr_i(n, "storage_order", 0) != 0)
         return fail(n, "%s", "storage_order=1 is not supported");
     /* SPEC 1.4's pools follow PyTorch, which limits padding to half the kernel. */
-    for (int i = 0; i < 4; i++)
-        if (2 * win.pads[i] > win.kernel[i % 2])
+    for (int i = 0; i < 4; i++) /* 2 * pad > kernel, without overflowing a huge pad */
+        if (win.pads[i] > win.kernel[i % 2] / 2)
             return fail(n, "%s", "padding larger than half the kernel is not supported");
     bool ceil_mode = attr_i(n, "ceil_mode", 0) != 0;
     bool count_pad = attr_i(n, "count_include_pad", 0) != 0;
@@ -445,7 +455,8 @@ static bool map_reshape(const Node *n) {
             return fail(n, "%s", "the shape must be 1-D, of at most 8 values");
         k = (int)s->c.numel;
         for (int i = 0; i < k; i++) {
-            dims[i] = (int64_t)s->c.v[i];
+            if (!as_int(s->c.v[i], &dims[i]))
+                return fail(n, "%s", "the shape holds a value that is not a size");
             copy[i] = dims[i] == 0 && !allowzero;
         }
     } else if (s && s->kind == VAL_SHAPE && s->nelems >= 0 && s->nelems <= MAX_RANK) {
@@ -527,8 +538,11 @@ static bool map_concat(const Node *n) {
                 memcpy(e + k, v->elems, (size_t)v->nelems * sizeof *e);
                 k += v->nelems;
             } else if (v->kind == VAL_CONST && v->c.rank == 1 && v->c.numel <= MAX_RANK) {
-                for (int64_t j = 0; j < v->c.numel; j++)
-                    e[k++] = (ShapeElem){.src = NULL, .dim = (int64_t)v->c.v[j]};
+                for (int64_t j = 0; j < v->c.numel; j++) {
+                    e[k] = (ShapeElem){.src = NULL};
+                    if (!as_int(v->c.v[j], &e[k++].dim))
+                        return fail(n, "%s", "a shape vector holds a value that is not a size");
+                }
             } else {
                 return fail(n, "%s", "only concatenations of tensors, or of 1-D shape vectors, "
                             "are supported");
@@ -579,7 +593,9 @@ static bool map_gather(const Node *n) {
     if (s->kind != VAL_SHAPE || idx->kind != VAL_CONST || idx->c.numel != 1 ||
         attr_i(n, "axis", 0) != 0)
         return fail(n, "%s", "only a constant index into a Shape is supported");
-    int64_t i = (int64_t)idx->c.v[0];
+    int64_t i;
+    if (!as_int(idx->c.v[0], &i))
+        return fail(n, "%s", "the index is not an integer in range");
     if (s->nelems >= 0 && i < 0)
         i += s->nelems;
     if (i < 0 || (s->nelems >= 0 && i >= s->nelems))
