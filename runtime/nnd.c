@@ -14,6 +14,8 @@
 #include "nnd.h"
 
 #include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,9 +32,19 @@ typedef struct TensorDesc {
     Dim dims[NND_MAX_RANK];
 } TensorDesc;
 
+/* Handles carry a tag that destroy clears: a pointer that is not a live handle of the right
+ * kind (NULL, a context passed as a model, garbage) is refused rather than followed. */
+enum { MODEL_MAGIC = 0x6e6e644d, CONTEXT_MAGIC = 0x6e6e6443 };
+
 struct nnd_model {
     nnd_backend backend;
     Compilation *comp;     /* NND_BACKEND_INTERP: owns the graph interp_run runs */
+    uint32_t magic;
+    /* One reference for the handle, one per context: destroying the model while contexts
+     * still use it only marks it destroyed; the last release frees it, and those contexts
+     * report the misuse instead of reading freed memory. */
+    atomic_int refs;
+    atomic_bool destroyed;
     Jit *jit;
     CgForwardFn forward;
     CgWorkspaceFn workspace_size;
@@ -45,6 +57,8 @@ struct nnd_model {
     char *strings; /* one block for every name */
     int threads;   /* 1, or more when the batch can be split */
     int split_sym; /* the batch symbol, or -1 */
+    Dim *sizes;    /* every value's elements: bounds the workspace (see workspace_fits) */
+    size_t nsizes;
 };
 
 /* One thread's slice of a run: its rows of every input and output and its workspace. */
@@ -58,13 +72,15 @@ typedef struct Slice {
 } Slice;
 
 struct nnd_context {
-    const nnd_model *model;
+    uint32_t magic;
+    nnd_model *model;
     void *workspace;
     int64_t workspace_bytes;
     const float **in_ptrs;
     float **out_ptrs;
     ThreadPool *pool; /* NULL with one thread */
     Slice *slices;    /* model->threads of them */
+    int64_t *numel;        /* this run's elements: inputs, then outputs */
     char error[512];
 };
 
@@ -153,8 +169,12 @@ static bool describe_model(nnd_model *m, const Graph *g, Arena *a) {
     m->strings = malloc(bytes + 1);
     m->inputs = calloc((size_t)g->ninputs + 1, sizeof(TensorDesc));
     m->outputs = calloc((size_t)g->noutputs + 1, sizeof(TensorDesc));
-    if (!m->strings || !m->inputs || !m->outputs)
+    m->sizes = calloc((size_t)g->nnodes + 1, sizeof(Dim));
+    if (!m->strings || !m->inputs || !m->outputs || !m->sizes)
         return false;
+    for (int i = 0; i < g->nnodes; i++)
+        if (shape_numel(&g->nodes[i]->shape, &m->sizes[m->nsizes]))
+            m->nsizes++;
     char *cursor = m->strings;
     m->ninputs = (size_t)g->ninputs;
     m->noutputs = (size_t)g->noutputs;
@@ -172,16 +192,44 @@ static bool describe_model(nnd_model *m, const Graph *g, Arena *a) {
     return true;
 }
 
-void nnd_model_destroy(nnd_model *m) {
-    if (!m)
-        return;
+static void model_free(nnd_model *m) {
+    m->magic = 0;
     jit_dispose(m->jit);
     compilation_free(m->comp);
     free(m->inputs);
     free(m->outputs);
     free(m->strings);
+    free(m->sizes);
     free(m);
 }
+
+static void model_release(nnd_model *m) {
+    if (atomic_fetch_sub(&m->refs, 1) == 1)
+        model_free(m);
+}
+
+/* A new model handle, tagged, with the handle's reference; NULL when out of memory. */
+static nnd_model *model_new(void) {
+    nnd_model *m = calloc(1, sizeof *m);
+    if (m) {
+        m->magic = MODEL_MAGIC;
+        atomic_init(&m->refs, 1);
+        atomic_init(&m->destroyed, false);
+    }
+    return m;
+}
+
+/* A live model handle (not destroyed); false for NULL and for anything else. */
+static bool model_ok(const nnd_model *m) {
+    return m && m->magic == MODEL_MAGIC && !atomic_load(&((nnd_model *)m)->destroyed);
+}
+
+void nnd_model_destroy(nnd_model *m) {
+    if (!m || m->magic != MODEL_MAGIC || atomic_exchange(&m->destroyed, true))
+        return; /* not a model, or destroyed already */
+    model_release(m);
+}
+
 
 /* The compile options for opt; false after setting *error when an option is out of range. */
 static bool check_options(const nnd_options *opt, const char *base_dir, CompileOptions *co,
@@ -250,7 +298,7 @@ static nnd_status finish_compile(Compilation *c, const nnd_options *opt, const c
     if (!compile_to(c, last, &co)) {
         st = classify(c);
         set_error(error, st == NND_ERR_NO_MEMORY ? "out of memory" : diag_text(c->diag));
-    } else if (!(m = calloc(1, sizeof *m)) || !describe_model(m, c->graph, c->arena)) {
+    } else if (!(m = model_new()) || !describe_model(m, c->graph, c->arena)) {
         set_error(error, "out of memory");
         st = NND_ERR_NO_MEMORY;
     } else if (backend == NND_BACKEND_INTERP) {
@@ -315,21 +363,21 @@ nnd_status nnd_model_compile_string(const char *source, const char *display_name
 
 /* --- introspection ---------------------------------------------------------------------- */
 
-size_t nnd_model_num_inputs(const nnd_model *m) { return m ? m->ninputs : 0; }
-size_t nnd_model_num_outputs(const nnd_model *m) { return m ? m->noutputs : 0; }
-size_t nnd_model_num_symbols(const nnd_model *m) { return m ? m->nfree : 0; }
-int nnd_model_threads(const nnd_model *m) { return m ? m->threads : 0; }
+size_t nnd_model_num_inputs(const nnd_model *m) { return model_ok(m) ? m->ninputs : 0; }
+size_t nnd_model_num_outputs(const nnd_model *m) { return model_ok(m) ? m->noutputs : 0; }
+size_t nnd_model_num_symbols(const nnd_model *m) { return model_ok(m) ? m->nfree : 0; }
+int nnd_model_threads(const nnd_model *m) { return model_ok(m) ? m->threads : 0; }
 
 const nnd_tensor_info *nnd_model_input(const nnd_model *m, size_t i) {
-    return m && i < m->ninputs ? &m->inputs[i].info : NULL;
+    return model_ok(m) && i < m->ninputs ? &m->inputs[i].info : NULL;
 }
 
 const nnd_tensor_info *nnd_model_output(const nnd_model *m, size_t i) {
-    return m && i < m->noutputs ? &m->outputs[i].info : NULL;
+    return model_ok(m) && i < m->noutputs ? &m->outputs[i].info : NULL;
 }
 
 const char *nnd_model_symbol(const nnd_model *m, size_t i) {
-    return m && i < m->nfree ? m->syms[m->free_index[i]] : NULL;
+    return model_ok(m) && i < m->nfree ? m->syms[m->free_index[i]] : NULL;
 }
 
 static int find(const TensorDesc *t, size_t n, const char *name) {
@@ -340,11 +388,11 @@ static int find(const TensorDesc *t, size_t n, const char *name) {
 }
 
 int nnd_model_input_index(const nnd_model *m, const char *name) {
-    return m ? find(m->inputs, m->ninputs, name) : -1;
+    return model_ok(m) ? find(m->inputs, m->ninputs, name) : -1;
 }
 
 int nnd_model_output_index(const nnd_model *m, const char *name) {
-    return m ? find(m->outputs, m->noutputs, name) : -1;
+    return model_ok(m) ? find(m->outputs, m->noutputs, name) : -1;
 }
 
 /* The largest symbol value accepted: keeps every size computation far from overflow. */
@@ -374,7 +422,7 @@ static bool expand_symbols(const nnd_model *m, const int64_t *public_values, int
 
 nnd_status nnd_model_output_shape(const nnd_model *m, size_t index, const int64_t *symbol_values,
                                   int64_t *dims) {
-    if (!m || index >= m->noutputs || !dims || (m->nfree && !symbol_values))
+    if (!model_ok(m) || index >= m->noutputs || !dims || (m->nfree && !symbol_values))
         return NND_ERR_INVALID_ARGUMENT;
     int64_t syms[MAX_SYMS] = {0}, numel;
     if (!expand_symbols(m, symbol_values, syms))
@@ -384,20 +432,22 @@ nnd_status nnd_model_output_shape(const nnd_model *m, size_t index, const int64_
 
 /* --- contexts and running ----------------------------------------------------------------- */
 
+static void context_free(nnd_context *c, int threads);
+
 nnd_status nnd_context_create(const nnd_model *model, nnd_context **context) {
     if (!context)
         return NND_ERR_INVALID_ARGUMENT;
     *context = NULL;
-    if (!model)
+    if (!model_ok(model))
         return NND_ERR_INVALID_ARGUMENT;
     nnd_context *c = calloc(1, sizeof *c);
     if (!c)
         return NND_ERR_NO_MEMORY;
-    c->model = model;
     c->in_ptrs = calloc(model->ninputs + 1, sizeof(float *));
     c->out_ptrs = calloc(model->noutputs + 1, sizeof(float *));
+    c->numel = calloc(model->ninputs + model->noutputs + 1, sizeof(int64_t));
     c->slices = calloc((size_t)model->threads, sizeof *c->slices);
-    bool ok = c->in_ptrs && c->out_ptrs && c->slices;
+    bool ok = c->in_ptrs && c->out_ptrs && c->numel && c->slices;
     for (int t = 0; ok && t < model->threads; t++) {
         c->slices[t].model = model;
         c->slices[t].in_ptrs = calloc(model->ninputs + 1, sizeof(float *));
@@ -407,29 +457,46 @@ nnd_status nnd_context_create(const nnd_model *model, nnd_context **context) {
     if (ok && model->threads > 1)
         ok = (c->pool = pool_create(model->threads)) != NULL;
     if (!ok) {
-        nnd_context_destroy(c);
+        context_free(c, model->threads);
         return NND_ERR_NO_MEMORY;
     }
+    /* The context keeps the model alive; the model is immutable, so sharing it is safe. */
+    c->model = (nnd_model *)model;
+    atomic_fetch_add(&c->model->refs, 1);
+    c->magic = CONTEXT_MAGIC;
     *context = c;
     return NND_OK;
 }
 
+static bool context_ok(const nnd_context *c) { return c && c->magic == CONTEXT_MAGIC; }
+
 void nnd_context_destroy(nnd_context *c) {
-    if (!c)
+    if (!context_ok(c))
         return;
+    c->magic = 0;
+    int threads = c->model->threads;
+    model_release(c->model);
+    context_free(c, threads);
+}
+
+/* Everything a context owns but its model reference. */
+static void context_free(nnd_context *c, int threads) {
     pool_destroy(c->pool);
-    for (int t = 0; c->slices && t < c->model->threads; t++) {
+    for (int t = 0; c->slices && t < threads; t++) {
         free(c->slices[t].in_ptrs);
         free(c->slices[t].out_ptrs);
     }
     free(c->slices);
+    free(c->numel);
     free(c->workspace);
     free(c->in_ptrs);
     free(c->out_ptrs);
     free(c);
 }
 
-const char *nnd_context_error(const nnd_context *c) { return c ? c->error : "no context"; }
+const char *nnd_context_error(const nnd_context *c) {
+    return context_ok(c) ? c->error : "not a live nnd_context";
+}
 
 static nnd_status fail(nnd_context *c, nnd_status st, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -461,7 +528,41 @@ static int64_t workspace_need(nnd_context *c, int nslices, const int64_t *syms) 
     return total;
 }
 
-static nnd_status grow_workspace(nnd_context *c, int64_t need) {
+
+/* A context fit to run: live, and its model not destroyed under it. */
+static nnd_status check_context(nnd_context *c) {
+    if (!context_ok(c))
+        return NND_ERR_INVALID_ARGUMENT;
+    c->error[0] = 0;
+    if (atomic_load(&c->model->destroyed))
+        return fail(c, NND_ERR_INVALID_ARGUMENT, "the context's model was destroyed (destroy "
+                    "contexts before their model)");
+    return NND_OK;
+}
+
+/* The largest workspace a context may ask for: far beyond any machine, far below overflow. */
+#define MAX_WORKSPACE_BYTES ((int64_t)1 << 56)
+
+/* Whether every value of the model, each in its own 64-byte-aligned buffer, fits in
+ * MAX_WORKSPACE_BYTES for these symbol values. The generated workspace function computes
+ * with wrapping-free (nsw) arithmetic on the same sizes, so this bound keeps it defined. */
+static bool workspace_fits(const nnd_model *m, const int64_t *syms) {
+    int64_t total = 0;
+    for (size_t i = 0; i < m->nsizes; i++) {
+        int64_t n;
+        if (!dim_eval(m->sizes[i], syms, &n) || n > MAX_WORKSPACE_BYTES / 4)
+            return false;
+        total += n * 4 + 64;
+        if (total > MAX_WORKSPACE_BYTES)
+            return false;
+    }
+    return true;
+}
+
+/* Makes the workspace at least `need` bytes (workspace_need's answer for syms). */
+static nnd_status grow_workspace(nnd_context *c, const int64_t *syms, int64_t need) {
+    if (!workspace_fits(c->model, syms))
+        return fail(c, NND_ERR_SHAPE, "these sizes make the intermediate tensors too large");
     if (need >= 0 && need <= c->workspace_bytes)
         return NND_OK;
     /* 64-byte aligned for vector loads; sized up to whole cache lines. */
@@ -476,9 +577,9 @@ static nnd_status grow_workspace(nnd_context *c, int64_t need) {
 }
 
 nnd_status nnd_context_reserve(nnd_context *c, const int64_t *symbol_values) {
-    if (!c)
-        return NND_ERR_INVALID_ARGUMENT;
-    c->error[0] = 0;
+    nnd_status st = check_context(c);
+    if (st != NND_OK)
+        return st;
     const nnd_model *m = c->model;
     int64_t syms[MAX_SYMS] = {0};
     if ((m->nfree && !symbol_values) || !expand_symbols(m, symbol_values, syms))
@@ -489,7 +590,7 @@ nnd_status nnd_context_reserve(nnd_context *c, const int64_t *symbol_values) {
         if (!eval_shape(&m->outputs[i], syms, dims, &numel))
             return fail(c, NND_ERR_SHAPE, "these symbol values make tensors too large");
     }
-    return grow_workspace(c, workspace_need(c, split_slices(c, syms), syms));
+    return grow_workspace(c, syms, workspace_need(c, split_slices(c, syms), syms));
 }
 
 /* Splits the batch between the threads: slice t gets rows [n*t/T, n*(t+1)/T) with its own
@@ -582,6 +683,31 @@ static nnd_status bind_inputs(nnd_context *c, const nnd_tensor *inputs, int64_t 
             return fail(c, NND_ERR_SHAPE, "input '%s' needs %lld elements, its buffer holds %zu",
                         m->inputs[i].info.name, (long long)numel, inputs[i].count);
         c->in_ptrs[i] = inputs[i].data;
+        c->numel[i] = numel;
+    }
+    return NND_OK;
+}
+
+static bool overlap(const float *a, int64_t na, const float *b, int64_t nb) {
+    uintptr_t a0 = (uintptr_t)a, b0 = (uintptr_t)b;
+    return a0 < b0 + (uintptr_t)nb * sizeof(float) && b0 < a0 + (uintptr_t)na * sizeof(float);
+}
+
+/* The kernels write outputs while they read inputs: an output may share memory with nothing
+ * (inputs may share memory with each other: they are only read). */
+static nnd_status check_overlaps(nnd_context *c) {
+    const nnd_model *m = c->model;
+    for (size_t i = 0; i < m->noutputs; i++) {
+        const float *o = c->out_ptrs[i];
+        int64_t n = c->numel[m->ninputs + i];
+        for (size_t k = 0; k < m->ninputs; k++)
+            if (overlap(o, n, c->in_ptrs[k], c->numel[k]))
+                return fail(c, NND_ERR_INVALID_ARGUMENT, "output '%s' overlaps input '%s'",
+                            m->outputs[i].info.name, m->inputs[k].info.name);
+        for (size_t k = 0; k < i; k++)
+            if (overlap(o, n, c->out_ptrs[k], c->numel[m->ninputs + k]))
+                return fail(c, NND_ERR_INVALID_ARGUMENT, "outputs '%s' and '%s' overlap",
+                            m->outputs[k].info.name, m->outputs[i].info.name);
     }
     return NND_OK;
 }
@@ -596,9 +722,9 @@ static nnd_status run_interp(nnd_context *c, const int64_t *syms) {
 
 nnd_status nnd_run(nnd_context *c, const nnd_tensor *inputs, size_t num_inputs,
                    nnd_tensor *outputs, size_t num_outputs) {
-    if (!c)
-        return NND_ERR_INVALID_ARGUMENT;
-    c->error[0] = 0;
+    nnd_status st = check_context(c);
+    if (st != NND_OK)
+        return st;
     const nnd_model *m = c->model;
     if (num_inputs != m->ninputs || num_outputs != m->noutputs)
         return fail(c, NND_ERR_INVALID_ARGUMENT,
@@ -608,7 +734,7 @@ nnd_status nnd_run(nnd_context *c, const nnd_tensor *inputs, size_t num_inputs,
     if ((m->ninputs && !inputs) || !outputs)
         return fail(c, NND_ERR_INVALID_ARGUMENT, "inputs and outputs must not be NULL");
     int64_t syms[MAX_SYMS] = {0};
-    nnd_status st = bind_inputs(c, inputs, syms);
+    st = bind_inputs(c, inputs, syms);
     if (st != NND_OK)
         return st;
     for (size_t i = 0; i < m->noutputs; i++) {
@@ -624,11 +750,15 @@ nnd_status nnd_run(nnd_context *c, const nnd_tensor *inputs, size_t num_inputs,
                         m->outputs[i].info.name, (long long)numel, out->count);
         out->rank = m->outputs[i].info.rank;
         c->out_ptrs[i] = out->data;
+        c->numel[m->ninputs + i] = numel;
     }
+    st = check_overlaps(c);
+    if (st != NND_OK)
+        return st;
     if (m->backend == NND_BACKEND_INTERP)
         return run_interp(c, syms);
     int nslices = split_slices(c, syms);
-    st = grow_workspace(c, workspace_need(c, nslices, syms));
+    st = grow_workspace(c, syms, workspace_need(c, nslices, syms));
     if (st != NND_OK)
         return st;
     if (nslices <= 1) {

@@ -26,7 +26,15 @@
  * own context. There is no global state. Nothing here exits or aborts on bad input: every
  * failure is a status plus a message. With the JIT backend (the default), a forward pass
  * allocates nothing once the context's workspace has grown to the largest symbolic
- * dimensions it has seen (nnd_context_reserve grows it ahead of time). */
+ * dimensions it has seen (nnd_context_reserve grows it ahead of time).
+ *
+ * Handles: every function checks that a handle is a live one of its kind (NULL, a context
+ * passed as a model or a destroyed handle whose memory is still there answer
+ * NND_ERR_INVALID_ARGUMENT, or 0 / NULL / -1 where nothing else can be returned), and destroy
+ * ignores what is not a live handle. A context keeps its model's memory alive: after
+ * nnd_model_destroy, its remaining contexts refuse to run (NND_ERR_INVALID_ARGUMENT) until
+ * they are destroyed, and the last one frees the model. Using a handle after its memory was
+ * freed cannot be detected reliably. */
 #ifndef NND_H
 #define NND_H
 
@@ -138,8 +146,11 @@ nnd_status nnd_context_create(const nnd_model *model, nnd_context **context);
 void nnd_context_destroy(nnd_context *context);
 /* Grows the workspace for the given symbol values now, so nnd_run will not allocate. */
 nnd_status nnd_context_reserve(nnd_context *context, const int64_t *symbol_values);
-/* Runs the forward pass. Inputs and outputs are in declaration order and may not overlap.
- * Symbolic dimensions are bound from the input shapes, which must agree with each other. */
+/* Runs the forward pass. Inputs and outputs are in declaration order; an output may not
+ * overlap an input or another output (NND_ERR_INVALID_ARGUMENT). Symbolic dimensions are
+ * bound from the input shapes, which must agree with each other; each is between 1 and 2^31,
+ * and sizes that make any tensor of the model (intermediate ones too) too large to address
+ * are NND_ERR_SHAPE. */
 nnd_status nnd_run(nnd_context *context, const nnd_tensor *inputs, size_t num_inputs,
                    nnd_tensor *outputs, size_t num_outputs);
 /* The message of the last failed nnd_run or reserve on this context ("" after success). */

@@ -201,21 +201,22 @@ static bool check_versions(OnnxCtx *x, const Onnx__ModelProto *m) {
                    (long long)m->ir_version);
         return false;
     }
-    x->opset = -1;
+    int64_t opset = -1; /* checked as read: an int would wrap 2^32 + 13 to 13 */
     for (size_t i = 0; i < m->n_opset_import; i++) {
         const char *dom = onnx_str(m->opset_import[i]->domain);
         if (strcmp(dom, "") == 0 || strcmp(dom, "ai.onnx") == 0)
-            x->opset = (int)m->opset_import[i]->version;
+            opset = m->opset_import[i]->version;
         else {
             diag_error(x->d, x->at, "unsupported ONNX operator set domain '%s'", dom);
             return false;
         }
     }
-    if (x->opset < MIN_OPSET || x->opset > MAX_OPSET) {
-        diag_error(x->d, x->at, "unsupported ONNX opset %d (supported: %d to %d)", x->opset,
-                   MIN_OPSET, MAX_OPSET);
+    if (opset < MIN_OPSET || opset > MAX_OPSET) {
+        diag_error(x->d, x->at, "unsupported ONNX opset %lld (supported: %d to %d)",
+                   (long long)opset, MIN_OPSET, MAX_OPSET);
         return false;
     }
+    x->opset = (int)opset;
     if (!m->graph) {
         diag_error(x->d, x->at, "the ONNX model has no graph");
         return false;

@@ -116,6 +116,10 @@ int64_t on_attr_i(const OnnxNode *n, const char *name, int64_t def);
  * def returned. on_attr_f_any returns it as it is (a Pad's -inf, folded into a MaxPool). */
 double on_attr_f(const OnnxNode *n, const char *name, double def);
 double on_attr_f_any(const OnnxNode *n, const char *name, double def);
+/* A constant's value as a size, an index or pads. Constants are held as doubles (any dtype),
+ * and converting nan or a value beyond int64_t is undefined: those are false, and so is
+ * anything past 2^62, which no size can be. */
+bool on_as_int(double v, int64_t *out);
 
 /* onnx_const_tensor.c: a float constant (initializer or Constant) used where a tensor is
  * needed, as a `param([dims])` statement written once per constant, whose tensor, named by

@@ -35,7 +35,10 @@ static int pad_amounts(const OnnxNode *n, int64_t *pads, double *value) {
         return -1;
     }
     for (int64_t i = 0; i < p->c.numel; i++)
-        pads[i] = (int64_t)p->c.v[i];
+        if (!on_as_int(p->c.v[i], &pads[i])) {
+            on_fail(n, "%s", "the pads hold a value that is not a size");
+            return -1;
+        }
     *value = v ? v->c.v[0] : 0;
     return (int)p->c.numel;
 }

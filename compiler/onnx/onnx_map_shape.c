@@ -30,8 +30,11 @@ bool onnx_map_concat(const OnnxNode *n) {
                 memcpy(e + k, v->elems, (size_t)v->nelems * sizeof *e);
                 k += v->nelems;
             } else if (v->kind == VAL_CONST && v->c.rank == 1 && v->c.numel <= MAX_RANK) {
-                for (int64_t j = 0; j < v->c.numel; j++)
-                    e[k++] = (ShapeElem){.src = NULL, .dim = (int64_t)v->c.v[j]};
+                for (int64_t j = 0; j < v->c.numel; j++) {
+                    e[k] = (ShapeElem){.src = NULL};
+                    if (!on_as_int(v->c.v[j], &e[k++].dim))
+                        return on_fail(n, "%s", "a shape vector holds a value that is not a size");
+                }
             } else {
                 return on_fail(n, "%s", "only concatenations of tensors, or of 1-D shape vectors, "
                                "are supported");
@@ -108,7 +111,9 @@ bool onnx_map_gather(const OnnxNode *n) {
     if (s->kind != VAL_SHAPE || idx->kind != VAL_CONST || idx->c.numel != 1 ||
         on_attr_i(n, "axis", 0) != 0)
         return on_fail(n, "%s", "only a constant index into a Shape is supported");
-    int64_t i = (int64_t)idx->c.v[0];
+    int64_t i;
+    if (!on_as_int(idx->c.v[0], &i))
+        return on_fail(n, "%s", "the index is not an integer in range");
     if (s->nelems >= 0 && i < 0)
         i += s->nelems;
     if (i < 0 || (s->nelems >= 0 && i >= s->nelems))
@@ -126,9 +131,13 @@ bool onnx_map_constant(const OnnxNode *n) {
         return false;
     const Onnx__AttributeProto *a;
     if ((a = on_attr(n, "value")) && a->t) {
+        /* Defined only when it reads: later nodes must not use half a constant. */
+        OnnxConst c;
+        if (!onnx_tensor_const(n->x, a->t, arena_printf(n->x->a, "constant '%s'", n->label), &c))
+            return false;
         o = onnx_define(n->x, n->p->output[0], VAL_CONST);
-        return onnx_tensor_const(n->x, a->t, arena_printf(n->x->a, "constant '%s'", n->label),
-                                 &o->c);
+        o->c = c;
+        return true;
     }
     o = onnx_define(n->x, n->p->output[0], VAL_CONST);
     o->c.v = arena_array(n->x->a, MAX_RANK + 1, sizeof(double));

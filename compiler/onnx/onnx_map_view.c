@@ -48,8 +48,11 @@ static int reshape_target(const OnnxNode *n, const Value *xin, const Value *s, i
         if (s->c.rank != 1 || s->c.numel > MAX_RANK)
             return fail_len(n, "the shape must be 1-D, of at most 8 values");
         k = (int)s->c.numel;
-        for (int i = 0; i < k; i++)
-            copy[i] = (dims[i] = (int64_t)s->c.v[i]) == 0 && !allowzero;
+        for (int i = 0; i < k; i++) {
+            if (!on_as_int(s->c.v[i], &dims[i]))
+                return fail_len(n, "the shape holds a value that is not a size");
+            copy[i] = dims[i] == 0 && !allowzero;
+        }
     } else if (s && s->kind == VAL_SHAPE && s->nelems >= 0 && s->nelems <= MAX_RANK) {
         k = s->nelems;
         for (int i = 0; i < k; i++) {
@@ -259,7 +262,8 @@ static int view_axes(const OnnxNode *n, int64_t *axes) {
     if (a->c.rank > 1 || a->c.numel > MAX_RANK)
         return fail_len(n, "axes must be a 1-D list of at most 8 values");
     for (int64_t i = 0; i < a->c.numel; i++)
-        axes[i] = (int64_t)a->c.v[i];
+        if (!on_as_int(a->c.v[i], &axes[i]))
+            return fail_len(n, "the axes hold a value that is not an integer");
     return (int)a->c.numel;
 }
 

@@ -221,7 +221,7 @@ bool onnx_map_pool(const OnnxNode *n) {
         return on_fail(n, "%s", "storage_order=1 is not supported");
     /* SPEC 1.4's pools follow PyTorch, which limits padding to half the kernel. */
     for (int i = 0; i < 4; i++)
-        if (2 * win.pads[i] > win.kernel[i % 2])
+        if (win.pads[i] > win.kernel[i % 2] / 2) /* 2 * pad > kernel, without overflow */
             return on_fail(n, "%s", "padding larger than half the kernel is not supported");
     bool ceil_mode = on_attr_i(n, "ceil_mode", 0) != 0;
     bool count_pad = on_attr_i(n, "count_include_pad", 0) != 0 || xin->padded;

@@ -31,6 +31,13 @@ int64_t on_attr_i(const OnnxNode *n, const char *name, int64_t def) {
     return a && a->has_i ? a->i : def;
 }
 
+bool on_as_int(double v, int64_t *out) {
+    if (!(fabs(v) <= 0x1p62))
+        return false;
+    *out = (int64_t)v;
+    return true;
+}
+
 double on_attr_f_any(const OnnxNode *n, const char *name, double def) {
     const Onnx__AttributeProto *a = on_attr(n, name);
     return a && a->has_f ? a->f : def;

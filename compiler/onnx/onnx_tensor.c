@@ -95,8 +95,8 @@ static double typed_value(const Onnx__TensorProto *t, size_t i) {
     }
 }
 
-static bool tensor_values(Arena *a, Diag *d, SrcLoc at, const Onnx__TensorProto *t,
-                          const char *what, OnnxConst *out) {
+static bool read_values(Arena *a, Diag *d, SrcLoc at, const Onnx__TensorProto *t,
+                        const char *what, OnnxConst *out) {
     memset(out, 0, sizeof *out);
     if (t->has_data_location && t->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL) {
         diag_error(d, at, "%s: external tensor data is not supported", what);
@@ -136,6 +136,16 @@ static bool tensor_values(Arena *a, Diag *d, SrcLoc at, const Onnx__TensorProto 
                                                t->data_type)
                                     : typed_value(t, (size_t)i);
     return true;
+}
+
+/* Fills *out, or leaves it empty (no values, numel 0) after reporting: a caller that goes
+ * on after the error never sees a shape without its values. */
+static bool tensor_values(Arena *a, Diag *d, SrcLoc at, const Onnx__TensorProto *t,
+                          const char *what, OnnxConst *out) {
+    bool ok = read_values(a, d, at, t, what, out);
+    if (!ok)
+        memset(out, 0, sizeof *out);
+    return ok;
 }
 
 bool onnx_tensor_const(OnnxCtx *x, const Onnx__TensorProto *t, const char *what, OnnxConst *out) {

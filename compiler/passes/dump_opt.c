@@ -46,6 +46,22 @@ static int64_t eval_or_zero(Dim d, const int64_t *syms) {
     return dim_eval(d, syms, &v) ? v : 0;
 }
 
+/* total + a * b * c, or -1 once anything overflows (any --batch, any model). */
+static int64_t add_product(int64_t total, int64_t a, int64_t b, int64_t c) {
+    int64_t p;
+    if (total < 0 || __builtin_mul_overflow(a, b, &p) || __builtin_mul_overflow(p, c, &p) ||
+        __builtin_add_overflow(total, p, &total))
+        return -1;
+    return total;
+}
+
+static void print_total(FILE *out, int64_t total) {
+    if (total < 0)
+        fprintf(out, "more than 2^63");
+    else
+        fprintf(out, "%lld", (long long)total);
+}
+
 void graph_dump_opt(FILE *out, const Graph *g, int64_t batch) {
     int64_t syms[MAX_SYMS];
     for (int i = 0; i < MAX_SYMS; i++)
@@ -76,10 +92,12 @@ void graph_dump_opt(FILE *out, const Graph *g, int64_t batch) {
                 continue;
             Dim numel;
             shape_numel(&n->shape, &numel);
-            total += (eval_or_zero(numel, syms) * 4 + 63) / 64 * 64;
+            int64_t elems = eval_or_zero(numel, syms);
+            total = add_product(total, elems / 16 + (elems % 16 != 0), 64, 1); /* 64-byte lines */
         }
-        fprintf(out, "workspace: not planned (one buffer per value): %lld bytes at batch %lld\n",
-                (long long)total, (long long)batch);
+        fprintf(out, "workspace: not planned (one buffer per value): ");
+        print_total(out, total);
+        fprintf(out, " bytes at batch %lld\n", (long long)batch);
         return;
     }
     fprintf(out, "buffers:\n");
@@ -102,8 +120,9 @@ void graph_dump_opt(FILE *out, const Graph *g, int64_t batch) {
         const char *unit = dim_is(p->group_unit[k], 1) ? "" : dim_str(g->arena, p->group_unit[k], g->syms);
         fprintf(out, "%s%lld%s%s", k ? " + " : "", (long long)p->group_floats[k] * 4,
                 *unit ? "*" : "", unit);
-        total += p->group_floats[k] * 4 * eval_or_zero(p->group_unit[k], syms);
+        total = add_product(total, p->group_floats[k], 4, eval_or_zero(p->group_unit[k], syms));
     }
-    fprintf(out, "%s bytes = %lld bytes at batch %lld\n", p->ngroups ? "" : "0", (long long)total,
-            (long long)batch);
+    fprintf(out, "%s bytes = ", p->ngroups ? "" : "0");
+    print_total(out, total);
+    fprintf(out, " bytes at batch %lld\n", (long long)batch);
 }

@@ -4,9 +4,10 @@
  *
  * Models with tens of thousands of unknown names or ONNX nodes (each was quadratic before;
  * the suite has a ctest TIMEOUT), a weights file whose tensor of an unknown dtype claims a
- * 2^32-element shape (checked in a child process under an address-space limit), and the
- * overflow of sizes that symbol values make at run time live here; the per-module limits
- * (dims, headers, nesting) are in the modules' own suites. */
+ * 2^32-element shape (checked in a child process under an address-space limit), and a
+ * workspace summed for a huge batch live here (the runtime's sizes are in
+ * test_runtime_args); the per-module limits (dims, headers, nesting) are in the modules' own
+ * suites. */
 #define _POSIX_C_SOURCE 200809L
 #include <stdarg.h>
 #include <stdio.h>
@@ -19,6 +20,7 @@
 #include "compile.h"
 #include "onnx.pb-c.h"
 #include "onnx_import.h"
+#include "passes.h"
 #include "safetensors.h"
 #include "unit_harness.h"
 
@@ -227,5 +229,30 @@ static void test_limits_unknown_dtype_allocates_nothing(void) {
 #endif
 }
 
+/* `nndc emit opt --batch 1048576` of a model with an N x N x 2^22 intermediate: its workspace
+ * is 2^64 bytes at that batch, and summing it overflowed int64_t (undefined). */
+static void test_limits_dump_opt_workspace_overflow(void) {
+    static const char src[] = "model big {\n"
+                              "  input a : f32[N, 1, 1]\n"
+                              "  input b : f32[1, N, 4194304]\n"
+                              "  input c : f32[4194304, 1]\n"
+                              "  t = add(a, b)\n"
+                              "  output y = matmul(t, c)\n"
+                              "}\n";
+    Compilation *c = compilation_new();
+    compile_set_source(c, "big.nnd", src, sizeof src - 1);
+    CU_ASSERT_FATAL(compile_to(c, STAGE_OPT, NULL));
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    graph_dump_opt(out, c->graph, (int64_t)1 << 20);
+    fclose(out);
+    CU_ASSERT(strstr(text, "workspace: 16777216*N^2 bytes = more than 2^63 bytes at batch "
+                           "1048576") != NULL);
+    free(text);
+    compilation_free(c);
+}
+
 NND_SUITE("limits", test_limits_many_unknown_names, test_limits_long_onnx_chain,
-          test_limits_onnx_names_that_collide, test_limits_unknown_dtype_allocates_nothing)
+          test_limits_onnx_names_that_collide, test_limits_unknown_dtype_allocates_nothing,
+          test_limits_dump_opt_workspace_overflow)

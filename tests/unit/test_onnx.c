@@ -291,9 +291,52 @@ static void test_onnx_nonfinite_attribute_reported(void) {
     arena_free(a);
 }
 
+/* Found by fuzz_onnx: a Constant whose value holds fewer numbers than its shape was
+ * reported, but stayed defined with a shape and no values; a later Add read its value
+ * through a NULL pointer. */
+static void test_onnx_bad_constant_not_used_later(void) {
+    Arena *a = arena_new();
+    Diag *d = diag_new(a);
+    OnnxImport im;
+    CU_ASSERT_FALSE(onnx_import_file(
+        a, d, NND_SOURCE_DIR "/tests/fuzz_regressions/onnx/constant_without_values.onnx", NULL,
+        &im));
+    CU_ASSERT(strstr(diag_text(d), "constant '/Constant' holds 0 values, but its shape needs 1") !=
+              NULL);
+    arena_free(a);
+}
+
+/* Found by reading the importer after the fuzzer's finds (tests/fuzz_regressions/onnx/audit_*,
+ * replayed under UBSan by ctest): constants converted to int64_t without a range check
+ * (undefined for nan and 1e30), 2 * pad overflowing, and an opset of 2^32 + 13 read as 13. */
+static void test_onnx_out_of_range_numbers_reported(void) {
+    static const char *const cases[][2] = {
+        {"reshape_float_shape", "'Reshape' (node 'y'): the shape holds a value that is not a size"},
+        {"concat_float_shape", "'Concat' (node 'sh'): a shape vector holds a value that is not a "
+                               "size"},
+        {"gather_nan_index", "'Gather' (node 'g'): the index is not an integer in range"},
+        {"maxpool_huge_pads", "'MaxPool' (node 'y'): padding larger than half the kernel"},
+        {"opset_wraps", "unsupported ONNX opset 4294967309 (supported: 1 to 17)"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char path[512];
+        snprintf(path, sizeof path, NND_SOURCE_DIR "/tests/fuzz_regressions/onnx/audit_%s.onnx",
+                 cases[i][0]);
+        Arena *a = arena_new();
+        Diag *d = diag_new(a);
+        OnnxImport im;
+        CU_ASSERT_FALSE(onnx_import_file(a, d, path, NULL, &im));
+        if (!strstr(diag_text(d), cases[i][1]))
+            fprintf(stderr, "\n%s: %s", cases[i][0], diag_text(d));
+        CU_ASSERT(strstr(diag_text(d), cases[i][1]) != NULL);
+        arena_free(a);
+    }
+}
+
 NND_SUITE("onnx", test_onnx_mlp_matches_pytorch, test_onnx_lenet5_opset13_matches_pytorch,
           test_onnx_lenet5_opset9_matches_pytorch, test_onnx_padconv_opset9_matches_pytorch,
           test_onnx_padconv_opset13_matches_pytorch, test_onnx_truncated_files_fail_cleanly,
           test_onnx_garbage_and_empty_exit_1, test_onnx_unsupported_operator_named,
           test_onnx_layernorm_last_axis, test_onnx_bound_graph_input,
-          test_onnx_nonfinite_attribute_reported)
+          test_onnx_nonfinite_attribute_reported, test_onnx_bad_constant_not_used_later,
+          test_onnx_out_of_range_numbers_reported)
