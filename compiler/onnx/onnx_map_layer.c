@@ -21,8 +21,8 @@ static const OnnxConst *scaled(OnnxCtx *x, const OnnxConst *c, double k) {
 }
 
 /* Gemm's C as dense's bias of `units` values (NULL after reporting): one value per output
- * unit, or one value for all. A bias per row ([M, 1] or [M, N]) is a constant tensor
- * operand, which .nnd has no way to write. */
+ * unit, or one value for all. (A C per row, [M, 1] or [M, N], becomes a param added after
+ * the dense: onnx_map_gemm.) */
 static const OnnxConst *gemm_bias(const OnnxNode *n, const Value *cv, int64_t units, double beta) {
     const OnnxConst *c = &cv->c;
     if (n->x->opset < 7 && on_attr_i(n, "broadcast", 0) == 0) {
@@ -60,6 +60,16 @@ bool onnx_map_gemm(const OnnxNode *n) {
     if (bv->c.rank != 2 || (xin->rank != -1 && xin->rank != 2))
         return on_fail(n, "%s", "A and B must be 2-D");
     int64_t units = trans_b ? bv->c.shape[0] : bv->c.shape[1];
+    /* A C with a value per row ([M, 1] or [M, N]) is added after the dense, as a param. */
+    Value c_tensor;
+    const OnnxConst *cc = cv ? &cv->c : NULL;
+    if (cc && beta != 0 && cc->numel != 1 && cc->numel != units && cc->is_float &&
+        (n->x->opset >= 7 || on_attr_i(n, "broadcast", 0) != 0)) {
+        if (!onnx_const_tensor(n->x, n, cv, &c_tensor))
+            return false;
+        ct = &c_tensor;
+        cv = NULL;
+    }
     const OnnxConst *bias = cv && beta != 0 ? gemm_bias(n, cv, units, beta) : NULL;
     if (cv && beta != 0 && !bias)
         return false;

@@ -185,8 +185,9 @@ static void test_onnx_ops_gemm_alpha_beta_trans_a(void) {
                          "supported"));
     CU_ASSERT_FATAL(onnx_build(p, "input a 2,3", "init B 3,4 ramp", "init C 2,4 ramp",
                                "node Gemm a,B,C -> y", "output y", NULL));
-    CU_ASSERT(rejects(p, "a C with a value per row ([M, 1] or [M, N]) is not supported: it is a "
-                         "constant tensor operand"));
+    /* a C per row is a param added after the dense */
+    CU_ASSERT(writes(p, "C = param([2, 4])"));
+    CU_ASSERT(writes(p, "-> add(C)"));
     /* a computed C (torch.addmm) is added after the dense, times beta */
     CU_ASSERT_FATAL(onnx_build(p, "input a 2,3", "input c0 2,4", "init B 3,4 ramp",
                                "node Relu c0 -> c", "node Gemm a,B,c -> y beta=0.5", "output y",
