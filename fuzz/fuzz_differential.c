@@ -583,12 +583,10 @@ static bool gen_binary(Gen *g, Steps *st, GShape *s) {
     }
     if (!broadcast(s, &bs, &o) || !small(&o))
         return false;
-    if (op == 3 && kind != 1) { /* keep a computed divisor away from 0 */
-        char t[EXPR];
-        snprintf(t, sizeof t, "add(abs(%s), 0.5)", b);
-        snprintf(b, sizeof b, "%s", t);
-    }
-    step(st, ops[op], ", %s", b);
+    if (op == 3 && kind != 1) /* keep a computed divisor away from 0 */
+        step(st, ops[op], ", add(abs(%s), 0.5)", b);
+    else
+        step(st, ops[op], ", %s", b);
     *s = o;
     return true;
 }
