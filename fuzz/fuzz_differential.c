@@ -334,6 +334,8 @@ static bool gen_conv2d(Gen *g, Steps *st, GShape *s, bool named) {
     }
     unsigned pk = take(r, 5); /* 0 none, 1 int, 2 [h, w], 3 [t, l, b, r], 4 "same" */
     bool same = pk == 4 && str[0] == 1 && str[1] == 1;
+    if (pk == 4 && !same)
+        pk = 0; /* "same" needs stride 1: no padding instead */
     char pads[64] = "";
     if (same) {
         for (int i = 0; i < 2; i++) {
