@@ -445,8 +445,8 @@ static void build_input(Builder *b, const AstStmt *s) {
             }
             sh.d[i] = dim_sym(k);
         } else if (d->value < 1 || d->value > DIM_MAX_ELEMENTS) {
-            diag_error(b->d, d->loc, "dimension %lld of input '%s' must be between 1 and %lld",
-                       (long long)d->value, s->name, (long long)DIM_MAX_ELEMENTS);
+            diag_error(b->d, d->loc, "dimension %d of input '%s' is %lld; it must be between 1 "
+                       "and %lld", i, s->name, (long long)d->value, (long long)DIM_MAX_ELEMENTS);
             ok = false;
         } else {
             sh.d[i] = dim_const(d->value);

@@ -3,10 +3,10 @@
  * In: bytes taken as a .nnd file. Out: nothing; the run fails only on a crash, a sanitizer
  * report, a leak or a hang. The text goes through the scanner, the parser, graph building
  * and shape inference (compile_to STAGE_GRAPH), and the diagnostics are rendered with their
- * quoted lines and carets. What nndc would dump is dumped: the AST of a text that parsed, the
- * graph (text and dot) of a model that checks; and when such a model's
- * parameters are small, it is given seeded weights (a weights statement is ignored), optimized (fold, fuse, plan memory) and
- * dumped again. No code generation: that is too slow to fuzz this way. */
+ * quoted lines and carets. What nndc would print is printed (to /dev/null): the AST of a
+ * text that parsed, the graph (text and dot) of a model that checks. When such a model's
+ * parameters are small, it is also given seeded weights (a weights statement is ignored),
+ * optimized (fold, fuse, plan memory) and dumped again. No code generation: too slow here. */
 #define _POSIX_C_SOURCE 200809L
 #include <stdint.h>
 #include <stdio.h>
