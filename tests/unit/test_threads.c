@@ -152,8 +152,8 @@ static void test_threads_batch_symbol(void) {
         "model m {\n input x : f32[N, 4]\n output y = reshape(x, [-1])\n}\n",
         "model m {\n input x : f32[N, 4]\n output y = concat(x, x, axis=0)\n}\n",
         "model m {\n input x : f32[4, N]\n output y = relu(x)\n}\n",
-        "model m {\n input x : f32[N, 4]\n input z : f32[M, 4]\n output y = add(x, relu(x))\n"
-        " output w = relu(z)\n}\n",
+        ("model m {\n input x : f32[N, 4]\n input z : f32[M, 4]\n output y = add(x, relu(x))\n"
+         " output w = relu(z)\n}\n"), /* parenthesized: one element (clang's -Wstring-concatenation) */
         "model m {\n input x : f32[N, 4]\n output y = relu(x)\n output c = param([2])\n}\n",
         "model m {\n input x : f32[N, 4]\n input w : f32[4, N]\n output y = matmul(x, w)\n}\n",
     };
