@@ -18,6 +18,7 @@ own expected outputs are). The inputs are the examples' committed files:
   resnet_block   examples/resnet_block/input.npy   [2, 16, 12, 12] -> y [2, 16, 12, 12]
 Deterministic apart from the exporter's own bytes; no network needed.
 """
+import importlib.util
 import os
 import sys
 from pathlib import Path
@@ -35,53 +36,17 @@ OUT = ROOT / "tests" / "onnx" / "examples"
 OPSET = 14
 
 
-class Digits(nn.Module):
-    """examples/digits/digits.nnd"""
-
-    def __init__(self):
-        super().__init__()
-        self.hidden1 = nn.Linear(64, 32)
-        self.hidden2 = nn.Linear(32, 16)
-        self.probs = nn.Linear(16, 10)
-
-    def forward(self, pixels):
-        x = torch.relu(self.hidden1(pixels))
-        x = torch.sigmoid(self.hidden2(x))
-        return torch.softmax(self.probs(x), dim=-1)
+def example_module(script, cls_name):
+    """The PyTorch module an example's own script defines (one definition for both)."""
+    spec = importlib.util.spec_from_file_location(f"example_{cls_name}", ROOT / "examples" / script)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)  # the scripts only train or write files under __main__
+    return getattr(mod, cls_name)
 
 
-class LeNet5(nn.Module):
-    """examples/lenet5/lenet5.nnd"""
-
-    def __init__(self):
-        super().__init__()
-        self.c1 = nn.Conv2d(1, 6, 5, padding=2)
-        self.c2 = nn.Conv2d(6, 16, 5)
-        self.f3 = nn.Linear(400, 120)
-        self.f4 = nn.Linear(120, 84)
-        self.logits = nn.Linear(84, 10)
-
-    def forward(self, x):
-        x = F.max_pool2d(torch.relu(self.c1(x)), 2)
-        x = F.max_pool2d(torch.relu(self.c2(x)), 2)
-        x = torch.relu(self.f3(torch.flatten(x, 1)))
-        x = torch.relu(self.f4(x))
-        return self.logits(x)
-
-
-class ResnetBlock(nn.Module):
-    """examples/resnet_block/resnet_block.nnd"""
-
-    def __init__(self, c=16):
-        super().__init__()
-        self.conv1 = nn.Conv2d(c, c, 3, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(c)
-        self.conv2 = nn.Conv2d(c, c, 3, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(c)
-
-    def forward(self, x):
-        a = torch.relu(self.bn1(self.conv1(x)))
-        return torch.relu(self.bn2(self.conv2(a)) + x)
+Digits = example_module("digits/train.py", "Digits")
+LeNet5 = example_module("lenet5/make_lenet5.py", "LeNet5")
+ResnetBlock = lambda: example_module("resnet_block/make_resnet_block.py", "BasicBlock")(16)  # noqa: E731
 
 
 # name, module, input file, input name, output name
