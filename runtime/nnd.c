@@ -616,15 +616,11 @@ static void place_slices(nnd_context *c, int nslices, const int64_t *syms) {
     int64_t n = syms[m->split_sym];
     for (int t = 0; t < nslices; t++) {
         Slice *sl = &c->slices[t];
-        int64_t first = n * t / nslices, dims[NND_MAX_RANK], numel = 0; /* checked before */
-        for (size_t i = 0; i < m->ninputs; i++) {
-            eval_shape(&m->inputs[i], syms, dims, &numel);
-            sl->in_ptrs[i] = c->in_ptrs[i] + first * (numel / n);
-        }
-        for (size_t i = 0; i < m->noutputs; i++) {
-            eval_shape(&m->outputs[i], syms, dims, &numel);
-            sl->out_ptrs[i] = c->out_ptrs[i] + first * (numel / n);
-        }
+        int64_t first = n * t / nslices; /* c->numel: this run's sizes, checked by nnd_run */
+        for (size_t i = 0; i < m->ninputs; i++)
+            sl->in_ptrs[i] = c->in_ptrs[i] + first * (c->numel[i] / n);
+        for (size_t i = 0; i < m->noutputs; i++)
+            sl->out_ptrs[i] = c->out_ptrs[i] + first * (c->numel[m->ninputs + i] / n);
         sl->workspace = (char *)c->workspace + sl->ws_offset;
     }
 }

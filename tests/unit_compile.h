@@ -2,14 +2,18 @@
  *
  * unit_compile(src) runs the pipeline on src (named "t.nnd") up to STAGE_WEIGHTS with
  * parameters from --init random:0 (unit_compile_to: up to any stage, any seed), failing the test (and printing the diagnostics) if the
- * model does not compile. Free the result with compilation_free. */
+ * model does not compile. Free the result with compilation_free. unit_jit JIT-compiles an
+ * optimized compilation to its entry points, failing the test when it cannot (release the
+ * result with jit_dispose). */
 #ifndef NND_UNIT_COMPILE_H
 #define NND_UNIT_COMPILE_H
 
 #include <CUnit/CUnit.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "compile.h"
+#include "jit.h"
 
 /* src compiled up to `stage` with parameters from --init random:seed. */
 static Compilation *unit_compile_to(const char *src, Stage stage, uint64_t seed)
@@ -31,5 +35,17 @@ static Compilation *unit_compile_to(const char *src, Stage stage, uint64_t seed)
 
 static Compilation *unit_compile(const char *src) __attribute__((unused));
 static Compilation *unit_compile(const char *src) { return unit_compile_to(src, STAGE_WEIGHTS, 0); }
+
+static Jit *unit_jit(Compilation *c, int opt_level, CgForwardFn *forward, CgWorkspaceFn *wsize)
+    __attribute__((unused));
+static Jit *unit_jit(Compilation *c, int opt_level, CgForwardFn *forward, CgWorkspaceFn *wsize) {
+    char *err = NULL;
+    Jit *j = compile_jit(c, opt_level, forward, wsize, &err);
+    if (!j)
+        fprintf(stderr, "\nJIT: %s\n", err ? err : "?");
+    free(err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(j);
+    return j;
+}
 
 #endif

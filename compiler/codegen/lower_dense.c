@@ -55,7 +55,7 @@ static void pack(Cg *cg, Dense *dn) {
     }
 }
 
-static bool setup(Cg *cg, const Node *n, Dense *dn) {
+static void setup(Cg *cg, const Node *n, Dense *dn) {
     const Shape *xs = &n->in[0]->shape;
     int64_t K = xs->d[xs->rank - 1].c, U = n->shape.d[n->shape.rank - 1].c;
     int V = cg_vec_native(cg);
@@ -70,7 +70,6 @@ static bool setup(Cg *cg, const Node *n, Dense *dn) {
     dn->X = cg->buf[n->in[0]->id];
     dn->Y = cg->buf[n->id];
     pack(cg, dn);
-    return true;
 }
 
 /* Vectors of panel j of the tile, and the lanes of vector h that lie inside U. */
@@ -187,8 +186,7 @@ static void emit_rows(Cg *cg, const Dense *dn, LLVMValueRef first, LLVMValueRef 
 
 bool lower_dense(Cg *cg, Node *n) {
     Dense dn;
-    if (!setup(cg, n, &dn))
-        return false;
+    setup(cg, n, &dn);
     Dim numel, rows;
     if (!shape_numel(&n->in[0]->shape, &numel) || !dim_div(numel, dim_const(dn.K), &rows))
         return false; /* shape inference guarantees both */

@@ -345,14 +345,9 @@ static int run_jit(const char *src, bool fused, Tensors *t) {
         CU_ASSERT_PTR_NOT_NULL_FATAL(t->out[i]);
     }
 
-    char *err = NULL;
     CgForwardFn forward;
     CgWorkspaceFn wsize;
-    Jit *j = compile_jit(c, 0, &forward, &wsize, &err);
-    if (!j)
-        fprintf(stderr, "\nJIT: %s\n", err ? err : "?");
-    free(err);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(j);
+    Jit *j = unit_jit(c, 0, &forward, &wsize);
     int64_t syms[MAX_SYMS];
     for (int i = 0; i < MAX_SYMS; i++)
         syms[i] = BATCH;

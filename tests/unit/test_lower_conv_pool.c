@@ -15,6 +15,7 @@
 
 #include "compile.h"
 #include "jit.h"
+#include "unit_compile.h"
 #include "unit_harness.h"
 
 
@@ -205,14 +206,9 @@ static void check(const Spec *s) {
         if (!ok)
             fprintf(stderr, "\n%s", diag_text(c->diag));
         CU_ASSERT_FATAL(ok);
-        char *err = NULL;
         CgForwardFn forward;
         CgWorkspaceFn wsize;
-        Jit *j = compile_jit(c, opt, &forward, &wsize, &err);
-        if (!j)
-            fprintf(stderr, "\nJIT: %s\n", err ? err : "?");
-        free(err);
-        CU_ASSERT_PTR_NOT_NULL_FATAL(j);
+        Jit *j = unit_jit(c, opt, &forward, &wsize);
         run_and_compare(s, find_y(c->graph), forward, wsize, true, opt);
         run_and_compare(s, find_y(c->graph), forward, wsize, false, opt);
         jit_dispose(j);
