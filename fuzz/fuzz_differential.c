@@ -217,12 +217,13 @@ static void gen_unary(Gen *g, Steps *st, bool exact) {
     case 3: {
         int lo = (int)take(r, 5) - 3, hi = lo + (int)take(r, 5);
         unsigned which = take(r, 3);
+        /* max is hi + 0.5 >= lo: "%d.5" spelled -1.5 for hi = -1, below min = -1 */
         if (which == 0)
             step(st, "clip", ", min=%d", lo);
         else if (which == 1)
-            step(st, "clip", ", max=%d.5", hi);
+            step(st, "clip", ", max=%g", hi + 0.5);
         else
-            step(st, "clip", ", %d, %d.5", lo, hi);
+            step(st, "clip", ", %d, %g", lo, hi + 0.5);
         break;
     }
     case 4: step(st, "dropout", chance(r, 50) ? ", p=0.%u" : NULL, take(r, 10)); break;
