@@ -7,7 +7,11 @@
  * two FMA ports need at least 8 in flight) for SECONDS (default 0.3); the ISA is picked at
  * run time: AVX-512 where the CPU has it, else AVX2. A FLOP is one multiply or one add, so
  * one 16-lane FMA is 32. The best of 40 short runs is reported, since a neighbour can only
- * slow a run down, and a short run has a better chance to find the cores free. */
+ * slow a run down, and a short run has a better chance to find the cores free. Each thread
+ * times its own run, from after the start barrier to its last FMA; the span from the first
+ * start to the last end is the run's time (a clock read by the main thread after the
+ * barrier could be late on a VM whose vCPU was descheduled, which made a run look shorter
+ * than it was). */
 #define _GNU_SOURCE
 #include <immintrin.h>
 #include <pthread.h>
@@ -66,7 +70,7 @@ __attribute__((target("avx2,fma"))) static double fma256(double seconds, float *
 
 typedef struct {
     int avx512;
-    double seconds, flops;
+    double seconds, flops, t0, t1;
     float sink;
     pthread_barrier_t *start;
 } Job;
@@ -74,7 +78,9 @@ typedef struct {
 static void *worker(void *p) {
     Job *j = p;
     pthread_barrier_wait(j->start);
+    j->t0 = now();
     j->flops = j->avx512 ? fma512(j->seconds, &j->sink) : fma256(j->seconds, &j->sink);
+    j->t1 = now();
     return NULL;
 }
 
@@ -88,12 +94,14 @@ static double measure(int threads, int avx512, double seconds) {
         pthread_create(&t[i], NULL, worker, &jobs[i]);
     }
     pthread_barrier_wait(&start);
-    double t0 = now(), flops = 0;
+    double flops = 0, t0 = 0, t1 = 0;
     for (int i = 0; i < threads; i++) {
         pthread_join(t[i], NULL);
         flops += jobs[i].flops;
+        t0 = i == 0 || jobs[i].t0 < t0 ? jobs[i].t0 : t0;
+        t1 = i == 0 || jobs[i].t1 > t1 ? jobs[i].t1 : t1;
     }
-    double dt = now() - t0;
+    double dt = t1 - t0;
     pthread_barrier_destroy(&start);
     return flops / dt * 1e-9;
 }

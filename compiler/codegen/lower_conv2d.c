@@ -6,11 +6,14 @@
  * with g = f / (F/groups) and taps outside the image contributing nothing.
  *
  * Everything but N is a compile-time constant, so the padding is resolved here, in C, and
- * the code is vectorized by hand. A block is `width` adjacent outputs of a row (16; 8 or
- * fewer for strides of 3 and more; the power of two that covers a narrower row, with the extra
- * lanes masked) for a few filters at once: each input vector is
- * loaded once (unit-stride for stride 1) and multiplied into every filter's accumulators,
- * which stay in registers over all the input channels and are stored once. Rows split into
+ * the code is vectorized by hand. A block is `width` adjacent outputs (16; 8 or fewer for
+ * strides of 3 and more; the power of two that covers a narrower row, with the extra lanes
+ * masked) of a few rows, for a few filters at once: a register tile of rows x filters
+ * vectors. Each input vector is loaded once (unit-stride for stride 1; one row's vector is
+ * also the next row's for the next kernel row, which LLVM's CSE shares) and multiplied into
+ * every filter's accumulator of its row; each weight is broadcast once and multiplied into
+ * every row's. The accumulators stay in registers over all the input channels and are
+ * stored once. Rows split into
  * runs that read the same in-image kernel rows (the top and bottom borders and the
  * interior), each with its own loop and exactly those taps unrolled. Along a row the blocks
  * sit at compile-time positions, so which lanes of each tap fall inside the image is known:
@@ -31,26 +34,32 @@
 enum {
     UNROLL_TAPS = 64, /* all channels unrolled when their taps fit, */
     GROUP_TAPS = 32,  /* else a channel loop with this many taps per iteration at most */
-    MAX_ACCS = 8,     /* accumulator vectors per block: filters x chains */
+    MAX_FB = 8,       /* filters per block */
+    MAX_RB = 4,       /* rows per block */
+    MAX_ACCS = 32,    /* accumulator vectors per block: rows x filters x chains */
 };
 
 typedef struct Conv {
     const Node *n;
     int64_t C, H, W, F, OH, OW, KH, KW, sh, sw, pt, pl, dh, dw, groups, Cg, Fg;
     int64_t fb;   /* filters per block */
+    int64_t rb;   /* rows per block (a run's last block may have fewer) */
     int64_t cgrp; /* channels per channel-loop iteration; Cg: no loop */
-    int chains;   /* accumulators per filter */
+    int chains;   /* accumulators per row and filter */
     CgRows rows;
     CgCols cols;
     LLVMValueRef X, Y, Wt, B;
 } Conv;
 
-/* A block of row run r and column blocks cb: x indexes the input under its first output in
- * the group's first channel, w filter f's first weight, y its first output of filter f. */
+/* A block of `rows` rows of row run r and column blocks cb: x indexes the input under its
+ * first row's first output in the group's first channel, w filter f's first weight, y the
+ * first row's first output of filter f. Accumulator (row i, filter fi, chain) is
+ * acc[(i * fb + fi) * chains + chain]. */
 typedef struct Block {
     const CgRun *r;
     const CgColBlock *cb;
     int width;
+    int64_t rows;
     LLVMValueRef x, w, y, f;
 } Block;
 
@@ -62,9 +71,23 @@ static int64_t divisor_upto(int64_t n, int64_t max) {
     return 1;
 }
 
-/* Accumulator vectors a block may keep in registers: AVX-512 has 32 vector registers,
- * other targets (AVX2, SSE, NEON's 128-bit halves) fewer. */
-static int64_t max_accs(const Cg *cg) { return cg_vec_regs(cg) >= 32 ? MAX_ACCS : MAX_ACCS / 2; }
+/* The register tile: fb filters x rb rows of accumulators, each split into chains so that
+ * at least 8 FMAs are independent (2 FMA ports x 4 cycles of latency). With 32 vector
+ * registers (AVX-512) the tile is 8 x 3: 24 accumulators, 3 input vectors and a broadcast
+ * weight; with 16 (AVX2, SSE) it is 4 x 2. Each tap then loads fb + rb vectors for fb * rb
+ * FMAs, so the FMA ports rather than the load ports bound it. */
+static void plan_tile(const Cg *cg, Conv *cv) {
+    bool wide = cg_vec_regs(cg) >= 32;
+    int64_t accs = wide ? 24 : 8;
+    cv->fb = divisor_upto(cv->Fg, wide ? MAX_FB : MAX_FB / 2);
+    cv->rb = accs / cv->fb;
+    if (cv->rb > MAX_RB)
+        cv->rb = MAX_RB;
+    if (cv->rb > cv->OH)
+        cv->rb = cv->OH;
+    int64_t tile = cv->rb * cv->fb;
+    cv->chains = tile >= 8 ? 1 : (int)((8 + tile - 1) / tile);
+}
 
 /* The weights [F][Cg][KH][KW] packed for the blocks as [F/fb][Cg][KH][KW][fb]
  * (pack_weights.c): the fb filters' weights of one tap, which a block broadcasts one after
@@ -86,8 +109,7 @@ static void conv_setup(Cg *cg, const Node *n, Conv *cv) {
                  .pt = p[0], .pl = p[1], .dh = d[0], .dw = d[1], .groups = attr_int(n, "groups")};
     cv->Cg = cv->C / cv->groups;
     cv->Fg = cv->F / cv->groups;
-    cv->fb = divisor_upto(cv->Fg, max_accs(cg));
-    cv->chains = (int)(max_accs(cg) / cv->fb);
+    plan_tile(cg, cv);
     int64_t kk = cv->KH * cv->KW;
     cv->cgrp = cv->Cg * kk <= UNROLL_TAPS ? cv->Cg : divisor_upto(cv->Cg, GROUP_TAPS / kk);
     Arena *a = cg->g->arena;
@@ -110,7 +132,7 @@ static const char *label(Cg *cg, const Conv *cv, const char *what) {
 
 /* --- blocks ---------------------------------------------------------------------------- */
 
-/* Adds the taps of nc channels to acc[fi * chains + chain]; x and w index the first one. */
+/* Adds the taps of nc channels to the block's accumulators; x and w index the first one. */
 static void add_taps(Cg *cg, const Conv *cv, const Block *bk, LLVMValueRef x, LLVMValueRef w,
                      int64_t nc, LLVMValueRef *acc) {
     int t = 0;
@@ -121,15 +143,21 @@ static void add_taps(Cg *cg, const Conv *cv, const Block *bk, LLVMValueRef x, LL
                 uint32_t mask = bk->cb->mask[kw];
                 if (!mask)
                     continue;
-                int64_t xoff = (c * cv->H + kh * cv->dh - cv->pt) * cv->W + kw * cv->dw - cv->pl;
-                LLVMValueRef xv = cg_vec_load(cg, cv->X, cg_add_signed(cg, x, xoff), bk->width,
-                                              cv->sw, mask, 0.0);
+                LLVMValueRef xv[MAX_RB];
+                for (int64_t row = 0; row < bk->rows; row++) {
+                    int64_t xoff = (c * cv->H + row * cv->sh + kh * cv->dh - cv->pt) * cv->W +
+                                   kw * cv->dw - cv->pl;
+                    xv[row] = cg_vec_load(cg, cv->X, cg_add_signed(cg, x, xoff), bk->width, cv->sw,
+                                          mask, 0.0);
+                }
                 for (int64_t fi = 0; fi < cv->fb; fi++) {
                     int64_t woff = ((c * cv->KH + kh) * cv->KW + kw) * cv->fb + fi;
                     LLVMValueRef wv =
                         cg_vec_splat(cg, cg_load(cg, cv->Wt, cg_addc(cg, w, woff)), bk->width);
-                    LLVMValueRef *a = &acc[fi * cv->chains + t % cv->chains];
-                    *a = cg_vec_fma(cg, wv, xv, *a);
+                    for (int64_t row = 0; row < bk->rows; row++) {
+                        LLVMValueRef *a = &acc[(row * cv->fb + fi) * cv->chains + t % cv->chains];
+                        *a = cg_vec_fma(cg, wv, xv[row], *a);
+                    }
                 }
                 t++;
             }
@@ -142,7 +170,7 @@ static void add_channels(Cg *cg, const Conv *cv, const Block *bk, LLVMValueRef *
         add_taps(cg, cv, bk, bk->x, bk->w, cv->Cg, acc);
         return;
     }
-    int na = (int)cv->fb * cv->chains;
+    int na = (int)(bk->rows * cv->fb) * cv->chains;
     CgLoop l;
     LLVMValueRef c = cg_loop_begin(cg, &l, cg_i64(cg, cv->Cg / cv->cgrp), label(cg, cv, "c"));
     LLVMValueRef phi[MAX_ACCS], next[MAX_ACCS];
@@ -166,26 +194,29 @@ static void add_channels(Cg *cg, const Conv *cv, const Block *bk, LLVMValueRef *
     }
 }
 
-/* One block: its filters' accumulators start at the bias (the other chains at -0, which
- * folds away), take every channel's taps, and are summed pairwise, go through the fused
- * epilogue as vectors and are stored. */
+/* One block: its accumulators start at the bias (the other chains at -0, which folds
+ * away), take every channel's taps, and are summed pairwise, go through the fused epilogue
+ * as vectors and are stored. */
 static void emit_block(Cg *cg, const Conv *cv, const Block *bk) {
     LLVMValueRef acc[MAX_ACCS];
     for (int64_t fi = 0; fi < cv->fb; fi++) {
         LLVMValueRef bias = cv->B ? cg_load(cg, cv->B, cg_addc(cg, bk->f, fi)) : cg_f32(cg, 0.0);
-        for (int ch = 0; ch < cv->chains; ch++)
-            acc[fi * cv->chains + ch] = cg_vec_splat(cg, ch ? cg_f32(cg, -0.0) : bias, bk->width);
+        for (int64_t row = 0; row < bk->rows; row++)
+            for (int ch = 0; ch < cv->chains; ch++)
+                acc[(row * cv->fb + fi) * cv->chains + ch] =
+                    cg_vec_splat(cg, ch ? cg_f32(cg, -0.0) : bias, bk->width);
     }
     add_channels(cg, cv, bk, acc);
-    for (int64_t fi = 0; fi < cv->fb; fi++) {
-        LLVMValueRef *a = &acc[fi * cv->chains];
-        for (int step = 1; step < cv->chains; step *= 2)
-            for (int i = 0; i + step < cv->chains; i += 2 * step)
-                a[i] = cg_contract(LLVMBuildFAdd(cg->b, a[i], a[i + step], ""));
-        LLVMValueRef at = cg_addc(cg, bk->y, fi * cv->OH * cv->OW);
-        LLVMValueRef v = cg_epilogue_lanes(cg, cv->n, a[0], at, cv->cols.lanes);
-        cg_vec_store(cg, v, cv->Y, at, bk->width, cv->cols.lanes);
-    }
+    for (int64_t row = 0; row < bk->rows; row++)
+        for (int64_t fi = 0; fi < cv->fb; fi++) {
+            LLVMValueRef *a = &acc[(row * cv->fb + fi) * cv->chains];
+            for (int step = 1; step < cv->chains; step *= 2)
+                for (int i = 0; i + step < cv->chains; i += 2 * step)
+                    a[i] = cg_contract(LLVMBuildFAdd(cg->b, a[i], a[i + step], ""));
+            LLVMValueRef at = cg_addc(cg, bk->y, fi * cv->OH * cv->OW + row * cv->OW);
+            LLVMValueRef v = cg_epilogue_lanes(cg, cv->n, a[0], at, cv->cols.lanes);
+            cg_vec_store(cg, v, cv->Y, at, bk->width, cv->cols.lanes);
+        }
 }
 
 /* The blocks of cb in one row (x and y index the row's first output): one, or a loop. */
@@ -203,7 +234,19 @@ static void emit_col_blocks(Cg *cg, const Conv *cv, Block bk) {
         cg_loop_end(cg, &l, NULL);
 }
 
-/* Filters f.. f+fb-1 of image b over the whole output plane, row run by row run. */
+/* The blocks of `rows` rows at output row oh, across the row. */
+static void emit_row_blocks(Cg *cg, const Conv *cv, Block bk, LLVMValueRef xbase,
+                            LLVMValueRef ybase, LLVMValueRef oh) {
+    for (int ci = 0; ci < cv->cols.nblocks; ci++) {
+        bk.cb = &cv->cols.blocks[ci];
+        bk.x = cg_add(cg, xbase, cg_mulc(cg, oh, cv->sh * cv->W));
+        bk.y = cg_add(cg, ybase, cg_mulc(cg, oh, cv->OW));
+        emit_col_blocks(cg, cv, bk);
+    }
+}
+
+/* Filters f.. f+fb-1 of image b over the whole output plane, row run by row run: each run
+ * in blocks of rb rows, then one block of the rows left. */
 static void emit_filters(Cg *cg, const Conv *cv, LLVMValueRef b, LLVMValueRef g, LLVMValueRef f) {
     LLVMValueRef ybase = cg_mulc(cg, cg_add(cg, cg_mulc(cg, b, cv->F), f), cv->OH * cv->OW);
     LLVMValueRef xbase =
@@ -211,16 +254,18 @@ static void emit_filters(Cg *cg, const Conv *cv, LLVMValueRef b, LLVMValueRef g,
     Block bk = {.width = cv->cols.width, .w = cg_mulc(cg, f, cv->Cg * cv->KH * cv->KW), .f = f};
     for (int ri = 0; ri < cv->rows.nruns; ri++) {
         bk.r = &cv->rows.runs[ri];
-        CgLoop l;
-        LLVMValueRef i = cg_loop_begin(cg, &l, cg_i64(cg, bk.r->b - bk.r->a), label(cg, cv, "oh"));
-        LLVMValueRef oh = cg_addc(cg, i, bk.r->a);
-        for (int ci = 0; ci < cv->cols.nblocks; ci++) {
-            bk.cb = &cv->cols.blocks[ci];
-            bk.x = cg_add(cg, xbase, cg_mulc(cg, oh, cv->sh * cv->W));
-            bk.y = cg_add(cg, ybase, cg_mulc(cg, oh, cv->OW));
-            emit_col_blocks(cg, cv, bk);
+        int64_t len = bk.r->b - bk.r->a, full = len / cv->rb;
+        if (full > 0) {
+            bk.rows = cv->rb;
+            CgLoop l;
+            LLVMValueRef i = cg_loop_begin(cg, &l, cg_i64(cg, full), label(cg, cv, "oh"));
+            emit_row_blocks(cg, cv, bk, xbase, ybase, cg_addc(cg, cg_mulc(cg, i, cv->rb), bk.r->a));
+            cg_loop_end(cg, &l, NULL);
         }
-        cg_loop_end(cg, &l, NULL);
+        if (len % cv->rb) {
+            bk.rows = len % cv->rb;
+            emit_row_blocks(cg, cv, bk, xbase, ybase, cg_i64(cg, bk.r->a + full * cv->rb));
+        }
     }
 }
 
