@@ -149,6 +149,7 @@ static void test_nndc_dot_renders(void) {
 static void test_nndc_bench_reports(void) {
     CU_ASSERT_EQUAL(sh(NNDC " bench examples/digits/digits.nnd --batch 7 --iterations 20"), 0);
     CU_ASSERT(strstr(sh_out, "median") != NULL);
+    CU_ASSERT(strstr(sh_out, "best ") != NULL);
     CU_ASSERT(strstr(sh_out, "GFLOP/s") != NULL);
     CU_ASSERT(strstr(sh_out, "compile") != NULL);
     CU_ASSERT_EQUAL(sh(NNDC " bench tests/golden/graph/dag.nnd --iterations 5"), 1);
