@@ -9,7 +9,8 @@
  * The panels are the outer loop, so a panel (K*NR floats) stays in L2 while every block of
  * MR rows passes over it. A block keeps MR x NR/V accumulator vectors in registers; per k it
  * loads the panel's line, broadcasts MR elements of x and issues MR*NR/V FMAs. Rows past the
- * last full block, all of them at batch 1, go through a one-row kernel that covers four
+ * last full block go through one block of 8 rows and one of 4 where they fit; the last
+ * rows (fewer than 4), all of them at batch 1, go through a one-row kernel that covers four
  * panels at a time so eight independent FMA chains hide the latency. A panel cut by U is
  * emitted on its own, with only the vectors and lanes that exist.
  *
@@ -141,21 +142,22 @@ static void emit_tile(Cg *cg, const Dense *dn, const Tile *t) {
     }
 }
 
-/* Full blocks of MR rows: for each panel, every block. */
-static void emit_blocks(Cg *cg, const Dense *dn, LLVMValueRef blocks) {
+/* `count` blocks of mr rows from row `first`: for each panel, every block. */
+static void emit_blocks(Cg *cg, const Dense *dn, LLVMValueRef first, LLVMValueRef count, int mr) {
     if (dn->Pfull > 0) {
         CgLoop lp, lb;
         LLVMValueRef p = cg_loop_begin(cg, &lp, cg_i64(cg, dn->Pfull), "dense.panel");
-        LLVMValueRef b = cg_loop_begin(cg, &lb, blocks, "dense.block");
-        emit_tile(cg, dn, &(Tile){.row = cg_mulc(cg, b, dn->MR), .panel = p, .mr = dn->MR, .np = 1});
+        LLVMValueRef b = cg_loop_begin(cg, &lb, count, "dense.block");
+        emit_tile(cg, dn,
+                  &(Tile){.row = cg_add(cg, first, cg_mulc(cg, b, mr)), .panel = p, .mr = mr, .np = 1});
         cg_loop_end(cg, &lb, NULL);
         cg_loop_end(cg, &lp, NULL);
     }
     if (dn->P > dn->Pfull) {
         CgLoop lb;
-        LLVMValueRef b = cg_loop_begin(cg, &lb, blocks, "dense.block.cut");
-        emit_tile(cg, dn, &(Tile){.row = cg_mulc(cg, b, dn->MR), .panel = cg_i64(cg, dn->Pfull),
-                                  .mr = dn->MR, .np = 1, .cut = true});
+        LLVMValueRef b = cg_loop_begin(cg, &lb, count, "dense.block.cut");
+        emit_tile(cg, dn, &(Tile){.row = cg_add(cg, first, cg_mulc(cg, b, mr)),
+                                  .panel = cg_i64(cg, dn->Pfull), .mr = mr, .np = 1, .cut = true});
         cg_loop_end(cg, &lb, NULL);
     }
 }
@@ -193,7 +195,16 @@ bool lower_dense(Cg *cg, Node *n) {
     LLVMValueRef M = cg_dim(cg, rows);
     LLVMValueRef blocks = LLVMBuildUDiv(cg->b, M, cg_i64(cg, dn.MR), "dense.blocks");
     LLVMValueRef done = cg_mulc(cg, blocks, dn.MR);
-    emit_blocks(cg, &dn, blocks);
+    emit_blocks(cg, &dn, cg_i64(cg, 0), blocks, dn.MR);
+    /* The rows left (fewer than MR): a block of 8 and one of 4 where they fit, so that a
+     * batch of 64 or 256 (12 * k + 4) does not pass over every panel once per row. */
+    for (int mr = 8; mr >= 4; mr /= 2)
+        if (mr < dn.MR) {
+            LLVMValueRef rest = LLVMBuildSub(cg->b, M, done, "");
+            LLVMValueRef one = LLVMBuildUDiv(cg->b, rest, cg_i64(cg, mr), "");
+            emit_blocks(cg, &dn, done, one, mr);
+            done = cg_add(cg, done, cg_mulc(cg, one, mr));
+        }
     emit_rows(cg, &dn, done, LLVMBuildSub(cg->b, M, done, "dense.rest"));
     return true;
 }

@@ -168,10 +168,11 @@ static double compare_runs(const Runner *a, const Runner *b, const char *what) {
 }
 
 /* The model (source text, or a file when src is NULL) through the interpreter and the JIT at
- * -O0 and -O2, at batch 1 and 7 (or on x alone, when given). */
+ * -O0 and -O2, at batch 1, 7 and 33 (dense takes blocks of 12, 8 and 4 rows and single rows
+ * from these), or on x alone when given. */
 static void interp_vs_jit(const char *src, const char *path, const NpyArray *x) {
-    static const int64_t batches[] = {1, 7};
-    for (int bi = 0; bi < (x ? 1 : 2); bi++) {
+    static const int64_t batches[] = {1, 7, 33};
+    for (int bi = 0; bi < (x ? 1 : 3); bi++) {
         int64_t batch = x ? x->shape[0] : batches[bi];
         Runner ref;
         nnd_model *mi = compile_for(src, path, NND_BACKEND_INTERP, 2);
@@ -227,6 +228,17 @@ static const char conv_odd[] =
 static void test_interp_matches_jit_on_odd_convolutions(void) {
     interp_vs_jit(conv_odd, NULL, NULL);
 }
+
+/* Dense layers whose K is split into chunks (lower_dense.c), with panels cut by U. */
+static const char wide_dense[] =
+    "model wide_dense {\n"
+    "  input x : f32[N, 1000]\n"
+    "  h = dense(x, 45) -> relu\n"
+    "  output y = dense(h, 10)\n"
+    "  output z = dense(x, 300, bias=false) -> sigmoid\n"
+    "}\n";
+
+static void test_interp_matches_jit_on_wide_dense(void) { interp_vs_jit(wide_dense, NULL, NULL); }
 
 static const char pools[] =
     "model pools {\n"
@@ -506,7 +518,8 @@ static void test_interp_nndc_run_backend(void) {
 NND_SUITE("interp", test_interp_every_op_has_an_interpreter,
           test_interp_matches_pytorch_on_every_reference_case, test_interp_matches_jit_on_digits,
           test_interp_matches_jit_on_lenet5, test_interp_matches_jit_on_resnet_block,
-          test_interp_matches_jit_on_odd_convolutions, test_interp_matches_jit_on_pools,
+          test_interp_matches_jit_on_odd_convolutions, test_interp_matches_jit_on_wide_dense,
+          test_interp_matches_jit_on_pools,
           test_interp_matches_jit_on_depthwise, test_interp_matches_jit_on_linalg,
           test_interp_matches_jit_on_elementwise, test_interp_matches_jit_on_views,
           test_interp_ignores_optimizer_annotations, test_interp_reports_errors,

@@ -91,8 +91,9 @@ static const char *mlp =
     "model mlp {\n"
     "  input x : f32[N, 37]\n"
     "  h = dense(x, 70) -> relu\n"
-    "  g = dense(h, 200) -> tanh -> layernorm(name=\"ln\")\n"
+    "  g = dense(h, 900) -> tanh -> layernorm(name=\"ln\")\n"
     "  output y = dense(g, 10) -> softmax\n"
+    "  output v = dense(g, 45, name=\"v\")\n"
     "  output z = add(h, param([70], name=\"b\"))\n"
     "}\n";
 
