@@ -15,7 +15,9 @@
  * every row's. The accumulators stay in registers over all the input channels and are
  * stored once. Rows split into
  * runs that read the same in-image kernel rows (the top and bottom borders and the
- * interior), each with its own loop and exactly those taps unrolled. Along a row the blocks
+ * interior); a run's blocks share a loop with exactly those taps unrolled, and the rows
+ * between (borders, ends of runs) form blocks at compile-time positions in which each row
+ * leaves out its own padding rows. Along a row the blocks
  * sit at compile-time positions, so which lanes of each tap fall inside the image is known:
  * a tap inside for every lane is a plain load, one outside for every lane is left out, and a
  * border tap is a masked load (masked-off lanes read nothing and give 0). Consecutive blocks
@@ -51,12 +53,12 @@ typedef struct Conv {
     LLVMValueRef X, Y, Wt, B;
 } Conv;
 
-/* A block of `rows` rows of row run r and column blocks cb: x indexes the input under its
- * first row's first output in the group's first channel, w filter f's first weight, y the
- * first row's first output of filter f. Accumulator (row i, filter fi, chain) is
- * acc[(i * fb + fi) * chains + chain]. */
+/* A block of `rows` rows, row i in row run run[i], and column blocks cb: x indexes the input
+ * under its first row's first output in the group's first channel, w filter f's first
+ * weight, y the first row's first output of filter f. Accumulator (row i, filter fi, chain)
+ * is acc[(i * fb + fi) * chains + chain]. */
 typedef struct Block {
-    const CgRun *r;
+    const CgRun *run[MAX_RB];
     const CgColBlock *cb;
     int width;
     int64_t rows;
@@ -132,19 +134,32 @@ static const char *label(Cg *cg, const Conv *cv, const char *what) {
 
 /* --- blocks ---------------------------------------------------------------------------- */
 
-/* Adds the taps of nc channels to the block's accumulators; x and w index the first one. */
+/* Whether kernel row kh is inside the input for the rows of run r. */
+static bool run_has_tap(const CgRun *r, int64_t kh) {
+    for (int i = 0; i < r->ntaps; i++)
+        if (r->taps[i] == kh)
+            return true;
+    return false;
+}
+
+/* Adds the taps of nc channels to the block's accumulators; x and w index the first one. A
+ * row whose input row is padding for a kernel row leaves that kernel row out. */
 static void add_taps(Cg *cg, const Conv *cv, const Block *bk, LLVMValueRef x, LLVMValueRef w,
                      int64_t nc, LLVMValueRef *acc) {
     int t = 0;
     for (int64_t c = 0; c < nc; c++)
-        for (int i = 0; i < bk->r->ntaps; i++)
+        for (int64_t kh = 0; kh < cv->KH; kh++)
             for (int64_t kw = 0; kw < cv->KW; kw++) {
-                int64_t kh = bk->r->taps[i];
                 uint32_t mask = bk->cb->mask[kw];
-                if (!mask)
+                bool in[MAX_RB], any = false;
+                for (int64_t row = 0; row < bk->rows; row++)
+                    any |= in[row] = run_has_tap(bk->run[row], kh);
+                if (!mask || !any)
                     continue;
                 LLVMValueRef xv[MAX_RB];
                 for (int64_t row = 0; row < bk->rows; row++) {
+                    if (!in[row])
+                        continue;
                     int64_t xoff = (c * cv->H + row * cv->sh + kh * cv->dh - cv->pt) * cv->W +
                                    kw * cv->dw - cv->pl;
                     xv[row] = cg_vec_load(cg, cv->X, cg_add_signed(cg, x, xoff), bk->width, cv->sw,
@@ -156,7 +171,8 @@ static void add_taps(Cg *cg, const Conv *cv, const Block *bk, LLVMValueRef x, LL
                         cg_vec_splat(cg, cg_load(cg, cv->Wt, cg_addc(cg, w, woff)), bk->width);
                     for (int64_t row = 0; row < bk->rows; row++) {
                         LLVMValueRef *a = &acc[(row * cv->fb + fi) * cv->chains + t % cv->chains];
-                        *a = cg_vec_fma(cg, wv, xv[row], *a);
+                        if (in[row])
+                            *a = cg_vec_fma(cg, wv, xv[row], *a);
                     }
                 }
                 t++;
@@ -245,27 +261,42 @@ static void emit_row_blocks(Cg *cg, const Conv *cv, Block bk, LLVMValueRef xbase
     }
 }
 
-/* Filters f.. f+fb-1 of image b over the whole output plane, row run by row run: each run
- * in blocks of rb rows, then one block of the rows left. */
+/* The row run holding output row o. */
+static const CgRun *run_of(const Conv *cv, int64_t o) {
+    int i = 0;
+    while (cv->rows.runs[i].b <= o)
+        i++;
+    return &cv->rows.runs[i];
+}
+
+/* Filters f.. f+fb-1 of image b over the whole output plane, in blocks of rb rows: where a
+ * row run has rb rows left, a loop of blocks inside it; elsewhere (the borders, the ends of
+ * runs) one block of up to rb rows at a compile-time position, each row with its own run's
+ * kernel rows, so that no border row is a block of its own. */
 static void emit_filters(Cg *cg, const Conv *cv, LLVMValueRef b, LLVMValueRef g, LLVMValueRef f) {
     LLVMValueRef ybase = cg_mulc(cg, cg_add(cg, cg_mulc(cg, b, cv->F), f), cv->OH * cv->OW);
     LLVMValueRef xbase =
         cg_mulc(cg, cg_add(cg, cg_mulc(cg, b, cv->C), cg_mulc(cg, g, cv->Cg)), cv->H * cv->W);
     Block bk = {.width = cv->cols.width, .w = cg_mulc(cg, f, cv->Cg * cv->KH * cv->KW), .f = f};
-    for (int ri = 0; ri < cv->rows.nruns; ri++) {
-        bk.r = &cv->rows.runs[ri];
-        int64_t len = bk.r->b - bk.r->a, full = len / cv->rb;
+    for (int64_t o = 0; o < cv->OH;) {
+        const CgRun *r = run_of(cv, o);
+        int64_t full = (r->b - o) / cv->rb;
         if (full > 0) {
             bk.rows = cv->rb;
+            for (int64_t i = 0; i < cv->rb; i++)
+                bk.run[i] = r;
             CgLoop l;
             LLVMValueRef i = cg_loop_begin(cg, &l, cg_i64(cg, full), label(cg, cv, "oh"));
-            emit_row_blocks(cg, cv, bk, xbase, ybase, cg_addc(cg, cg_mulc(cg, i, cv->rb), bk.r->a));
+            emit_row_blocks(cg, cv, bk, xbase, ybase, cg_addc(cg, cg_mulc(cg, i, cv->rb), o));
             cg_loop_end(cg, &l, NULL);
+            o += full * cv->rb;
+            continue;
         }
-        if (len % cv->rb) {
-            bk.rows = len % cv->rb;
-            emit_row_blocks(cg, cv, bk, xbase, ybase, cg_i64(cg, bk.r->a + full * cv->rb));
-        }
+        bk.rows = cv->OH - o < cv->rb ? cv->OH - o : cv->rb;
+        for (int64_t i = 0; i < bk.rows; i++)
+            bk.run[i] = run_of(cv, o + i);
+        emit_row_blocks(cg, cv, bk, xbase, ybase, cg_i64(cg, o));
+        o += bk.rows;
     }
 }
 
