@@ -272,7 +272,9 @@ static const CgRun *run_of(const Conv *cv, int64_t o) {
 /* Filters f.. f+fb-1 of image b over the whole output plane, in blocks of rb rows: where a
  * row run has rb rows left, a loop of blocks inside it; elsewhere (the borders, the ends of
  * runs) one block of up to rb rows at a compile-time position, each row with its own run's
- * kernel rows, so that no border row is a block of its own. */
+ * kernel rows, so that no border row is a block of its own. The last rows split into blocks
+ * of nearly equal size (16 rows by 3: five blocks of 3 and one of 1 would leave that row
+ * with a third of the tile's accumulators; instead 3, 3, 3, 3, 2, 2). */
 static void emit_filters(Cg *cg, const Conv *cv, LLVMValueRef b, LLVMValueRef g, LLVMValueRef f) {
     LLVMValueRef ybase = cg_mulc(cg, cg_add(cg, cg_mulc(cg, b, cv->F), f), cv->OH * cv->OW);
     LLVMValueRef xbase =
@@ -280,7 +282,9 @@ static void emit_filters(Cg *cg, const Conv *cv, LLVMValueRef b, LLVMValueRef g,
     Block bk = {.width = cv->cols.width, .w = cg_mulc(cg, f, cv->Cg * cv->KH * cv->KW), .f = f};
     for (int64_t o = 0; o < cv->OH;) {
         const CgRun *r = run_of(cv, o);
-        int64_t full = (r->b - o) / cv->rb;
+        int64_t full = (r->b - o) / cv->rb, rest = cv->OH - o - full * cv->rb;
+        if (rest > 0 && 2 * rest < cv->rb)
+            full--; /* the rows after the loop: two blocks, rather than one of very few rows */
         if (full > 0) {
             bk.rows = cv->rb;
             for (int64_t i = 0; i < cv->rb; i++)
@@ -292,7 +296,8 @@ static void emit_filters(Cg *cg, const Conv *cv, LLVMValueRef b, LLVMValueRef g,
             o += full * cv->rb;
             continue;
         }
-        bk.rows = cv->OH - o < cv->rb ? cv->OH - o : cv->rb;
+        int64_t left = cv->OH - o;
+        bk.rows = left <= cv->rb ? left : left < 2 * cv->rb ? (left + 1) / 2 : cv->rb;
         for (int64_t i = 0; i < bk.rows; i++)
             bk.run[i] = run_of(cv, o + i);
         emit_row_blocks(cg, cv, bk, xbase, ybase, cg_i64(cg, o));
