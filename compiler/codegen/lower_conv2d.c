@@ -250,15 +250,26 @@ static void emit_col_blocks(Cg *cg, const Conv *cv, Block bk) {
         cg_loop_end(cg, &l, NULL);
 }
 
-/* The blocks of `rows` rows at output row oh, across the row. */
-static void emit_row_blocks(Cg *cg, const Conv *cv, Block bk, LLVMValueRef xbase,
-                            LLVMValueRef ybase, LLVMValueRef oh) {
+/* The blocks of `rows` rows at output row oh, for every block of fb filters of group g of
+ * image b, across the row. The filters are inside the rows, so the input rows a block reads
+ * (all channels of the group) stay in cache while every filter block passes over them,
+ * rather than the whole image passing once per filter block. */
+static void emit_row_blocks(Cg *cg, const Conv *cv, Block bk, LLVMValueRef b, LLVMValueRef g,
+                            LLVMValueRef oh) {
+    LLVMValueRef xbase =
+        cg_mulc(cg, cg_add(cg, cg_mulc(cg, b, cv->C), cg_mulc(cg, g, cv->Cg)), cv->H * cv->W);
+    CgLoop lf;
+    LLVMValueRef j = cg_loop_begin(cg, &lf, cg_i64(cg, cv->Fg / cv->fb), label(cg, cv, "f"));
+    bk.f = cg_add(cg, cg_mulc(cg, g, cv->Fg), cg_mulc(cg, j, cv->fb));
+    bk.w = cg_mulc(cg, bk.f, cv->Cg * cv->KH * cv->KW);
+    LLVMValueRef ybase = cg_mulc(cg, cg_add(cg, cg_mulc(cg, b, cv->F), bk.f), cv->OH * cv->OW);
     for (int ci = 0; ci < cv->cols.nblocks; ci++) {
         bk.cb = &cv->cols.blocks[ci];
         bk.x = cg_add(cg, xbase, cg_mulc(cg, oh, cv->sh * cv->W));
         bk.y = cg_add(cg, ybase, cg_mulc(cg, oh, cv->OW));
         emit_col_blocks(cg, cv, bk);
     }
+    cg_loop_end(cg, &lf, NULL);
 }
 
 /* The row run holding output row o. */
@@ -269,17 +280,14 @@ static const CgRun *run_of(const Conv *cv, int64_t o) {
     return &cv->rows.runs[i];
 }
 
-/* Filters f.. f+fb-1 of image b over the whole output plane, in blocks of rb rows: where a
+/* Group g of image b over the whole output plane, in blocks of rb rows: where a
  * row run has rb rows left, a loop of blocks inside it; elsewhere (the borders, the ends of
  * runs) one block of up to rb rows at a compile-time position, each row with its own run's
  * kernel rows, so that no border row is a block of its own. The last rows split into blocks
  * of nearly equal size (16 rows by 3: five blocks of 3 and one of 1 would leave that row
  * with a third of the tile's accumulators; instead 3, 3, 3, 3, 2, 2). */
-static void emit_filters(Cg *cg, const Conv *cv, LLVMValueRef b, LLVMValueRef g, LLVMValueRef f) {
-    LLVMValueRef ybase = cg_mulc(cg, cg_add(cg, cg_mulc(cg, b, cv->F), f), cv->OH * cv->OW);
-    LLVMValueRef xbase =
-        cg_mulc(cg, cg_add(cg, cg_mulc(cg, b, cv->C), cg_mulc(cg, g, cv->Cg)), cv->H * cv->W);
-    Block bk = {.width = cv->cols.width, .w = cg_mulc(cg, f, cv->Cg * cv->KH * cv->KW), .f = f};
+static void emit_plane(Cg *cg, const Conv *cv, LLVMValueRef b, LLVMValueRef g) {
+    Block bk = {.width = cv->cols.width};
     for (int64_t o = 0; o < cv->OH;) {
         const CgRun *r = run_of(cv, o);
         int64_t full = (r->b - o) / cv->rb, rest = cv->OH - o - full * cv->rb;
@@ -291,7 +299,7 @@ static void emit_filters(Cg *cg, const Conv *cv, LLVMValueRef b, LLVMValueRef g,
                 bk.run[i] = r;
             CgLoop l;
             LLVMValueRef i = cg_loop_begin(cg, &l, cg_i64(cg, full), label(cg, cv, "oh"));
-            emit_row_blocks(cg, cv, bk, xbase, ybase, cg_addc(cg, cg_mulc(cg, i, cv->rb), o));
+            emit_row_blocks(cg, cv, bk, b, g, cg_addc(cg, cg_mulc(cg, i, cv->rb), o));
             cg_loop_end(cg, &l, NULL);
             o += full * cv->rb;
             continue;
@@ -300,7 +308,7 @@ static void emit_filters(Cg *cg, const Conv *cv, LLVMValueRef b, LLVMValueRef g,
         bk.rows = left <= cv->rb ? left : left < 2 * cv->rb ? (left + 1) / 2 : cv->rb;
         for (int64_t i = 0; i < bk.rows; i++)
             bk.run[i] = run_of(cv, o + i);
-        emit_row_blocks(cg, cv, bk, xbase, ybase, cg_i64(cg, o));
+        emit_row_blocks(cg, cv, bk, b, g, cg_i64(cg, o));
         o += bk.rows;
     }
 }
@@ -308,12 +316,10 @@ static void emit_filters(Cg *cg, const Conv *cv, LLVMValueRef b, LLVMValueRef g,
 bool lower_conv2d(Cg *cg, Node *n) {
     Conv cv;
     conv_setup(cg, n, &cv);
-    CgLoop ln, lg, lf;
+    CgLoop ln, lg;
     LLVMValueRef b = cg_loop_begin(cg, &ln, cg_dim(cg, n->shape.d[0]), label(cg, &cv, "n"));
     LLVMValueRef g = cg_loop_begin(cg, &lg, cg_i64(cg, cv.groups), label(cg, &cv, "g"));
-    LLVMValueRef j = cg_loop_begin(cg, &lf, cg_i64(cg, cv.Fg / cv.fb), label(cg, &cv, "f"));
-    emit_filters(cg, &cv, b, g, cg_add(cg, cg_mulc(cg, g, cv.Fg), cg_mulc(cg, j, cv.fb)));
-    cg_loop_end(cg, &lf, NULL);
+    emit_plane(cg, &cv, b, g);
     cg_loop_end(cg, &lg, NULL);
     cg_loop_end(cg, &ln, NULL);
     return true;
