@@ -148,16 +148,17 @@ static void emit_blocks(Cg *cg, const Dense *dn, LLVMValueRef first, LLVMValueRe
         CgLoop lp, lb;
         LLVMValueRef p = cg_loop_begin(cg, &lp, cg_i64(cg, dn->Pfull), "dense.panel");
         LLVMValueRef b = cg_loop_begin(cg, &lb, count, "dense.block");
-        emit_tile(cg, dn,
-                  &(Tile){.row = cg_add(cg, first, cg_mulc(cg, b, mr)), .panel = p, .mr = mr, .np = 1});
+        Tile t = {.row = cg_add(cg, first, cg_mulc(cg, b, mr)), .panel = p, .mr = mr, .np = 1};
+        emit_tile(cg, dn, &t);
         cg_loop_end(cg, &lb, NULL);
         cg_loop_end(cg, &lp, NULL);
     }
     if (dn->P > dn->Pfull) {
         CgLoop lb;
         LLVMValueRef b = cg_loop_begin(cg, &lb, count, "dense.block.cut");
-        emit_tile(cg, dn, &(Tile){.row = cg_add(cg, first, cg_mulc(cg, b, mr)),
-                                  .panel = cg_i64(cg, dn->Pfull), .mr = mr, .np = 1, .cut = true});
+        Tile t = {.row = cg_add(cg, first, cg_mulc(cg, b, mr)), .panel = cg_i64(cg, dn->Pfull),
+                  .mr = mr, .np = 1, .cut = true};
+        emit_tile(cg, dn, &t);
         cg_loop_end(cg, &lb, NULL);
     }
 }
