@@ -1,6 +1,7 @@
 /* bench.c: `nndc bench MODEL [--batch N] [--iterations K]`: compile time, median (and best)
  * forward latency and GFLOP/s, every symbolic dimension set to the batch size and inputs
- * filled with seeded values. A quick look for users; side-by-side comparisons with peers are in bench/. */
+ * filled with seeded values. A quick look for users; side-by-side comparisons with peers
+ * are in bench/. */
 #define _POSIX_C_SOURCE 200809L
 #include <stdlib.h>
 #include <string.h>
@@ -112,7 +113,8 @@ int cmd_bench(const Options *o) {
             printf("median       %.2f us\n", median * 1e6);
             printf("throughput   %.2f GFLOP/s (%.0f FLOP per pass)\n", flops / median * 1e-9, flops);
             /* On a shared machine only the fastest pass is free of its neighbours. */
-            printf("best         %.2f us (%.2f GFLOP/s)\n", times[0] * 1e6, flops / times[0] * 1e-9);
+            printf("best         %.2f us (%.2f GFLOP/s)\n", times[0] * 1e6,
+                   flops / times[0] * 1e-9);
         }
         free(times);
     }
