@@ -31,8 +31,10 @@ static double now_ms(void) {
 
 static const char *info(void) {
     static char s[256];
-    snprintf(s, sizeof s, "nnd | %d.%d (JIT, -O2, runtime API) | threads: 1 (the runtime has "
-             "no threads option yet)", NND_VERSION_MAJOR, NND_VERSION_MINOR);
+    snprintf(s, sizeof s,
+             "nnd | %d.%d (JIT, -O2, runtime API) | threads: nnd_options.threads (the batch is "
+             "split; a batch of 1 runs on one)",
+             NND_VERSION_MAJOR, NND_VERSION_MINOR);
     return s;
 }
 
