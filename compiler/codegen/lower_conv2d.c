@@ -143,13 +143,16 @@ static bool run_has_tap(const CgRun *r, int64_t kh) {
 }
 
 /* Adds the taps of nc channels to the block's accumulators; x and w index the first one. A
- * row whose input row is padding for a kernel row leaves that kernel row out. */
+ * row whose input row is padding for a kernel row leaves that kernel row out. Kernel rows
+ * are the inner loop: the input vector of row i at kernel row kh is row i + 1's at kh - 1,
+ * so it is loaded once and used again at the next step (kernel columns inner kept rb x KW
+ * such vectors alive, and the tile spilled). */
 static void add_taps(Cg *cg, const Conv *cv, const Block *bk, LLVMValueRef x, LLVMValueRef w,
                      int64_t nc, LLVMValueRef *acc) {
     int t = 0;
     for (int64_t c = 0; c < nc; c++)
-        for (int64_t kh = 0; kh < cv->KH; kh++)
-            for (int64_t kw = 0; kw < cv->KW; kw++) {
+        for (int64_t kw = 0; kw < cv->KW; kw++)
+            for (int64_t kh = 0; kh < cv->KH; kh++) {
                 uint32_t mask = bk->cb->mask[kw];
                 bool in[MAX_RB], any = false;
                 for (int64_t row = 0; row < bk->rows; row++)
