@@ -67,11 +67,7 @@ bool cg_init(Cg *cg, Graph *g, Diag *d, LLVMContextRef ctx, const CgOptions *o) 
         diag_error(d, at, "unknown CPU '%s' for target '%s'", o->cpu, triple);
         ok = false;
     } else {
-        int level = o ? o->opt_level : 2;
-        LLVMCodeGenOptLevel cl = level <= 0 ? LLVMCodeGenLevelNone
-                                 : level == 1 ? LLVMCodeGenLevelLess
-                                 : level == 2 ? LLVMCodeGenLevelDefault
-                                              : LLVMCodeGenLevelAggressive;
+        LLVMCodeGenOptLevel cl = cg_codegen_level(o ? o->opt_level : 2);
         cg->tm = LLVMCreateTargetMachine(target, triple, cg->cpu, cg->features, cl, LLVMRelocPIC,
                                          LLVMCodeModelDefault);
         if (!cg->tm) {
@@ -296,11 +292,44 @@ bool cg_emit_model(Cg *cg) {
     return true;
 }
 
+/* The optimizer's pipeline per level. The conv2d and dense kernels arrive hand-vectorized
+ * (explicit vector FMAs in register tiles, loops already rotated and guarded by
+ * cg_loop_begin, no allocas, no calls but intrinsics), so they only need what the lowerings
+ * leave cleaned up: constant branches, index arithmetic (x * 1, + 0, repeated products) and,
+ * at -O2, repeated loads of the same weight, which early-cse merges. The other lowerings
+ * (matmul, elementwise, norms, softmax, transpose) write unit-stride scalar loops for the
+ * loop vectorizer, so -O2 keeps loop-vectorize, which gives up at once on the kernels'
+ * vector loops, and loop-unroll, which unrolls the short vector loops it makes (a 64-column
+ * matmul row runs 26% more instructions without it) and, as default<O2> did, the kernels'
+ * short constant loops. default<O2> spent about half of a JIT compile in its inliner, other
+ * loop passes, SLP vectorizer and GVN (mlp_s 216 M of 421 M instructions, LeNet-5 1.9 G of
+ * 3.9 G) for no speed: the dense kernels' inner loops come out the same, and interleaved A/B
+ * runs of the bench models showed no consistent difference.
+ * Adding LICM and GVN raised register pressure (more spills); indvars and full unrolling as
+ * loop passes cost more than the rest of the pipeline. -O1 does no vectorization, as
+ * default<O1> did not; -O3 keeps LLVM's whole default<O3>. */
+static const char *const pipelines[] = {
+    "default<O0>",
+    "function(simplifycfg,instcombine<no-verify-fixpoint>)",
+    "function(simplifycfg,early-cse<memssa>,instcombine<no-verify-fixpoint>,loop-vectorize,"
+    "loop-unroll<O2>,simplifycfg)",
+    "default<O3>",
+};
+
+LLVMCodeGenOptLevel cg_codegen_level(int opt_level) {
+    /* -O2 gets the "Less" code generator too: llc -O1 and -O2 emit byte-identical code for
+     * the optimized IR of 437 models (examples, tests/ref, golden, bench), and the JIT
+     * spends ~9% fewer instructions. */
+    return opt_level <= 0 ? LLVMCodeGenLevelNone
+           : opt_level <= 2 ? LLVMCodeGenLevelLess
+                            : LLVMCodeGenLevelAggressive;
+}
+
 bool cg_optimize(Cg *cg, int opt_level) {
-    char pipeline[32];
-    snprintf(pipeline, sizeof pipeline, "default<O%d>", opt_level < 0 ? 0 : opt_level > 3 ? 3 : opt_level);
+    const char *pipeline = pipelines[opt_level < 0 ? 0 : opt_level > 3 ? 3 : opt_level];
     LLVMPassBuilderOptionsRef po = LLVMCreatePassBuilderOptions();
-    /* The C API leaves SLP vectorization off, unlike clang. */
+    /* Only default<O3> reads these (loop-vectorize named in a pipeline string vectorizes
+     * and interleaves by default). The C API leaves SLP vectorization off, unlike clang. */
     LLVMPassBuilderOptionsSetSLPVectorization(po, opt_level >= 2);
     LLVMPassBuilderOptionsSetLoopVectorization(po, opt_level >= 2);
     LLVMPassBuilderOptionsSetLoopUnrolling(po, opt_level >= 2);

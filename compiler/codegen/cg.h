@@ -61,8 +61,12 @@ bool cg_cpu_known(const char *triple, const char *cpu);
 bool cg_host_cpu_known(const char *cpu); /* the same for this machine's triple */
 /* Whether the code generator can lower op (its ops.def lowering is not NULL). */
 bool cg_can_lower(OpKind op);
-/* Runs the new pass manager's default<On> pipeline with the target machine. */
+/* Runs the new pass manager's pipeline for opt_level with the target machine: nnd's own
+ * cleanup pipeline at -O1 and -O2 (see cg.c), default<O3> at -O3, nothing at -O0. */
 bool cg_optimize(Cg *cg, int opt_level);
+/* The code generator's level for opt_level, shared by cg_init's target machine (AOT, emit
+ * asm) and the JIT's, so both produce the same code. */
+LLVMCodeGenOptLevel cg_codegen_level(int opt_level);
 /* Assembly (LLVMAssemblyFile) or an object (LLVMObjectFile) of the module, in memory. */
 LLVMMemoryBufferRef cg_emit_machine_code(Cg *cg, LLVMCodeGenFileType kind, char **error);
 

@@ -1,6 +1,7 @@
 /* jit.c: ORC LLJIT wrapper; see jit.h. */
 #define _POSIX_C_SOURCE 200809L
 #include "jit.h"
+#include "cg.h"
 
 #include <llvm-c/Core.h>
 
@@ -47,10 +48,7 @@ Jit *jit_create(LLVMOrcThreadSafeContextRef tsc, LLVMModuleRef mod, const char *
         free(j);
         return NULL;
     }
-    LLVMCodeGenOptLevel cl = opt_level <= 0 ? LLVMCodeGenLevelNone
-                             : opt_level == 1 ? LLVMCodeGenLevelLess
-                             : opt_level == 2 ? LLVMCodeGenLevelDefault
-                                              : LLVMCodeGenLevelAggressive;
+    LLVMCodeGenOptLevel cl = cg_codegen_level(opt_level);
     LLVMTargetMachineRef tm = LLVMCreateTargetMachine(target, triple, cpu, features, cl,
                                                       LLVMRelocPIC, LLVMCodeModelJITDefault);
     LLVMDisposeMessage(triple);
