@@ -311,8 +311,8 @@ bool cg_emit_model(Cg *cg) {
 static const char *const pipelines[] = {
     "default<O0>",
     "function(simplifycfg,instcombine<no-verify-fixpoint>)",
-    "function(simplifycfg,early-cse<memssa>,instcombine<no-verify-fixpoint>,loop-vectorize,"
-    "loop-unroll<O2>,simplifycfg)",
+    ("function(simplifycfg,early-cse<memssa>,instcombine<no-verify-fixpoint>,loop-vectorize,"
+     "loop-unroll<O2>,simplifycfg)"),
     "default<O3>",
 };
 
