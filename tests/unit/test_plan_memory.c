@@ -13,6 +13,7 @@
 #include "nnd.h"
 #include "passes.h"
 #include "unit_harness.h"
+#include "unit_model.h"
 
 static const char *mlp_src =
     "model mlp {\n"
@@ -422,12 +423,7 @@ static nnd_model *compile_at(const char *src, int opt_level) {
     o.opt_level = opt_level;
     o.init_random = 1;
     o.init_seed = 3;
-    nnd_model *m = NULL;
-    char *err = NULL;
-    if (nnd_model_compile_string(src, "t.nnd", NULL, &o, &m, &err) != NND_OK)
-        fprintf(stderr, "%s", err ? err : "?");
-    nnd_string_free(err);
-    return m;
+    return unit_model(src, &o);
 }
 
 /* Runs m with every symbol = batch on deterministic inputs; returns the outputs, one

@@ -8,6 +8,7 @@
 
 #include "nnd.h"
 #include "unit_harness.h"
+#include "unit_model.h"
 
 static const char *mlp =
     "model mlp {\n"
@@ -22,13 +23,7 @@ static nnd_model *compile(const char *src) {
     nnd_options_init(&o);
     o.init_random = 1;
     o.init_seed = 7;
-    nnd_model *m = NULL;
-    char *err = NULL;
-    nnd_status st = nnd_model_compile_string(src, "t.nnd", NULL, &o, &m, &err);
-    if (st != NND_OK)
-        fprintf(stderr, "%s", err);
-    nnd_string_free(err);
-    return m;
+    return unit_model(src, &o);
 }
 
 static void test_runtime_introspection(void) {

@@ -10,17 +10,13 @@
 
 #include "nnd.h"
 #include "unit_harness.h"
+#include "unit_model.h"
 
 static nnd_model *compile(const char *src) {
     nnd_options o;
     nnd_options_init(&o);
     o.init_random = 1;
-    nnd_model *m = NULL;
-    char *err = NULL;
-    if (nnd_model_compile_string(src, "t.nnd", NULL, &o, &m, &err) != NND_OK)
-        fprintf(stderr, "%s", err);
-    nnd_string_free(err);
-    return m;
+    return unit_model(src, &o);
 }
 
 static const char *mlp = "model mlp {\n"

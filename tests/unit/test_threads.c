@@ -12,6 +12,7 @@
 #include "nnd.h"
 #include "unit_compile.h"
 #include "unit_harness.h"
+#include "unit_model.h"
 #include "unit_shell.h"
 
 static nnd_model *compile(const char *src, int threads) {
@@ -20,12 +21,7 @@ static nnd_model *compile(const char *src, int threads) {
     o.init_random = 1;
     o.init_seed = 3;
     o.threads = threads;
-    nnd_model *m = NULL;
-    char *err = NULL;
-    if (nnd_model_compile_string(src, "t.nnd", NULL, &o, &m, &err) != NND_OK)
-        fprintf(stderr, "%s", err);
-    nnd_string_free(err);
-    return m;
+    return unit_model(src, &o);
 }
 
 /* Runs m on a batch of `batch` deterministic inputs; outputs malloc'ed into out[k]. */
