@@ -3,6 +3,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <llvm-c/DebugInfo.h>
+
 #include "cg.h"
 
 LLVMValueRef cg_i64(Cg *cg, int64_t v) { return LLVMConstInt(cg->i64, (unsigned long long)v, 1); }
@@ -69,10 +71,18 @@ static LLVMValueRef flags(LLVMValueRef v) {
     return v;
 }
 
-LLVMValueRef cg_fadd(Cg *cg, LLVMValueRef a, LLVMValueRef b) { return flags(LLVMBuildFAdd(cg->b, a, b, "")); }
-LLVMValueRef cg_fsub(Cg *cg, LLVMValueRef a, LLVMValueRef b) { return flags(LLVMBuildFSub(cg->b, a, b, "")); }
-LLVMValueRef cg_fmul(Cg *cg, LLVMValueRef a, LLVMValueRef b) { return flags(LLVMBuildFMul(cg->b, a, b, "")); }
-LLVMValueRef cg_fdiv(Cg *cg, LLVMValueRef a, LLVMValueRef b) { return flags(LLVMBuildFDiv(cg->b, a, b, "")); }
+LLVMValueRef cg_fadd(Cg *cg, LLVMValueRef a, LLVMValueRef b) {
+    return flags(LLVMBuildFAdd(cg->b, a, b, ""));
+}
+LLVMValueRef cg_fsub(Cg *cg, LLVMValueRef a, LLVMValueRef b) {
+    return flags(LLVMBuildFSub(cg->b, a, b, ""));
+}
+LLVMValueRef cg_fmul(Cg *cg, LLVMValueRef a, LLVMValueRef b) {
+    return flags(LLVMBuildFMul(cg->b, a, b, ""));
+}
+LLVMValueRef cg_fdiv(Cg *cg, LLVMValueRef a, LLVMValueRef b) {
+    return flags(LLVMBuildFDiv(cg->b, a, b, ""));
+}
 
 static LLVMValueRef call_intrinsic(Cg *cg, const char *name, LLVMValueRef *args, unsigned n) {
     char full[64];
@@ -103,8 +113,8 @@ LLVMValueRef cg_param(Cg *cg, const Param *p) {
     /* Raw bytes, not one constant per element: ~100x faster to build and to JIT. Parameters
      * are stored in the host's byte order, which is the target's for every target nnd
      * builds for (little-endian). */
-    LLVMValueRef init = LLVMConstStringInContext2(cg->ctx, (const char *)p->data,
-                                                  (size_t)n.c * sizeof(float), 1);
+    LLVMValueRef init =
+        LLVMConstStringInContext2(cg->ctx, (const char *)p->data, (size_t)n.c * sizeof(float), 1);
     LLVMValueRef gv = LLVMAddGlobal(cg->mod, LLVMTypeOf(init), p->name);
     LLVMSetInitializer(gv, init);
     LLVMSetGlobalConstant(gv, 1);
@@ -121,6 +131,7 @@ void cg_memcpy(Cg *cg, LLVMValueRef dst, LLVMValueRef src, LLVMValueRef nfloats)
 LLVMValueRef cg_loop_begin(Cg *cg, CgLoop *l, LLVMValueRef n, const char *name) {
     memset(l, 0, sizeof *l);
     l->n = n;
+    l->rolled = cg->rolled_loops;
     l->pre = LLVMGetInsertBlock(cg->b);
     char label[96];
     snprintf(label, sizeof label, "%s.body", name);
@@ -145,11 +156,24 @@ LLVMValueRef cg_loop_acc(Cg *cg, CgLoop *l, LLVMValueRef init, const char *name)
     return phi;
 }
 
+/* A loop ID !{self, !{"llvm.loop.unroll.disable"}}: the self-reference (through a temporary
+ * node) makes every loop's ID its own node, as LLVM requires. */
+static LLVMValueRef loop_rolled(Cg *cg) {
+    LLVMMetadataRef tmp = LLVMTemporaryMDNode(cg->ctx, NULL, 0);
+    LLVMMetadataRef name = LLVMMDStringInContext2(cg->ctx, "llvm.loop.unroll.disable", 24);
+    LLVMMetadataRef ops[2] = {tmp, LLVMMDNodeInContext2(cg->ctx, &name, 1)};
+    LLVMMetadataRef id = LLVMMDNodeInContext2(cg->ctx, ops, 2);
+    LLVMMetadataReplaceAllUsesWith(tmp, id);
+    return LLVMMetadataAsValue(cg->ctx, id);
+}
+
 void cg_loop_end(Cg *cg, CgLoop *l, const LLVMValueRef *acc_next) {
     LLVMBasicBlockRef latch = LLVMGetInsertBlock(cg->b);
     LLVMValueRef next = cg_add(cg, l->i, cg_i64(cg, 1));
     LLVMValueRef more = LLVMBuildICmp(cg->b, LLVMIntSLT, next, l->n, "");
-    LLVMBuildCondBr(cg->b, more, l->body, l->exit);
+    LLVMValueRef br = LLVMBuildCondBr(cg->b, more, l->body, l->exit);
+    if (l->rolled)
+        LLVMSetMetadata(br, LLVMGetMDKindIDInContext(cg->ctx, "llvm.loop", 9), loop_rolled(cg));
     LLVMAddIncoming(l->i, &next, &latch, 1);
     for (int k = 0; k < l->nacc; k++)
         LLVMAddIncoming(l->acc[k], (LLVMValueRef *)&acc_next[k], &latch, 1);

@@ -32,17 +32,18 @@ static bool cpu_is(const Cg *cg, const char *const *names) {
 }
 
 static bool has_avx512(const Cg *cg) {
-    static const char *const cpus[] = {"x86-64-v4", "avx512", "icelake", "sapphirerapids",
-                                       "cascadelake", "cooperlake", "tigerlake", "cannonlake",
-                                       "rocketlake", "graniterapids", "emeraldrapids", "znver4",
-                                       "znver5", NULL};
+    static const char *const cpus[] = {
+        "x86-64-v4", "avx512",     "icelake",    "sapphirerapids", "cascadelake",   "cooperlake",
+        "tigerlake", "cannonlake", "rocketlake", "graniterapids",  "emeraldrapids", "znver4",
+        "znver5",    NULL};
     return has_feature(cg, "+avx512f") || (!has_feature(cg, "-avx512f") && cpu_is(cg, cpus));
 }
 
 static bool has_avx(const Cg *cg) {
-    static const char *const cpus[] = {"x86-64-v3", "haswell", "broadwell", "skylake", "alderlake",
-                                       "raptorlake", "meteorlake", "arrowlake", "lunarlake",
-                                       "znver", "sandybridge", "ivybridge", NULL};
+    static const char *const cpus[] = {"x86-64-v3", "haswell",    "broadwell",   "skylake",
+                                       "alderlake", "raptorlake", "meteorlake",  "arrowlake",
+                                       "lunarlake", "znver",      "sandybridge", "ivybridge",
+                                       NULL};
     return has_avx512(cg) || has_feature(cg, "+avx,") || has_feature(cg, "+avx2") ||
            cpu_is(cg, cpus);
 }
@@ -99,34 +100,32 @@ static LLVMValueRef mask_vec(Cg *cg, uint32_t bits, int n) {
     return LLVMConstVector(e, (unsigned)n);
 }
 
-/* llvm.masked.load of `span` floats at p: lanes whose bit of mask is clear are not read
- * and give `fill`. p may lie outside the buffer where those lanes are. */
-static LLVMValueRef masked_load(Cg *cg, LLVMValueRef p, int span, uint32_t mask, double fill) {
-    LLVMTypeRef vt = vec_type(cg, span), types[2] = {vt, cg->ptr};
+/* llvm.masked.load of `span` floats at p: lanes whose bit of the <span x i1> mask is clear
+ * are not read and give `fill`. p may lie outside the buffer where those lanes are. */
+static LLVMValueRef masked_load(Cg *cg, LLVMValueRef p, int span, LLVMValueRef mask, double fill) {
+    LLVMTypeRef vt = LLVMVectorType(cg->f32, (unsigned)span), types[2] = {vt, cg->ptr};
     unsigned id = LLVMLookupIntrinsicID("llvm.masked.load", strlen("llvm.masked.load"));
-    LLVMValueRef args[4] = {p, LLVMConstInt(cg->i32, 4, 0), mask_vec(cg, mask, span),
-                            cg_vec_splat_const(cg, fill, span)};
+    LLVMValueRef fills[CG_MAX_SPAN];
+    for (int l = 0; l < span; l++)
+        fills[l] = cg_f32(cg, fill);
+    LLVMValueRef args[4] = {p, LLVMConstInt(cg->i32, 4, 0), mask,
+                            LLVMConstVector(fills, (unsigned)span)};
     return LLVMBuildCall2(cg->b, LLVMIntrinsicGetType(cg->ctx, id, types, 2),
                           LLVMGetIntrinsicDeclaration(cg->mod, id, types, 2), args, 4, "");
 }
 
-/* A strided row is loaded as the one span that covers it and shuffled. */
-LLVMValueRef cg_vec_load(Cg *cg, LLVMValueRef base, LLVMValueRef i, int width, int64_t stride,
-                         uint32_t mask, double fill) {
-    if (width == 1)
-        return cg_load(cg, base, i);
-    int span = (int)((width - 1) * stride + 1);
-    LLVMValueRef v;
-    if (mask == (uint32_t)((1ull << width) - 1)) {
-        v = LLVMBuildLoad2(cg->b, vec_type(cg, span),
-                           LLVMBuildInBoundsGEP2(cg->b, cg->f32, base, &i, 1, ""), "");
-        LLVMSetAlignment(v, 4);
-    } else {
-        uint32_t span_mask = 0;
-        for (int l = 0; l < width; l++)
-            span_mask |= ((mask >> l) & 1u) << (l * stride);
-        v = masked_load(cg, LLVMBuildGEP2(cg->b, cg->f32, base, &i, 1, ""), span, span_mask, fill);
-    }
+static int span_of(int width, int64_t stride) { return (int)((width - 1) * stride + 1); }
+
+/* The lanes of `mask` at their places in the span that a strided load covers. */
+static uint32_t span_mask(uint32_t mask, int width, int64_t stride) {
+    uint32_t m = 0;
+    for (int l = 0; l < width; l++)
+        m |= ((mask >> l) & 1u) << (l * stride);
+    return m;
+}
+
+/* The span's lanes picked out for a strided row. */
+static LLVMValueRef gather_lanes(Cg *cg, LLVMValueRef v, int width, int64_t stride) {
     if (stride == 1)
         return v;
     LLVMValueRef pick[CG_VL];
@@ -134,6 +133,58 @@ LLVMValueRef cg_vec_load(Cg *cg, LLVMValueRef base, LLVMValueRef i, int width, i
         pick[l] = LLVMConstInt(cg->i32, (unsigned long long)(l * stride), 0);
     return LLVMBuildShuffleVector(cg->b, v, LLVMGetPoison(LLVMTypeOf(v)),
                                   LLVMConstVector(pick, (unsigned)width), "");
+}
+
+LLVMValueRef cg_vec_mask_pick(Cg *cg, const uint32_t *masks, int n, LLVMValueRef which, int width,
+                              int64_t stride) {
+    int i = 1;
+    while (i < n && masks[i] == masks[0])
+        i++;
+    if (i == n)
+        return NULL;
+    LLVMValueRef e[64];
+    LLVMValueRef *el = n <= 64 ? e : arena_array(cg->g->arena, (size_t)n, sizeof *el);
+    for (i = 0; i < n; i++)
+        el[i] = LLVMConstInt(cg->i32, span_mask(masks[i], width, stride), 0);
+    LLVMTypeRef at = LLVMArrayType2(cg->i32, (uint64_t)n);
+    LLVMValueRef table = LLVMAddGlobal(cg->mod, at, "lane_masks");
+    LLVMSetInitializer(table, LLVMConstArray2(cg->i32, el, (uint64_t)n));
+    LLVMSetGlobalConstant(table, 1);
+    LLVMSetLinkage(table, LLVMPrivateLinkage);
+    LLVMSetUnnamedAddress(table, LLVMGlobalUnnamedAddr);
+    LLVMValueRef m = LLVMBuildLoad2(
+        cg->b, cg->i32, LLVMBuildInBoundsGEP2(cg->b, cg->i32, table, &which, 1, ""), "");
+    int span = span_of(width, stride);
+    LLVMTypeRef bits = LLVMIntTypeInContext(cg->ctx, (unsigned)span);
+    return LLVMBuildBitCast(cg->b, span < 32 ? LLVMBuildTrunc(cg->b, m, bits, "") : m,
+                            LLVMVectorType(cg->i1, (unsigned)span), "");
+}
+
+LLVMValueRef cg_vec_load_picked(Cg *cg, LLVMValueRef base, LLVMValueRef i, int width,
+                                int64_t stride, LLVMValueRef picked, double fill) {
+    LLVMValueRef p = LLVMBuildGEP2(cg->b, cg->f32, base, &i, 1, "");
+    LLVMValueRef v = masked_load(cg, p, span_of(width, stride), picked, fill);
+    if (width == 1)
+        return LLVMBuildExtractElement(cg->b, v, cg_i64(cg, 0), "");
+    return gather_lanes(cg, v, width, stride);
+}
+
+/* A strided row is loaded as the one span that covers it and shuffled. */
+LLVMValueRef cg_vec_load(Cg *cg, LLVMValueRef base, LLVMValueRef i, int width, int64_t stride,
+                         uint32_t mask, double fill) {
+    if (width == 1)
+        return cg_load(cg, base, i);
+    int span = span_of(width, stride);
+    LLVMValueRef v;
+    if (mask == (uint32_t)((1ull << width) - 1)) {
+        v = LLVMBuildLoad2(cg->b, vec_type(cg, span),
+                           LLVMBuildInBoundsGEP2(cg->b, cg->f32, base, &i, 1, ""), "");
+        LLVMSetAlignment(v, 4);
+    } else {
+        v = masked_load(cg, LLVMBuildGEP2(cg->b, cg->f32, base, &i, 1, ""), span,
+                        mask_vec(cg, span_mask(mask, width, stride), span), fill);
+    }
+    return gather_lanes(cg, v, width, stride);
 }
 
 /* A plain store unless some lanes are off, then llvm.masked.store. */

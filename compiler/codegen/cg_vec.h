@@ -42,6 +42,14 @@ LLVMValueRef cg_vec_splat_const(Cg *cg, double v, int width);  /* v in every lan
  * `fill` otherwise. (width - 1) * stride + 1 is at most CG_MAX_SPAN. */
 LLVMValueRef cg_vec_load(Cg *cg, LLVMValueRef base, LLVMValueRef i, int width, int64_t stride,
                          uint32_t mask, double fill);
+/* One of n compile-time lane masks (as cg_vec_load takes them), chosen at run time by the
+ * i64 `which` < n, for cg_vec_load_picked: an index into a constant table of the masks. NULL
+ * when the n masks are all the same: then a plain cg_vec_load with masks[0] does. */
+LLVMValueRef cg_vec_mask_pick(Cg *cg, const uint32_t *masks, int n, LLVMValueRef which, int width,
+                              int64_t stride);
+/* cg_vec_load with the lane mask cg_vec_mask_pick chose. */
+LLVMValueRef cg_vec_load_picked(Cg *cg, LLVMValueRef base, LLVMValueRef i, int width,
+                                int64_t stride, LLVMValueRef picked, double fill);
 /* base[i..i+width) = v, only the lanes set in `lanes`. */
 void cg_vec_store(Cg *cg, LLVMValueRef v, LLVMValueRef base, LLVMValueRef i, int width,
                   uint32_t lanes);

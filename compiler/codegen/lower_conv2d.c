@@ -24,7 +24,10 @@
  * with the same masks share a loop. A row that is not a multiple of the width ends with a
  * block that overlaps the previous one (blocks only write y, so computing an output twice is
  * harmless; so is the fused epilogue, applied to each vector before its store, whose
- * operands are never y's buffer). Each filter's accumulator is split into chains (contract
+ * operands are never y's buffer). A kernel of more than ROLL_TAPS taps (5 x 5 and up) loops
+ * over its columns with the kernel rows unrolled inside, each column's border lanes picked
+ * from a constant table at run time: the block is then KW times less code, and LLVM's
+ * compile time follows the code (LeNet-5's 5 x 5 layers took 60% of its compile). Each filter's accumulator is split into chains (contract
  * only, so they are not reassociated back into one) to hide the FMA latency. The runs and
  * blocks are planned by cg_window.c, the vector loads and stores are cg_vec.c's. */
 #include <string.h>
@@ -39,6 +42,7 @@ enum {
     MAX_FB = 8,       /* filters per block */
     MAX_RB = 4,       /* rows per block */
     MAX_ACCS = 32,    /* accumulator vectors per block: rows x filters x chains */
+    ROLL_TAPS = 16,   /* larger kernels loop over their columns */
 };
 
 typedef struct Conv {
@@ -48,6 +52,7 @@ typedef struct Conv {
     int64_t rb;   /* rows per block (a run's last block may have fewer) */
     int64_t cgrp; /* channels per channel-loop iteration; Cg: no loop */
     int chains;   /* accumulators per row and filter */
+    bool roll_kw; /* the kernel columns are a loop (KH x KW > ROLL_TAPS) */
     CgRows rows;
     CgCols cols;
     LLVMValueRef X, Y, Wt, B;
@@ -106,13 +111,27 @@ static void conv_setup(Cg *cg, const Node *n, Conv *cv) {
     const Shape *x = &n->in[0]->shape, *y = &n->shape;
     const int64_t *k = node_attr(n, "kernel")->v, *s = node_attr(n, "stride")->v;
     const int64_t *p = node_attr(n, "padding")->v, *d = node_attr(n, "dilation")->v;
-    *cv = (Conv){.n = n, .C = x->d[1].c, .H = x->d[2].c, .W = x->d[3].c, .F = y->d[1].c,
-                 .OH = y->d[2].c, .OW = y->d[3].c, .KH = k[0], .KW = k[1], .sh = s[0], .sw = s[1],
-                 .pt = p[0], .pl = p[1], .dh = d[0], .dw = d[1], .groups = attr_int(n, "groups")};
+    *cv = (Conv){.n = n,
+                 .C = x->d[1].c,
+                 .H = x->d[2].c,
+                 .W = x->d[3].c,
+                 .F = y->d[1].c,
+                 .OH = y->d[2].c,
+                 .OW = y->d[3].c,
+                 .KH = k[0],
+                 .KW = k[1],
+                 .sh = s[0],
+                 .sw = s[1],
+                 .pt = p[0],
+                 .pl = p[1],
+                 .dh = d[0],
+                 .dw = d[1],
+                 .groups = attr_int(n, "groups")};
     cv->Cg = cv->C / cv->groups;
     cv->Fg = cv->F / cv->groups;
     plan_tile(cg, cv);
     int64_t kk = cv->KH * cv->KW;
+    cv->roll_kw = kk > ROLL_TAPS;
     cv->cgrp = cv->Cg * kk <= UNROLL_TAPS ? cv->Cg : divisor_upto(cv->Cg, GROUP_TAPS / kk);
     Arena *a = cg->g->arena;
     CgWindow rows = {
@@ -142,44 +161,84 @@ static bool run_has_tap(const CgRun *r, int64_t kh) {
     return false;
 }
 
-/* Adds the taps of nc channels to the block's accumulators; x and w index the first one. A
- * row whose input row is padding for a kernel row leaves that kernel row out. Kernel rows
- * are the inner loop: the input vector of row i at kernel row kh is row i + 1's at kh - 1,
- * so it is loaded once and used again at the next step (kernel columns inner kept rb x KW
- * such vectors alive, and the tile spilled). */
+/* A kernel column: kw at compile time (kwv NULL), or the kw loop's index kwv, whose lane
+ * mask `pick` chose at run time (NULL when the block's masks are all alike: masks[0]). */
+typedef struct TapCol {
+    int64_t kw;
+    LLVMValueRef kwv, pick;
+} TapCol;
+
+/* Adds the taps of channel c in kernel column col, every kernel row, to the block's
+ * accumulators; x and w index the first channel. A row whose input row is padding for a
+ * kernel row leaves that kernel row out. Kernel rows are the inner loop: the input vector of
+ * row i at kernel row kh is row i + 1's at kh - 1, so it is loaded once and used again at
+ * the next step (kernel columns inner kept rb x KW such vectors alive, and the tile
+ * spilled). t counts the taps, to rotate the chains. */
+static void add_column(Cg *cg, const Conv *cv, const Block *bk, LLVMValueRef x, LLVMValueRef w,
+                       int64_t c, const TapCol *col, LLVMValueRef *acc, int *t) {
+    uint32_t mask = bk->cb->mask[col->kw];
+    if (!mask && !col->pick)
+        return;
+    if (col->kwv) {
+        x = cg_add(cg, x, cg_mulc(cg, col->kwv, cv->dw));
+        w = cg_add(cg, w, cg_mulc(cg, col->kwv, cv->fb));
+    }
+    int64_t kw = col->kwv ? 0 : col->kw;
+    for (int64_t kh = 0; kh < cv->KH; kh++) {
+        bool in[MAX_RB], any = false;
+        for (int64_t row = 0; row < bk->rows; row++)
+            any |= in[row] = run_has_tap(bk->run[row], kh);
+        if (!any)
+            continue;
+        LLVMValueRef xv[MAX_RB];
+        for (int64_t row = 0; row < bk->rows; row++) {
+            if (!in[row])
+                continue;
+            int64_t xoff =
+                (c * cv->H + row * cv->sh + kh * cv->dh - cv->pt) * cv->W + kw * cv->dw - cv->pl;
+            LLVMValueRef at = cg_add_signed(cg, x, xoff);
+            xv[row] = col->pick
+                          ? cg_vec_load_picked(cg, cv->X, at, bk->width, cv->sw, col->pick, 0.0)
+                          : cg_vec_load(cg, cv->X, at, bk->width, cv->sw, mask, 0.0);
+        }
+        for (int64_t fi = 0; fi < cv->fb; fi++) {
+            int64_t woff = ((c * cv->KH + kh) * cv->KW + kw) * cv->fb + fi;
+            LLVMValueRef wv =
+                cg_vec_splat(cg, cg_load(cg, cv->Wt, cg_addc(cg, w, woff)), bk->width);
+            for (int64_t row = 0; row < bk->rows; row++) {
+                LLVMValueRef *a = &acc[(row * cv->fb + fi) * cv->chains + *t % cv->chains];
+                if (in[row])
+                    *a = cg_vec_fma(cg, wv, xv[row], *a);
+            }
+        }
+        (*t)++;
+    }
+}
+
+/* Adds the taps of nc channels to the block's accumulators; x and w index the first one.
+ * The kernel columns are unrolled, or with a large kernel a loop whose accumulators are
+ * phis (see roll_kw). */
 static void add_taps(Cg *cg, const Conv *cv, const Block *bk, LLVMValueRef x, LLVMValueRef w,
                      int64_t nc, LLVMValueRef *acc) {
-    int t = 0;
-    for (int64_t c = 0; c < nc; c++)
-        for (int64_t kw = 0; kw < cv->KW; kw++)
-            for (int64_t kh = 0; kh < cv->KH; kh++) {
-                uint32_t mask = bk->cb->mask[kw];
-                bool in[MAX_RB], any = false;
-                for (int64_t row = 0; row < bk->rows; row++)
-                    any |= in[row] = run_has_tap(bk->run[row], kh);
-                if (!mask || !any)
-                    continue;
-                LLVMValueRef xv[MAX_RB];
-                for (int64_t row = 0; row < bk->rows; row++) {
-                    if (!in[row])
-                        continue;
-                    int64_t xoff = (c * cv->H + row * cv->sh + kh * cv->dh - cv->pt) * cv->W +
-                                   kw * cv->dw - cv->pl;
-                    xv[row] = cg_vec_load(cg, cv->X, cg_add_signed(cg, x, xoff), bk->width, cv->sw,
-                                          mask, 0.0);
-                }
-                for (int64_t fi = 0; fi < cv->fb; fi++) {
-                    int64_t woff = ((c * cv->KH + kh) * cv->KW + kw) * cv->fb + fi;
-                    LLVMValueRef wv =
-                        cg_vec_splat(cg, cg_load(cg, cv->Wt, cg_addc(cg, w, woff)), bk->width);
-                    for (int64_t row = 0; row < bk->rows; row++) {
-                        LLVMValueRef *a = &acc[(row * cv->fb + fi) * cv->chains + t % cv->chains];
-                        if (in[row])
-                            *a = cg_vec_fma(cg, wv, xv[row], *a);
-                    }
-                }
-                t++;
-            }
+    int t = 0, na = (int)(bk->rows * cv->fb) * cv->chains;
+    for (int64_t c = 0; c < nc; c++) {
+        if (!cv->roll_kw) {
+            for (int64_t kw = 0; kw < cv->KW; kw++)
+                add_column(cg, cv, bk, x, w, c, &(TapCol){.kw = kw}, acc, &t);
+            continue;
+        }
+        CgLoop l;
+        LLVMValueRef kwv = cg_loop_begin(cg, &l, cg_i64(cg, cv->KW), label(cg, cv, "kw"));
+        for (int i = 0; i < na; i++)
+            acc[i] = cg_loop_acc(cg, &l, acc[i], "");
+        TapCol col = {.kwv = kwv,
+                      .pick =
+                          cg_vec_mask_pick(cg, bk->cb->mask, (int)cv->KW, kwv, bk->width, cv->sw)};
+        add_column(cg, cv, bk, x, w, c, &col, acc, &t);
+        cg_loop_end(cg, &l, acc);
+        for (int i = 0; i < na; i++)
+            acc[i] = l.acc_out[i];
+    }
 }
 
 /* add_taps over all Cg channels, in a loop of cgrp channels per iteration whose
@@ -317,6 +376,7 @@ static void emit_plane(Cg *cg, const Conv *cv, LLVMValueRef b, LLVMValueRef g) {
 }
 
 bool lower_conv2d(Cg *cg, Node *n) {
+    cg->rolled_loops = true;
     Conv cv;
     conv_setup(cg, n, &cv);
     CgLoop ln, lg;

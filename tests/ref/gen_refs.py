@@ -947,6 +947,13 @@ CONVS = [
     ("mixed", (3, 5, [3, 5]), dict(args=", stride=2, padding=[1, 2], dilation=2", stride=2, padding=(1, 2),
                                    dilation=2)),
     ("c16_k3_p1", (16, 24, 3), dict(args=", padding=1", padding=1, hw=(6, 5))),
+    # Kernels of more than 16 taps loop over their columns, with each column's border lanes
+    # picked from a table at run time (lower_conv2d.c, roll_kw).
+    ("k5_p2", (3, 4, 5), dict(args=", padding=2", padding=2)),
+    ("k7_s2_p3", (3, 8, 7), dict(args=", stride=2, padding=3", stride=2, padding=3)),
+    ("k5_same_d2", (2, 4, 5), dict(args=', padding="same", dilation=2', padding="same", dilation=2)),
+    ("k45_g2_p12", (4, 6, [4, 5]), dict(args=", padding=[1, 2], groups=2", padding=(1, 2), groups=2)),
+    ("k5_p2_s4_w1", (3, 4, 5), dict(args=", stride=4, padding=2", stride=4, padding=2, hw=(9, 3))),
 ]
 for _tag, (_cin, _cout, _k), _kw in CONVS:
     case(f"conv2d_{_tag}", _conv(_cin, _cout, _k, **_kw),
