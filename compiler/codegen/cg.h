@@ -95,6 +95,9 @@ LLVMValueRef cg_select_lt(Cg *cg, LLVMValueRef a, LLVMValueRef b, LLVMValueRef t
 /* The data pointer of a parameter: a private constant global in the module. */
 LLVMValueRef cg_param(Cg *cg, const Param *p);
 void cg_memcpy(Cg *cg, LLVMValueRef dst, LLVMValueRef src, LLVMValueRef nfloats);
+/* A hint to bring the cache line of base[i] into L2 (llvm.prefetch, read, locality 2); it
+ * never faults, so i may lie past the buffer. */
+void cg_prefetch_l2(Cg *cg, LLVMValueRef base, LLVMValueRef i);
 
 /* A counted loop `for (i = 0; i < n; i++)` with optional accumulators (phis). Between begin
  * and end the builder is inside the body; after end it is past the loop and acc_out holds

@@ -186,3 +186,13 @@ void cg_loop_end(Cg *cg, CgLoop *l, const LLVMValueRef *acc_next) {
         l->acc_out[k] = phi;
     }
 }
+
+void cg_prefetch_l2(Cg *cg, LLVMValueRef base, LLVMValueRef i) {
+    LLVMTypeRef types[1] = {cg->ptr};
+    unsigned id = LLVMLookupIntrinsicID("llvm.prefetch", strlen("llvm.prefetch"));
+    LLVMValueRef args[4] = {LLVMBuildGEP2(cg->b, cg->f32, base, &i, 1, ""),
+                            LLVMConstInt(cg->i32, 0, 0), LLVMConstInt(cg->i32, 2, 0),
+                            LLVMConstInt(cg->i32, 1, 0)};
+    LLVMBuildCall2(cg->b, LLVMIntrinsicGetType(cg->ctx, id, types, 1),
+                   LLVMGetIntrinsicDeclaration(cg->mod, id, types, 1), args, 4, "");
+}

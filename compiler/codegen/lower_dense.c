@@ -20,7 +20,10 @@
 #include "cg_vec.h"
 #include "pack_weights.h"
 
-enum { ROW_PANELS = 4 }; /* panels per one-row kernel */
+enum {
+    ROW_PANELS = 4,         /* panels per one-row kernel */
+    CACHE_LINE_FLOATS = 16, /* 64 bytes */
+};
 
 typedef struct Dense {
     const Node *n;
@@ -113,6 +116,12 @@ static void emit_tile(Cg *cg, const Dense *dn, const Tile *t) {
             w[j][h] = cg_vec_load(cg, dn->Wp, cg_addc(cg, line, (int64_t)h * V), V, 1,
                                   (uint32_t)((1ull << V) - 1), 0.0);
     }
+    /* The next panel's line k, into L2: a block's panel comes from L2 but a panel's first
+     * block reads it from memory, unless the blocks before it fetched it ahead. */
+    if (t->mr > 1 && !t->cut)
+        for (int64_t h = 0; h < NR; h += CACHE_LINE_FLOATS)
+            cg_prefetch_l2(cg, dn->Wp,
+                           cg_add(cg, cg_addc(cg, wbase[0], K * NR + h), cg_mulc(cg, k, NR)));
     int a = 0;
     for (int r = 0; r < t->mr; r++) {
         LLVMValueRef xs = cg_vec_splat(cg, cg_load(cg, dn->X, cg_add(cg, xrow[r], k)), V);

@@ -115,6 +115,10 @@ int cmd_bench(const Options *o) {
             /* On a shared machine only the fastest pass is free of its neighbours. */
             printf("best         %.2f us (%.2f GFLOP/s)\n", times[0] * 1e6,
                    flops / times[0] * 1e-9);
+            printf("spread       %.2f / %.2f / %.2f / %.2f us (10th, 25th, 75th, 90th "
+                   "percentile)\n",
+                   times[iters / 10] * 1e6, times[iters / 4] * 1e6, times[iters * 3 / 4] * 1e6,
+                   times[iters * 9 / 10] * 1e6);
         }
         free(times);
     }

@@ -137,6 +137,14 @@ static void test_nndc_asm_uses_host_vectors(void) {
     CU_ASSERT(strstr(sh_out, "vfmadd") != NULL || strstr(sh_out, "vmulps") != NULL);
 }
 
+/* The hints the dense and conv tiles carry: their loops stay rolled (LLVM would only spend
+ * compile time unrolling them) and a block prefetches the next weight panel. */
+static void test_nndc_llvm_keeps_tiles_rolled_and_prefetches(void) {
+    CU_ASSERT_EQUAL(sh(NNDC " emit llvm-opt examples/digits/digits.nnd"), 0);
+    CU_ASSERT(strstr(sh_out, "llvm.loop.unroll.disable") != NULL);
+    CU_ASSERT(strstr(sh_out, "@llvm.prefetch") != NULL);
+}
+
 static void test_nndc_dot_renders(void) {
     if (sh("command -v dot") != 0) {
         CU_FAIL("graphviz 'dot' is not installed (scripts/deps.sh installs it)");
@@ -152,6 +160,7 @@ static void test_nndc_bench_reports(void) {
     CU_ASSERT_EQUAL(sh(NNDC " bench examples/digits/digits.nnd --batch 7 --iterations 20"), 0);
     CU_ASSERT(strstr(sh_out, "median") != NULL);
     CU_ASSERT(strstr(sh_out, "best ") != NULL);
+    CU_ASSERT(strstr(sh_out, "spread ") != NULL);
     CU_ASSERT(strstr(sh_out, "GFLOP/s") != NULL);
     CU_ASSERT(strstr(sh_out, "compile") != NULL);
     CU_ASSERT_EQUAL(sh(NNDC " bench tests/golden/graph/dag.nnd --iterations 5"), 1);
@@ -161,4 +170,5 @@ static void test_nndc_bench_reports(void) {
 NND_SUITE("nndc", test_nndc_usage_errors_exit_2, test_nndc_check_prints_the_table,
           test_nndc_user_errors_exit_1, test_nndc_run_matches_pytorch,
           test_nndc_run_tensor_errors_exit_1, test_nndc_emit_every_stage,
-          test_nndc_asm_uses_host_vectors, test_nndc_dot_renders, test_nndc_bench_reports)
+          test_nndc_asm_uses_host_vectors, test_nndc_llvm_keeps_tiles_rolled_and_prefetches,
+          test_nndc_dot_renders, test_nndc_bench_reports)
