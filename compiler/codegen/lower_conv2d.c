@@ -27,9 +27,10 @@
  * operands are never y's buffer). A kernel of more than ROLL_TAPS taps (5 x 5 and up) loops
  * over its columns with the kernel rows unrolled inside, each column's border lanes picked
  * from a constant table at run time: the block is then KW times less code, and LLVM's
- * compile time follows the code (LeNet-5's 5 x 5 layers took 60% of its compile). Each filter's accumulator is split into chains (contract
- * only, so they are not reassociated back into one) to hide the FMA latency. The runs and
- * blocks are planned by cg_window.c, the vector loads and stores are cg_vec.c's. */
+ * compile time follows the code (LeNet-5's 5 x 5 layers took 60% of its compile). Each filter's
+ * accumulator is split into chains (contract only, so they are not reassociated back into one) to
+ * hide the FMA latency. The runs and blocks are planned by cg_window.c, the vector loads and stores
+ * are cg_vec.c's. */
 #include <string.h>
 
 #include "cg_vec.h"
@@ -38,7 +39,8 @@
 
 enum {
     UNROLL_TAPS = 64, /* all channels unrolled when their taps fit, */
-    GROUP_TAPS = 32,  /* else a channel loop with this many taps per iteration at most */
+    GROUP_TAPS = 16,  /* else a channel loop with this many taps per iteration at most (one
+                       * 3x3 channel: two ran no faster, and cost resblock 60% more compile) */
     MAX_FB = 8,       /* filters per block */
     MAX_RB = 4,       /* rows per block */
     MAX_ACCS = 32,    /* accumulator vectors per block: rows x filters x chains */
