@@ -52,9 +52,8 @@ bool cg_init(Cg *cg, Graph *g, Diag *d, LLVMContextRef ctx, const CgOptions *o) 
     bool host = !(o && o->triple);
     char *host_cpu = LLVMGetHostCPUName(), *host_features = LLVMGetHostCPUFeatures();
     cg->cpu = arena_strdup(g->arena, o && o->cpu ? o->cpu : host ? host_cpu : "generic");
-    cg->features = arena_strdup(g->arena, o && o->features         ? o->features
-                                          : host && !(o && o->cpu) ? host_features
-                                                                   : "");
+    cg->features =
+        arena_strdup(g->arena, o && o->features ? o->features : host && !(o && o->cpu) ? host_features : "");
     LLVMDisposeMessage(host_cpu);
     LLVMDisposeMessage(host_features);
 
@@ -72,8 +71,7 @@ bool cg_init(Cg *cg, Graph *g, Diag *d, LLVMContextRef ctx, const CgOptions *o) 
         cg->tm = LLVMCreateTargetMachine(target, triple, cg->cpu, cg->features, cl, LLVMRelocPIC,
                                          LLVMCodeModelDefault);
         if (!cg->tm) {
-            diag_error(d, at, "cannot create a target machine for '%s' (cpu '%s')", triple,
-                       cg->cpu);
+            diag_error(d, at, "cannot create a target machine for '%s' (cpu '%s')", triple, cg->cpu);
             ok = false;
         }
     }
@@ -133,8 +131,8 @@ static LLVMValueRef layout(Cg *cg, LLVMValueRef *offsets) {
         LLVMValueRef base[MAX_SYMS + 1];
         for (int k = 0; k < plan->ngroups; k++) {
             base[k] = total;
-            LLVMValueRef floats =
-                cg_mul(cg, cg_i64(cg, plan->group_floats[k]), cg_dim(cg, plan->group_unit[k]));
+            LLVMValueRef floats = cg_mul(cg, cg_i64(cg, plan->group_floats[k]),
+                                         cg_dim(cg, plan->group_unit[k]));
             total = cg_add(cg, total, cg_mul(cg, floats, cg_i64(cg, 4)));
         }
         for (int i = 0; offsets && i < cg->g->nnodes; i++) {
@@ -166,15 +164,14 @@ static void set_cpu_attrs(Cg *cg, LLVMValueRef fn) {
     for (int i = 0; i < 2; i++) {
         if (!kv[i][1] || !*kv[i][1])
             continue;
-        LLVMAttributeRef a = LLVMCreateStringAttribute(
-            cg->ctx, kv[i][0], (unsigned)strlen(kv[i][0]), kv[i][1], (unsigned)strlen(kv[i][1]));
+        LLVMAttributeRef a = LLVMCreateStringAttribute(cg->ctx, kv[i][0], (unsigned)strlen(kv[i][0]),
+                                                       kv[i][1], (unsigned)strlen(kv[i][1]));
         LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex, a);
     }
     const char *nounwind = "nounwind";
-    LLVMAddAttributeAtIndex(
-        fn, LLVMAttributeFunctionIndex,
-        LLVMCreateEnumAttribute(cg->ctx,
-                                LLVMGetEnumAttributeKindForName(nounwind, strlen(nounwind)), 0));
+    LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex,
+                            LLVMCreateEnumAttribute(cg->ctx, LLVMGetEnumAttributeKindForName(
+                                                                 nounwind, strlen(nounwind)), 0));
 }
 
 /* Symbol values in the current function: bound ones read from the array, derived ones
@@ -194,8 +191,8 @@ static void load_symbols(Cg *cg, LLVMValueRef syms) {
 
 static void emit_workspace_size(Cg *cg) {
     LLVMTypeRef args[1] = {cg->ptr};
-    LLVMValueRef fn =
-        LLVMAddFunction(cg->mod, cg->workspace_name, LLVMFunctionType(cg->i64, args, 1, 0));
+    LLVMValueRef fn = LLVMAddFunction(cg->mod, cg->workspace_name,
+                                      LLVMFunctionType(cg->i64, args, 1, 0));
     set_cpu_attrs(cg, fn);
     cg->fn = fn;
     LLVMPositionBuilderAtEnd(cg->b, LLVMAppendBasicBlockInContext(cg->ctx, fn, "entry"));
@@ -241,8 +238,8 @@ static void assign_buffers(Cg *cg, LLVMValueRef ins, LLVMValueRef outs, LLVMValu
 static bool emit_forward(Cg *cg) {
     Graph *g = cg->g;
     LLVMTypeRef args[4] = {cg->ptr, cg->ptr, cg->ptr, cg->ptr};
-    LLVMValueRef fn =
-        LLVMAddFunction(cg->mod, cg->forward_name, LLVMFunctionType(cg->void_t, args, 4, 0));
+    LLVMValueRef fn = LLVMAddFunction(cg->mod, cg->forward_name,
+                                      LLVMFunctionType(cg->void_t, args, 4, 0));
     set_cpu_attrs(cg, fn);
     const char *names[4] = {"inputs", "outputs", "symbols", "workspace"};
     for (int i = 0; i < 4; i++)
@@ -259,10 +256,8 @@ static bool emit_forward(Cg *cg) {
             continue; /* emitted inside its kernel's loops */
         LowerFn lower = lowerings[n->op];
         if (!lower) {
-            diag_error(cg->d, n->loc,
-                       "%s '%s': this operator is not yet supported by the code "
-                       "generator",
-                       op_name(n->op), n->name);
+            diag_error(cg->d, n->loc, "%s '%s': this operator is not yet supported by the code "
+                       "generator", op_name(n->op), n->name);
             ok = false;
             continue;
         }
@@ -326,7 +321,7 @@ LLVMCodeGenOptLevel cg_codegen_level(int opt_level) {
     /* -O2 gets the "Less" code generator too: llc -O1 and -O2 emit byte-identical code for
      * the optimized IR of 437 models (examples, tests/ref, golden, bench), and the JIT
      * spends ~9% fewer instructions. */
-    return opt_level <= 0   ? LLVMCodeGenLevelNone
+    return opt_level <= 0 ? LLVMCodeGenLevelNone
            : opt_level <= 2 ? LLVMCodeGenLevelLess
                             : LLVMCodeGenLevelAggressive;
 }

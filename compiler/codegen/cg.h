@@ -41,10 +41,10 @@ typedef struct Cg {
     LLVMTargetMachineRef tm;
     const char *cpu, *features;
     LLVMTypeRef f32, i64, i32, i1, ptr, void_t;
-    LLVMValueRef fn;            /* the function being built */
-    LLVMValueRef sym[MAX_SYMS]; /* symbol values in fn */
-    LLVMValueRef *buf;          /* per node id: its data pointer in fn */
-    bool rolled_loops;          /* the node being lowered tiles its loops by hand (CgLoop) */
+    LLVMValueRef fn;              /* the function being built */
+    LLVMValueRef sym[MAX_SYMS];   /* symbol values in fn */
+    LLVMValueRef *buf;            /* per node id: its data pointer in fn */
+    bool rolled_loops;            /* the node being lowered tiles its loops by hand (CgLoop) */
     char forward_name[160], workspace_name[160];
 } Cg;
 
@@ -76,7 +76,7 @@ LLVMValueRef cg_i64(Cg *cg, int64_t v);
 LLVMValueRef cg_f32(Cg *cg, double v);
 /* The float v with x's type: an f32, or v in every lane when x is a vector of f32. */
 LLVMValueRef cg_const_like(Cg *cg, LLVMValueRef x, double v);
-LLVMValueRef cg_dim(Cg *cg, Dim d); /* its value in the current function */
+LLVMValueRef cg_dim(Cg *cg, Dim d);                  /* its value in the current function */
 LLVMValueRef cg_numel(Cg *cg, const Shape *s);
 LLVMValueRef cg_mul(Cg *cg, LLVMValueRef a, LLVMValueRef b); /* i64, nsw nuw */
 LLVMValueRef cg_add(Cg *cg, LLVMValueRef a, LLVMValueRef b);
@@ -103,9 +103,9 @@ void cg_prefetch_l2(Cg *cg, LLVMValueRef base, LLVMValueRef i);
  * and end the builder is inside the body; after end it is past the loop and acc_out holds
  * the accumulators' final values. n may be zero. A loop whose body is already vectorized and
  * tiled by hand (`rolled`, taken from cg->rolled_loops, which such a lowering sets and
- * cg_emit_model clears after each node) gets llvm.loop.unroll.disable, since
- * unrolling it would gain nothing and LLVM's full-unroll analysis, which simulates every
- * iteration of a loop with a small constant trip count, costs compile time on large bodies. */
+ * emit_forward clears after each node) gets llvm.loop.unroll.disable: unrolling it would
+ * gain nothing, and LLVM's full-unroll analysis, which simulates every iteration of a loop
+ * with a small constant trip count, costs compile time on large bodies. */
 enum { CG_MAX_ACC = 32 };
 typedef struct CgLoop {
     LLVMValueRef i, n;

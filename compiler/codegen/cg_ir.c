@@ -71,18 +71,10 @@ static LLVMValueRef flags(LLVMValueRef v) {
     return v;
 }
 
-LLVMValueRef cg_fadd(Cg *cg, LLVMValueRef a, LLVMValueRef b) {
-    return flags(LLVMBuildFAdd(cg->b, a, b, ""));
-}
-LLVMValueRef cg_fsub(Cg *cg, LLVMValueRef a, LLVMValueRef b) {
-    return flags(LLVMBuildFSub(cg->b, a, b, ""));
-}
-LLVMValueRef cg_fmul(Cg *cg, LLVMValueRef a, LLVMValueRef b) {
-    return flags(LLVMBuildFMul(cg->b, a, b, ""));
-}
-LLVMValueRef cg_fdiv(Cg *cg, LLVMValueRef a, LLVMValueRef b) {
-    return flags(LLVMBuildFDiv(cg->b, a, b, ""));
-}
+LLVMValueRef cg_fadd(Cg *cg, LLVMValueRef a, LLVMValueRef b) { return flags(LLVMBuildFAdd(cg->b, a, b, "")); }
+LLVMValueRef cg_fsub(Cg *cg, LLVMValueRef a, LLVMValueRef b) { return flags(LLVMBuildFSub(cg->b, a, b, "")); }
+LLVMValueRef cg_fmul(Cg *cg, LLVMValueRef a, LLVMValueRef b) { return flags(LLVMBuildFMul(cg->b, a, b, "")); }
+LLVMValueRef cg_fdiv(Cg *cg, LLVMValueRef a, LLVMValueRef b) { return flags(LLVMBuildFDiv(cg->b, a, b, "")); }
 
 static LLVMValueRef call_intrinsic(Cg *cg, const char *name, LLVMValueRef *args, unsigned n) {
     char full[64];
@@ -113,8 +105,8 @@ LLVMValueRef cg_param(Cg *cg, const Param *p) {
     /* Raw bytes, not one constant per element: ~100x faster to build and to JIT. Parameters
      * are stored in the host's byte order, which is the target's for every target nnd
      * builds for (little-endian). */
-    LLVMValueRef init =
-        LLVMConstStringInContext2(cg->ctx, (const char *)p->data, (size_t)n.c * sizeof(float), 1);
+    LLVMValueRef init = LLVMConstStringInContext2(cg->ctx, (const char *)p->data,
+                                                  (size_t)n.c * sizeof(float), 1);
     LLVMValueRef gv = LLVMAddGlobal(cg->mod, LLVMTypeOf(init), p->name);
     LLVMSetInitializer(gv, init);
     LLVMSetGlobalConstant(gv, 1);

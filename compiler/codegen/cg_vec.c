@@ -32,18 +32,17 @@ static bool cpu_is(const Cg *cg, const char *const *names) {
 }
 
 static bool has_avx512(const Cg *cg) {
-    static const char *const cpus[] = {
-        "x86-64-v4", "avx512",     "icelake",    "sapphirerapids", "cascadelake",   "cooperlake",
-        "tigerlake", "cannonlake", "rocketlake", "graniterapids",  "emeraldrapids", "znver4",
-        "znver5",    NULL};
+    static const char *const cpus[] = {"x86-64-v4", "avx512", "icelake", "sapphirerapids",
+                                       "cascadelake", "cooperlake", "tigerlake", "cannonlake",
+                                       "rocketlake", "graniterapids", "emeraldrapids", "znver4",
+                                       "znver5", NULL};
     return has_feature(cg, "+avx512f") || (!has_feature(cg, "-avx512f") && cpu_is(cg, cpus));
 }
 
 static bool has_avx(const Cg *cg) {
-    static const char *const cpus[] = {"x86-64-v3", "haswell",    "broadwell",   "skylake",
-                                       "alderlake", "raptorlake", "meteorlake",  "arrowlake",
-                                       "lunarlake", "znver",      "sandybridge", "ivybridge",
-                                       NULL};
+    static const char *const cpus[] = {"x86-64-v3", "haswell", "broadwell", "skylake", "alderlake",
+                                       "raptorlake", "meteorlake", "arrowlake", "lunarlake",
+                                       "znver", "sandybridge", "ivybridge", NULL};
     return has_avx512(cg) || has_feature(cg, "+avx,") || has_feature(cg, "+avx2") ||
            cpu_is(cg, cpus);
 }

@@ -27,10 +27,10 @@
  * operands are never y's buffer). A kernel of more than ROLL_TAPS taps (5 x 5 and up) loops
  * over its columns with the kernel rows unrolled inside, each column's border lanes picked
  * from a constant table at run time: the block is then KW times less code, and LLVM's
- * compile time follows the code (LeNet-5's 5 x 5 layers took 60% of its compile). Each filter's
- * accumulator is split into chains (contract only, so they are not reassociated back into one) to
- * hide the FMA latency. The runs and blocks are planned by cg_window.c, the vector loads and stores
- * are cg_vec.c's. */
+ * compile time follows the code (LeNet-5's 5 x 5 layers took 60% of its compile). Each
+ * filter's accumulator is split into chains (contract only, so they are not reassociated
+ * back into one) to hide the FMA latency. The runs and blocks are planned by cg_window.c,
+ * the vector loads and stores are cg_vec.c's. */
 #include <string.h>
 
 #include "cg_vec.h"
@@ -113,22 +113,9 @@ static void conv_setup(Cg *cg, const Node *n, Conv *cv) {
     const Shape *x = &n->in[0]->shape, *y = &n->shape;
     const int64_t *k = node_attr(n, "kernel")->v, *s = node_attr(n, "stride")->v;
     const int64_t *p = node_attr(n, "padding")->v, *d = node_attr(n, "dilation")->v;
-    *cv = (Conv){.n = n,
-                 .C = x->d[1].c,
-                 .H = x->d[2].c,
-                 .W = x->d[3].c,
-                 .F = y->d[1].c,
-                 .OH = y->d[2].c,
-                 .OW = y->d[3].c,
-                 .KH = k[0],
-                 .KW = k[1],
-                 .sh = s[0],
-                 .sw = s[1],
-                 .pt = p[0],
-                 .pl = p[1],
-                 .dh = d[0],
-                 .dw = d[1],
-                 .groups = attr_int(n, "groups")};
+    *cv = (Conv){.n = n, .C = x->d[1].c, .H = x->d[2].c, .W = x->d[3].c, .F = y->d[1].c,
+                 .OH = y->d[2].c, .OW = y->d[3].c, .KH = k[0], .KW = k[1], .sh = s[0], .sw = s[1],
+                 .pt = p[0], .pl = p[1], .dh = d[0], .dw = d[1], .groups = attr_int(n, "groups")};
     cv->Cg = cv->C / cv->groups;
     cv->Fg = cv->F / cv->groups;
     plan_tile(cg, cv);

@@ -28,9 +28,9 @@ enum {
 typedef struct Dense {
     const Node *n;
     int64_t K, U;
-    int V, NR;        /* floats per vector; columns per panel (V or 2V) */
-    int MR;           /* rows per block */
-    int64_t P, Pfull; /* panels; panels with all NR columns inside U */
+    int V, NR;             /* floats per vector; columns per panel (V or 2V) */
+    int MR;                /* rows per block */
+    int64_t P, Pfull;      /* panels; panels with all NR columns inside U */
     LLVMValueRef X, Y, Wp, Bp;
 } Dense;
 
@@ -140,9 +140,9 @@ static void emit_tile(Cg *cg, const Dense *dn, const Tile *t) {
                 LLVMValueRef col = cg_addc(cg, col0, (int64_t)h * V), v = lk.acc_out[a];
                 uint32_t lanes = vector_lanes(dn, t, j, h);
                 if (dn->Bp)
-                    v = LLVMBuildFAdd(
-                        cg->b, v,
-                        cg_vec_load(cg, dn->Bp, col, V, 1, (uint32_t)((1ull << V) - 1), 0.0), "");
+                    v = LLVMBuildFAdd(cg->b, v,
+                                      cg_vec_load(cg, dn->Bp, col, V, 1, (uint32_t)((1ull << V) - 1), 0.0),
+                                      "");
                 LLVMValueRef at = cg_add(cg, yrow, col);
                 v = cg_epilogue_lanes(cg, dn->n, v, at, lanes);
                 cg_vec_store(cg, v, dn->Y, at, V, lanes);
@@ -165,11 +165,8 @@ static void emit_blocks(Cg *cg, const Dense *dn, LLVMValueRef first, LLVMValueRe
     if (dn->P > dn->Pfull) {
         CgLoop lb;
         LLVMValueRef b = cg_loop_begin(cg, &lb, count, "dense.block.cut");
-        Tile t = {.row = cg_add(cg, first, cg_mulc(cg, b, mr)),
-                  .panel = cg_i64(cg, dn->Pfull),
-                  .mr = mr,
-                  .np = 1,
-                  .cut = true};
+        Tile t = {.row = cg_add(cg, first, cg_mulc(cg, b, mr)), .panel = cg_i64(cg, dn->Pfull),
+                  .mr = mr, .np = 1, .cut = true};
         emit_tile(cg, dn, &t);
         cg_loop_end(cg, &lb, NULL);
     }

@@ -37,17 +37,9 @@ static void pool_setup(Cg *cg, const Node *n, Pool *pl) {
     const int64_t *k = node_attr(n, "kernel")->v, *s = node_attr(n, "stride")->v;
     const int64_t *p = node_attr(n, "padding")->v;
     bool include_pad = n->op == OP_AVGPOOL2D && attr_bool(n, "count_include_pad");
-    *pl = (Pool){.n = n,
-                 .max = n->op == OP_MAXPOOL2D,
-                 .H = x->d[r - 2].c,
-                 .W = x->d[r - 1].c,
-                 .OH = y->d[r - 2].c,
-                 .OW = y->d[r - 1].c,
-                 .KW = k[1],
-                 .sh = s[0],
-                 .sw = s[1],
-                 .pt = p[0],
-                 .pl = p[1]};
+    *pl = (Pool){.n = n, .max = n->op == OP_MAXPOOL2D, .H = x->d[r - 2].c, .W = x->d[r - 1].c,
+                 .OH = y->d[r - 2].c, .OW = y->d[r - 1].c, .KW = k[1], .sh = s[0], .sw = s[1],
+                 .pt = p[0], .pl = p[1]};
     CgWindow rows = {pl->H, k[0], s[0], 1, p[0], p[2], include_pad};
     CgWindow cols = {pl->W, k[1], s[1], 1, p[1], p[3], include_pad};
     pl->rows = cg_window_rows(cg->g->arena, &rows, pl->OH);
@@ -83,7 +75,9 @@ static LLVMValueRef window(Cg *cg, const Pool *pl, const CgRun *r, const CgColBl
             int64_t off = (r->taps[i] - pl->pt) * pl->W + kw - pl->pl;
             LLVMValueRef v = cg_vec_load(cg, pl->X, cg_add_signed(cg, x, off), width, pl->sw,
                                          cb->mask[kw], fill);
-            acc = !acc ? v : pl->max ? maximum(cg, acc, v) : cg_fadd(cg, acc, v);
+            acc = !acc      ? v
+                  : pl->max ? maximum(cg, acc, v)
+                            : cg_fadd(cg, acc, v);
         }
     if (!acc || pl->max)
         return acc ? acc : cg_vec_splat_const(cg, fill, width);
