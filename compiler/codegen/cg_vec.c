@@ -141,8 +141,7 @@ LLVMValueRef cg_vec_mask_pick(Cg *cg, const uint32_t *masks, int n, LLVMValueRef
         i++;
     if (i == n)
         return NULL;
-    LLVMValueRef e[64];
-    LLVMValueRef *el = n <= 64 ? e : arena_array(cg->g->arena, (size_t)n, sizeof *el);
+    LLVMValueRef *el = arena_array(cg->g->arena, (size_t)n, sizeof *el);
     for (i = 0; i < n; i++)
         el[i] = LLVMConstInt(cg->i32, span_mask(masks[i], width, stride), 0);
     LLVMTypeRef at = LLVMArrayType2(cg->i32, (uint64_t)n);
