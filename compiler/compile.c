@@ -178,19 +178,22 @@ bool compile_to(Compilation *c, Stage stage, const CompileOptions *o) {
 
 LLVMModuleRef compile_take_module(Compilation *c) { return cg_take_module(&c->cg); }
 
-Jit *compile_jit(Compilation *c, int opt_level, CgForwardFn *forward, CgWorkspaceFn *workspace_size,
-                 char **error) {
+Jit *compile_jit(Compilation *c, int opt_level, CgForwardFn *forward, CgParallelFn *parallel,
+                 CgWorkspaceFn *workspace_size, char **error) {
     *error = NULL;
     Jit *j = jit_create(c->tsc, compile_take_module(c), c->cg.cpu, c->cg.features, opt_level,
                         error);
     uint64_t f = j ? jit_lookup(j, c->cg.forward_name, error) : 0;
     uint64_t w = f ? jit_lookup(j, c->cg.workspace_name, error) : 0;
-    if (!f || !w) {
+    uint64_t p = w ? jit_lookup(j, c->cg.parallel_name, error) : 0;
+    if (!f || !w || !p) {
         jit_dispose(j);
         return NULL;
     }
     /* The generated functions are ordinary C-ABI functions at these addresses. */
     memcpy(forward, &f, sizeof *forward);
     memcpy(workspace_size, &w, sizeof *workspace_size);
+    if (parallel)
+        memcpy(parallel, &p, sizeof *parallel);
     return j;
 }

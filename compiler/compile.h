@@ -78,9 +78,9 @@ bool compile_to(Compilation *c, Stage stage, const CompileOptions *o);
  * which the caller must pass along with it. */
 LLVMModuleRef compile_take_module(Compilation *c);
 
-/* JIT-compiles the optimized module (taken out of c) at opt_level and finds its two entry
- * points. NULL on failure, with *error set (release it with free). */
-Jit *compile_jit(Compilation *c, int opt_level, CgForwardFn *forward, CgWorkspaceFn *workspace_size,
-                 char **error);
+/* JIT-compiles the optimized module (taken out of c) at opt_level and finds its entry points
+ * (parallel may be NULL). NULL on failure, with *error set (release it with free). */
+Jit *compile_jit(Compilation *c, int opt_level, CgForwardFn *forward, CgParallelFn *parallel,
+                 CgWorkspaceFn *workspace_size, char **error);
 
 #endif

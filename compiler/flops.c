@@ -10,6 +10,26 @@ static double numel(const Shape *s, const int64_t *syms) {
     return n;
 }
 
+double node_flops_per_output(const Node *n) {
+    switch (n->op) {
+    case OP_DENSE:
+    case OP_MATMUL: {
+        const Shape *x = &n->in[0]->shape;
+        return 2 * (double)x->d[x->rank - 1].c;
+    }
+    case OP_CONV2D: {
+        const Param *w = node_param(n, "weight");
+        return w ? 2 * (double)(w->shape.d[1].c * w->shape.d[2].c * w->shape.d[3].c) : 0;
+    }
+    case OP_MAXPOOL2D:
+    case OP_AVGPOOL2D: {
+        const Attr *k = node_attr(n, "kernel");
+        return k ? (double)(k->v[0] * k->v[1]) : 1;
+    }
+    default: return 0;
+    }
+}
+
 static double node_flops(const Node *n, const int64_t *syms) {
     double out = numel(&n->shape, syms);
     switch (n->op) {
@@ -20,25 +40,11 @@ static double node_flops(const Node *n, const int64_t *syms) {
     case OP_IDENTITY:
     case OP_TRANSPOSE:
     case OP_CONCAT: return 0;
-    case OP_DENSE: {
-        const Shape *x = &n->in[0]->shape;
-        return 2 * out * (double)x->d[x->rank - 1].c;
-    }
-    case OP_CONV2D: {
-        const Param *w = node_param(n, "weight");
-        if (!w)
-            return 0;
-        return 2 * out * (double)(w->shape.d[1].c * w->shape.d[2].c * w->shape.d[3].c);
-    }
-    case OP_MATMUL: {
-        const Shape *a = &n->in[0]->shape;
-        return 2 * out * (double)a->d[a->rank - 1].c;
-    }
+    case OP_DENSE:
+    case OP_CONV2D:
+    case OP_MATMUL:
     case OP_MAXPOOL2D:
-    case OP_AVGPOOL2D: {
-        const Attr *k = node_attr(n, "kernel");
-        return k ? out * (double)(k->v[0] * k->v[1]) : out;
-    }
+    case OP_AVGPOOL2D: return out * node_flops_per_output(n);
     case OP_GLOBAL_AVGPOOL:
     case OP_SOFTMAX:
     case OP_LOG_SOFTMAX:

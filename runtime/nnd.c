@@ -1,11 +1,13 @@
 /* nnd.c: the JIT runtime behind nnd.h.
  *
  * A model is compiled once (the compiler's pipeline, then ORC LLJIT) and keeps only what
- * running it needs: the two entry points, the tensor descriptions and the symbolic
+ * running it needs: the entry points, the tensor descriptions and the symbolic
  * dimensions of every input and output. A context owns a workspace sized for the largest
  * symbol values it has run with; nnd_run checks every argument, binds the symbols from the
- * input shapes, and calls the generated forward function, once, or with threads once per
- * slice of the batch, each slice with its own part of the workspace.
+ * input shapes, and calls the generated forward function: once; with threads and a batch
+ * of at least as many samples, once per slice of the batch, each slice with its own part of
+ * the workspace; with threads and a smaller batch (or a model that mixes its samples),
+ * forward_parallel once, whose large kernels run their tasks on the context's pool.
  *
  * With NND_BACKEND_INTERP the pipeline stops after the weights stage and the model keeps the
  * compilation itself, whose graph the reference interpreter (compiler/interp/) runs; nnd_run
@@ -47,6 +49,7 @@ struct nnd_model {
     atomic_bool destroyed;
     Jit *jit;
     CgForwardFn forward;
+    CgParallelFn parallel;
     CgWorkspaceFn workspace_size;
     size_t ninputs, noutputs;
     TensorDesc *inputs, *outputs;
@@ -55,7 +58,7 @@ struct nnd_model {
     SymDef defs[MAX_SYMS];
     int free_index[MAX_SYMS]; /* public symbol i is symbol free_index[i] */
     char *strings; /* one block for every name */
-    int threads;   /* 1, or more when the batch can be split */
+    int threads;   /* the threads option: 1 or more */
     int split_sym; /* the batch symbol, or -1 */
     Dim *sizes;    /* every value's elements: bounds the workspace (see workspace_fits) */
     size_t nsizes;
@@ -79,10 +82,15 @@ struct nnd_context {
     const float **in_ptrs;
     float **out_ptrs;
     ThreadPool *pool; /* NULL with one thread */
+    CgRunner runner;  /* the pool, for forward_parallel's regions */
     Slice *slices;    /* model->threads of them */
     int64_t *numel;        /* this run's elements: inputs, then outputs */
     char error[512];
 };
+
+static void run_on_pool(void *pool, CgTask task, void *arg, int ntasks) {
+    pool_run(pool, task, arg, ntasks);
+}
 
 const char *nnd_status_name(nnd_status s) {
     static const char *names[] = {
@@ -270,7 +278,7 @@ static bool check_options(const nnd_options *opt, const char *base_dir, CompileO
 /* The model's generated code, from the optimized and lowered compilation c. */
 static nnd_status attach_jit(nnd_model *m, Compilation *c, int opt_level, char **error) {
     char *jerr = NULL;
-    m->jit = compile_jit(c, opt_level, &m->forward, &m->workspace_size, &jerr);
+    m->jit = compile_jit(c, opt_level, &m->forward, &m->parallel, &m->workspace_size, &jerr);
     if (m->jit)
         return NND_OK;
     char msg[1024];
@@ -308,7 +316,7 @@ static nnd_status finish_compile(Compilation *c, const nnd_options *opt, const c
         c = NULL;
     } else {
         m->split_sym = graph_batch_symbol(c->graph);
-        m->threads = opt && opt->threads > 1 && m->split_sym >= 0 ? opt->threads : 1;
+        m->threads = opt && opt->threads > 1 ? opt->threads : 1;
         st = attach_jit(m, c, co.opt_level, error);
     }
     compilation_free(c);
@@ -456,6 +464,7 @@ nnd_status nnd_context_create(const nnd_model *model, nnd_context **context) {
     }
     if (ok && model->threads > 1)
         ok = (c->pool = pool_create(model->threads)) != NULL;
+    c->runner = (CgRunner){.run = run_on_pool, .ctx = c->pool, .threads = model->threads};
     if (!ok) {
         context_free(c, model->threads);
         return NND_ERR_NO_MEMORY;
@@ -597,10 +606,12 @@ nnd_status nnd_context_reserve(nnd_context *c, const int64_t *symbol_values) {
  * symbol values. Returns the number of slices (1: no split). */
 static int split_slices(nnd_context *c, const int64_t *syms) {
     const nnd_model *m = c->model;
-    if (m->threads <= 1)
+    if (m->threads <= 1 || m->split_sym < 0)
         return 1;
     int64_t n = syms[m->split_sym];
-    int T = n < m->threads ? (int)n : m->threads;
+    if (n < m->threads)
+        return 1; /* forward_parallel's regions split each kernel's channels instead */
+    int T = m->threads;
     for (int t = 0; t < T; t++) {
         Slice *sl = &c->slices[t];
         memcpy(sl->syms, syms, sizeof sl->syms);
@@ -757,6 +768,10 @@ nnd_status nnd_run(nnd_context *c, const nnd_tensor *inputs, size_t num_inputs,
     st = grow_workspace(c, syms, workspace_need(c, nslices, syms));
     if (st != NND_OK)
         return st;
+    if (nslices <= 1 && m->threads > 1) {
+        m->parallel(c->in_ptrs, c->out_ptrs, syms, c->workspace, &c->runner);
+        return NND_OK;
+    }
     if (nslices <= 1) {
         m->forward(c->in_ptrs, c->out_ptrs, syms, c->workspace);
         return NND_OK;

@@ -79,7 +79,7 @@ typedef struct nnd_options {
     uint64_t init_seed;   /* the seed for init_random */
     const char *cpu;      /* target CPU for code generation; NULL: the host's */
     int threads;          /* threads one nnd_run may use, 1 (default) to NND_MAX_THREADS;
-                           * the batch is split between them (see nnd_model_threads) */
+                           * see nnd_model_threads for how they share the work */
     int backend;          /* an nnd_backend; default NND_BACKEND_JIT */
 } nnd_options;
 
@@ -122,9 +122,13 @@ int nnd_model_output_index(const nnd_model *model, const char *name);
 /* The model's symbolic dimensions ("N", ...), in order of first appearance. */
 size_t nnd_model_num_symbols(const nnd_model *model);
 const char *nnd_model_symbol(const nnd_model *model, size_t index);
-/* The threads nnd_run will use: the threads option, or 1 when the model mixes samples of its
- * batch (a softmax or reshape across it, ...) so that it cannot be split. Each thread runs
- * the same code on its rows, so results are identical for any thread count. */
+/* The threads nnd_run may use: the threads option (1 for the interpreter). A batch of at
+ * least that many samples is split between them, each thread running the whole pass on its
+ * rows, when the model keeps its samples apart; a smaller batch, or a model that mixes its
+ * samples (a softmax or reshape across the batch, ...), splits each large kernel (dense,
+ * conv2d, pooling) instead: its images, filters, weight panels or rows. Every output element
+ * is computed by the same code either way, so results are bit-identical for any thread
+ * count. */
 int nnd_model_threads(const nnd_model *model);
 /* The concrete shape of output `index` when the symbols have the given values (one per
  * symbol, in nnd_model_symbol order); writes rank dims. */

@@ -117,6 +117,22 @@ bool aot_write_header(FILE *out, const Graph *g, const char *prefix, const char 
             "\n/* Runs the model: reads inputs[i], writes outputs[i]; see the top of this file. */\n"
             "void %s_forward(const float *const *inputs, float *const *outputs, const int64_t *symbols, void *workspace);\n",
             prefix, prefix, prefix);
+    fprintf(out,
+            "\n/* Your threads, for %s_forward_parallel: run(ctx, task, arg, ntasks) must call\n"
+            " * task(arg, i) once for every i in [0, ntasks) (ntasks <= threads), on any threads\n"
+            " * in any order, and return when all calls have returned. */\n"
+            "typedef struct %s_runner {\n"
+            "    void (*run)(void *ctx, void (*task)(void *arg, int index), void *arg, int ntasks);\n"
+            "    void *ctx;\n"
+            "    int threads;\n"
+            "} %s_runner;\n"
+            "\n/* %s_forward, with each large kernel (dense, conv2d, pooling) split into up to\n"
+            " * runner->threads tasks that compute parts of its output (its images, filters,\n"
+            " * weight panels or rows), handed to runner->run; kernels too small to gain run\n"
+            " * on the calling thread. The outputs are bit-identical to %s_forward's for any\n"
+            " * runner. runner may be NULL: then it is %s_forward. */\n"
+            "void %s_forward_parallel(const float *const *inputs, float *const *outputs, const int64_t *symbols, void *workspace, const %s_runner *runner);\n",
+            prefix, prefix, prefix, prefix, prefix, prefix, prefix, prefix);
     aot_write_threads(out, g, prefix);
     fprintf(out, "\n#ifdef __cplusplus\n}\n#endif\n\n#endif\n");
     return !ferror(out);

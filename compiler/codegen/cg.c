@@ -1,4 +1,4 @@
-/* cg.c: the code generator's driver: target machine, the two entry points, buffer layout,
+/* cg.c: the code generator's driver: target machine, the three entry points, buffer layout,
  * dispatch to each node's lowering, verification, optimization and machine-code emission.
  * See cg.h for the functions' contract. */
 #include "cg.h"
@@ -91,6 +91,7 @@ bool cg_init(Cg *cg, Graph *g, Diag *d, LLVMContextRef ctx, const CgOptions *o) 
         cg->void_t = LLVMVoidTypeInContext(ctx);
         const char *prefix = o && o->prefix ? o->prefix : "nnd";
         snprintf(cg->forward_name, sizeof cg->forward_name, "%s_forward", prefix);
+        snprintf(cg->parallel_name, sizeof cg->parallel_name, "%s_forward_parallel", prefix);
         snprintf(cg->workspace_name, sizeof cg->workspace_name, "%s_workspace_size", prefix);
         cg->buf = arena_array(g->arena, (size_t)g->nnodes + 1, sizeof(LLVMValueRef));
     }
@@ -159,7 +160,7 @@ static LLVMValueRef layout(Cg *cg, LLVMValueRef *offsets) {
     return total;
 }
 
-static void set_cpu_attrs(Cg *cg, LLVMValueRef fn) {
+void cg_set_fn_attrs(Cg *cg, LLVMValueRef fn) {
     const char *kv[][2] = {{"target-cpu", cg->cpu}, {"target-features", cg->features}};
     for (int i = 0; i < 2; i++) {
         if (!kv[i][1] || !*kv[i][1])
@@ -193,7 +194,7 @@ static void emit_workspace_size(Cg *cg) {
     LLVMTypeRef args[1] = {cg->ptr};
     LLVMValueRef fn = LLVMAddFunction(cg->mod, cg->workspace_name,
                                       LLVMFunctionType(cg->i64, args, 1, 0));
-    set_cpu_attrs(cg, fn);
+    cg_set_fn_attrs(cg, fn);
     cg->fn = fn;
     LLVMPositionBuilderAtEnd(cg->b, LLVMAppendBasicBlockInContext(cg->ctx, fn, "entry"));
     load_symbols(cg, LLVMGetParam(fn, 0));
@@ -235,19 +236,27 @@ static void assign_buffers(Cg *cg, LLVMValueRef ins, LLVMValueRef outs, LLVMValu
             cg->buf[i] = cg->buf[kernel_result(g->nodes[i])->id];
 }
 
-static bool emit_forward(Cg *cg) {
+void cg_bind_values(Cg *cg, LLVMValueRef inputs, LLVMValueRef outputs, LLVMValueRef symbols,
+                    LLVMValueRef workspace) {
+    load_symbols(cg, symbols);
+    assign_buffers(cg, inputs, outputs, workspace);
+}
+
+/* forward_parallel: every node in order, the parallel ones through their task functions. */
+static bool emit_forward_parallel(Cg *cg) {
     Graph *g = cg->g;
-    LLVMTypeRef args[4] = {cg->ptr, cg->ptr, cg->ptr, cg->ptr};
-    LLVMValueRef fn = LLVMAddFunction(cg->mod, cg->forward_name,
-                                      LLVMFunctionType(cg->void_t, args, 4, 0));
-    set_cpu_attrs(cg, fn);
-    const char *names[4] = {"inputs", "outputs", "symbols", "workspace"};
-    for (int i = 0; i < 4; i++)
+    LLVMTypeRef args[5] = {cg->ptr, cg->ptr, cg->ptr, cg->ptr, cg->ptr};
+    LLVMValueRef fn = LLVMAddFunction(cg->mod, cg->parallel_name,
+                                      LLVMFunctionType(cg->void_t, args, 5, 0));
+    cg_set_fn_attrs(cg, fn);
+    const char *names[5] = {"inputs", "outputs", "symbols", "workspace", "runner"};
+    for (int i = 0; i < 5; i++)
         LLVMSetValueName2(LLVMGetParam(fn, (unsigned)i), names[i], strlen(names[i]));
     cg->fn = fn;
+    cg->runner = LLVMGetParam(fn, 4);
     LLVMPositionBuilderAtEnd(cg->b, LLVMAppendBasicBlockInContext(cg->ctx, fn, "entry"));
-    load_symbols(cg, LLVMGetParam(fn, 2));
-    assign_buffers(cg, LLVMGetParam(fn, 0), LLVMGetParam(fn, 1), LLVMGetParam(fn, 3));
+    cg_bind_values(cg, LLVMGetParam(fn, 0), LLVMGetParam(fn, 1), LLVMGetParam(fn, 2),
+                   LLVMGetParam(fn, 3));
 
     bool ok = true;
     for (int i = 0; i < g->nnodes; i++) {
@@ -261,7 +270,7 @@ static bool emit_forward(Cg *cg) {
             ok = false;
             continue;
         }
-        if (ok && !lower(cg, n))
+        if (ok && !(cg_node_parallel(n) ? cg_emit_parallel(cg, n, lower) : lower(cg, n)))
             ok = false;
         cg->rolled_loops = false;
     }
@@ -278,10 +287,30 @@ static bool emit_forward(Cg *cg) {
     return ok;
 }
 
+/* forward: forward_parallel without a runner. */
+static void emit_forward(Cg *cg) {
+    LLVMTypeRef args[5] = {cg->ptr, cg->ptr, cg->ptr, cg->ptr, cg->ptr};
+    LLVMTypeRef ptype = LLVMFunctionType(cg->void_t, args, 5, 0);
+    LLVMValueRef fn = LLVMAddFunction(cg->mod, cg->forward_name,
+                                      LLVMFunctionType(cg->void_t, args, 4, 0));
+    cg_set_fn_attrs(cg, fn);
+    const char *names[4] = {"inputs", "outputs", "symbols", "workspace"};
+    LLVMValueRef call[5];
+    for (int i = 0; i < 4; i++) {
+        call[i] = LLVMGetParam(fn, (unsigned)i);
+        LLVMSetValueName2(call[i], names[i], strlen(names[i]));
+    }
+    call[4] = LLVMConstPointerNull(cg->ptr);
+    LLVMPositionBuilderAtEnd(cg->b, LLVMAppendBasicBlockInContext(cg->ctx, fn, "entry"));
+    LLVMBuildCall2(cg->b, ptype, LLVMGetNamedFunction(cg->mod, cg->parallel_name), call, 5, "");
+    LLVMBuildRetVoid(cg->b);
+}
+
 bool cg_emit_model(Cg *cg) {
     emit_workspace_size(cg);
-    if (!emit_forward(cg))
+    if (!emit_forward_parallel(cg))
         return false;
+    emit_forward(cg);
     char *msg = NULL;
     if (LLVMVerifyModule(cg->mod, LLVMReturnStatusAction, &msg)) {
         diag_error(cg->d, (SrcLoc){.file = cg->g->file},

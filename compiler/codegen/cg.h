@@ -23,6 +23,17 @@
 typedef void (*CgForwardFn)(const float *const *inputs, float *const *outputs,
                             const int64_t *symbols, void *workspace);
 typedef int64_t (*CgWorkspaceFn)(const int64_t *symbols);
+/* The threads a parallel region runs on: run(ctx, task, arg, ntasks) calls task(arg, i) for
+ * every i in [0, ntasks) (ntasks is at most `threads`), in any order and on any threads, and
+ * returns when all are done. */
+typedef void (*CgTask)(void *arg, int index);
+typedef struct CgRunner {
+    void (*run)(void *ctx, CgTask task, void *arg, int ntasks);
+    void *ctx;
+    int threads;
+} CgRunner;
+typedef void (*CgParallelFn)(const float *const *inputs, float *const *outputs,
+                             const int64_t *symbols, void *workspace, const CgRunner *runner);
 
 typedef struct CgOptions {
     int opt_level;        /* 0..3 */
@@ -45,7 +56,9 @@ typedef struct Cg {
     LLVMValueRef sym[MAX_SYMS];   /* symbol values in fn */
     LLVMValueRef *buf;            /* per node id: its data pointer in fn */
     bool rolled_loops;            /* the node being lowered tiles its loops by hand (CgLoop) */
-    char forward_name[160], workspace_name[160];
+    LLVMValueRef task, ntasks;    /* i64: in a task function, its index and the task count */
+    LLVMValueRef runner, pack;    /* in forward_parallel: the runner, the tasks' argument */
+    char forward_name[160], parallel_name[160], workspace_name[160];
 } Cg;
 
 /* Creates the target machine and an empty module in ctx. False after reporting (unknown
@@ -118,6 +131,32 @@ LLVMValueRef cg_loop_begin(Cg *cg, CgLoop *l, LLVMValueRef n, const char *name);
 LLVMValueRef cg_loop_acc(Cg *cg, CgLoop *l, LLVMValueRef init, const char *name);
 void cg_loop_end(Cg *cg, CgLoop *l, const LLVMValueRef *acc_next);
 
+/* `if (cond) { ... }`: between begin and end the builder is inside the branch. */
+typedef struct CgIf {
+    LLVMBasicBlockRef done;
+} CgIf;
+void cg_if_begin(Cg *cg, CgIf *f, LLVMValueRef cond, const char *name);
+void cg_if_end(Cg *cg, CgIf *f);
+
+/* --- parallel regions (cg_task.c) ------------------------------------------------------ */
+typedef bool (*LowerFn)(Cg *cg, Node *n);
+/* Whether n runs as a parallel region: its lowering computes the part cg_task_part gives. */
+bool cg_node_parallel(const Node *n);
+/* n lowered by `lower` into a task function, and the code in forward_parallel that runs its
+ * tasks; false after reporting. */
+bool cg_emit_parallel(Cg *cg, Node *n, LowerFn lower);
+/* This task's part [*first, *first + *count) of [0, total): the t-th of T nearly equal
+ * parts; all of it outside a task function. */
+void cg_task_part(Cg *cg, LLVMValueRef total, LLVMValueRef *first, LLVMValueRef *count);
+/* Whether this task is the last (true outside a task function). */
+LLVMValueRef cg_task_last(Cg *cg);
+/* The function-level set-up both the entry points and the task functions share (cg.c):
+ * target attributes, then the symbols and every value's data pointer in the current
+ * function. */
+void cg_set_fn_attrs(Cg *cg, LLVMValueRef fn);
+void cg_bind_values(Cg *cg, LLVMValueRef inputs, LLVMValueRef outputs, LLVMValueRef symbols,
+                    LLVMValueRef workspace);
+
 /* --- scalar math in plain IR, so loops that use it vectorize (cg_math.c) --------------- */
 LLVMValueRef cg_exp(Cg *cg, LLVMValueRef x);
 LLVMValueRef cg_expm1(Cg *cg, LLVMValueRef x);
@@ -128,7 +167,6 @@ LLVMValueRef cg_sigmoid(Cg *cg, LLVMValueRef x);
 LLVMValueRef cg_erfc(Cg *cg, LLVMValueRef x);
 
 /* --- the lowerings, one per operator family (named in ops.def) ------------------------- */
-typedef bool (*LowerFn)(Cg *cg, Node *n);
 bool lower_none(Cg *cg, Node *n);
 bool lower_dense(Cg *cg, Node *n);
 bool lower_unary(Cg *cg, Node *n);

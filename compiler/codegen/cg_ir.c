@@ -188,3 +188,18 @@ void cg_prefetch_l2(Cg *cg, LLVMValueRef base, LLVMValueRef i) {
     LLVMBuildCall2(cg->b, LLVMIntrinsicGetType(cg->ctx, id, types, 1),
                    LLVMGetIntrinsicDeclaration(cg->mod, id, types, 1), args, 4, "");
 }
+
+void cg_if_begin(Cg *cg, CgIf *f, LLVMValueRef cond, const char *name) {
+    char label[96];
+    snprintf(label, sizeof label, "%s.then", name);
+    LLVMBasicBlockRef then = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, label);
+    snprintf(label, sizeof label, "%s.done", name);
+    f->done = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, label);
+    LLVMBuildCondBr(cg->b, cond, then, f->done);
+    LLVMPositionBuilderAtEnd(cg->b, then);
+}
+
+void cg_if_end(Cg *cg, CgIf *f) {
+    LLVMBuildBr(cg->b, f->done);
+    LLVMPositionBuilderAtEnd(cg->b, f->done);
+}

@@ -31,7 +31,11 @@ typedef struct Dense {
     int V, NR;             /* floats per vector; columns per panel (V or 2V) */
     int MR;                /* rows per block */
     int64_t P, Pfull;      /* panels; panels with all NR columns inside U */
+    int64_t G;             /* groups of ROW_PANELS full panels */
     LLVMValueRef X, Y, Wp, Bp;
+    /* This task's part (cg_task_part): groups [g0, g0 + gn) and, where `tail`, the panels
+     * after the last group (full or cut). */
+    LLVMValueRef g0, gn, tail;
 } Dense;
 
 /* A tile: mr rows from `row` times np panels from `panel` (the last one possibly cut by U). */
@@ -71,6 +75,7 @@ static void setup(Cg *cg, const Node *n, Dense *dn) {
         dn->MR = 12;
     dn->P = (U + dn->NR - 1) / dn->NR;
     dn->Pfull = U / dn->NR;
+    dn->G = dn->Pfull / ROW_PANELS;
     dn->X = cg->buf[n->in[0]->id];
     dn->Y = cg->buf[n->id];
     pack(cg, dn);
@@ -151,11 +156,16 @@ static void emit_tile(Cg *cg, const Dense *dn, const Tile *t) {
     }
 }
 
-/* `count` blocks of mr rows from row `first`: for each panel, every block. */
+/* `count` blocks of mr rows from row `first`: for each panel of the part, every block. */
 static void emit_blocks(Cg *cg, const Dense *dn, LLVMValueRef first, LLVMValueRef count, int mr) {
     if (dn->Pfull > 0) {
+        int64_t left = dn->Pfull - dn->G * ROW_PANELS;
+        LLVMValueRef np = cg_mulc(cg, dn->gn, ROW_PANELS);
+        if (left > 0)
+            np = cg_add(cg, np, LLVMBuildSelect(cg->b, dn->tail, cg_i64(cg, left), cg_i64(cg, 0), ""));
         CgLoop lp, lb;
-        LLVMValueRef p = cg_loop_begin(cg, &lp, cg_i64(cg, dn->Pfull), "dense.panel");
+        LLVMValueRef p = cg_add(cg, cg_mulc(cg, dn->g0, ROW_PANELS),
+                                cg_loop_begin(cg, &lp, np, "dense.panel"));
         LLVMValueRef b = cg_loop_begin(cg, &lb, count, "dense.block");
         Tile t = {.row = cg_add(cg, first, cg_mulc(cg, b, mr)), .panel = p, .mr = mr, .np = 1};
         emit_tile(cg, dn, &t);
@@ -163,12 +173,15 @@ static void emit_blocks(Cg *cg, const Dense *dn, LLVMValueRef first, LLVMValueRe
         cg_loop_end(cg, &lp, NULL);
     }
     if (dn->P > dn->Pfull) {
+        CgIf f;
+        cg_if_begin(cg, &f, dn->tail, "dense.cut");
         CgLoop lb;
         LLVMValueRef b = cg_loop_begin(cg, &lb, count, "dense.block.cut");
         Tile t = {.row = cg_add(cg, first, cg_mulc(cg, b, mr)), .panel = cg_i64(cg, dn->Pfull),
                   .mr = mr, .np = 1, .cut = true};
         emit_tile(cg, dn, &t);
         cg_loop_end(cg, &lb, NULL);
+        cg_if_end(cg, &f);
     }
 }
 
@@ -183,17 +196,47 @@ static void emit_row_tiles(Cg *cg, const Dense *dn, LLVMValueRef first, LLVMValu
 }
 
 static void emit_rows(Cg *cg, const Dense *dn, LLVMValueRef first, LLVMValueRef count) {
-    int64_t groups = dn->Pfull / ROW_PANELS, left = dn->Pfull % ROW_PANELS;
-    if (groups > 0) {
+    int64_t left = dn->Pfull % ROW_PANELS;
+    if (dn->G > 0) {
         CgLoop lq;
-        LLVMValueRef q = cg_loop_begin(cg, &lq, cg_i64(cg, groups), "dense.group");
+        LLVMValueRef q = cg_add(cg, dn->g0, cg_loop_begin(cg, &lq, dn->gn, "dense.group"));
         emit_row_tiles(cg, dn, first, count, cg_mulc(cg, q, ROW_PANELS), ROW_PANELS, false);
         cg_loop_end(cg, &lq, NULL);
     }
     bool cut = dn->P > dn->Pfull;
-    if (left + cut > 0)
-        emit_row_tiles(cg, dn, first, count, cg_i64(cg, groups * ROW_PANELS), (int)(left + cut),
+    if (left + cut > 0) {
+        CgIf f;
+        cg_if_begin(cg, &f, dn->tail, "dense.tail");
+        emit_row_tiles(cg, dn, first, count, cg_i64(cg, dn->G * ROW_PANELS), (int)(left + cut),
                        cut);
+        cg_if_end(cg, &f);
+    }
+}
+
+/* This task's part: with at least as many groups of panels as tasks, a share of the groups
+ * over all the rows, so that each thread streams its own part of the weights; else a share
+ * of the rows over all the panels. Sets dn's part and the rows [*first, *first + *count).
+ * A layer with fewer than two groups only ever splits its rows, and its part stays
+ * constant where it can: runtime panel counts cost it 17% more compile time. */
+static void take_part(Cg *cg, Dense *dn, LLVMValueRef M, LLVMValueRef *first, LLVMValueRef *count) {
+    LLVMValueRef G = cg_i64(cg, dn->G), g0, gn, r0, rn;
+    cg_task_part(cg, M, &r0, &rn);
+    if (dn->G < 2) {
+        dn->g0 = cg_i64(cg, 0);
+        dn->gn = G;
+        dn->tail = LLVMConstInt(cg->i1, 1, 0);
+        *first = r0;
+        *count = rn;
+        return;
+    }
+    cg_task_part(cg, G, &g0, &gn);
+    LLVMValueRef panels = cg->task ? LLVMBuildICmp(cg->b, LLVMIntSGE, G, cg->ntasks, "by.panels")
+                                   : LLVMConstInt(cg->i1, 1, 0);
+    dn->g0 = LLVMBuildSelect(cg->b, panels, g0, cg_i64(cg, 0), "");
+    dn->gn = LLVMBuildSelect(cg->b, panels, gn, G, "");
+    dn->tail = LLVMBuildSelect(cg->b, panels, cg_task_last(cg), LLVMConstInt(cg->i1, 1, 0), "");
+    *first = LLVMBuildSelect(cg->b, panels, cg_i64(cg, 0), r0, "");
+    *count = LLVMBuildSelect(cg->b, panels, M, rn, "");
 }
 
 bool lower_dense(Cg *cg, Node *n) {
@@ -203,19 +246,20 @@ bool lower_dense(Cg *cg, Node *n) {
     Dim numel, rows;
     if (!shape_numel(&n->in[0]->shape, &numel) || !dim_div(numel, dim_const(dn.K), &rows))
         return false; /* shape inference guarantees both */
-    LLVMValueRef M = cg_dim(cg, rows);
+    LLVMValueRef first, M;
+    take_part(cg, &dn, cg_dim(cg, rows), &first, &M);
     LLVMValueRef blocks = LLVMBuildUDiv(cg->b, M, cg_i64(cg, dn.MR), "dense.blocks");
-    LLVMValueRef done = cg_mulc(cg, blocks, dn.MR);
-    emit_blocks(cg, &dn, cg_i64(cg, 0), blocks, dn.MR);
+    LLVMValueRef done = cg_add(cg, first, cg_mulc(cg, blocks, dn.MR));
+    emit_blocks(cg, &dn, first, blocks, dn.MR);
     /* The rows left (fewer than MR): a block of 8 and one of 4 where they fit, so that a
      * batch of 64 or 256 (12 * k + 4) does not pass over every panel once per row. */
     for (int mr = 8; mr >= 4; mr /= 2)
         if (mr < dn.MR) {
-            LLVMValueRef rest = LLVMBuildSub(cg->b, M, done, "");
+            LLVMValueRef rest = LLVMBuildSub(cg->b, cg_add(cg, first, M), done, "");
             LLVMValueRef one = LLVMBuildUDiv(cg->b, rest, cg_i64(cg, mr), "");
             emit_blocks(cg, &dn, done, one, mr);
             done = cg_add(cg, done, cg_mulc(cg, one, mr));
         }
-    emit_rows(cg, &dn, done, LLVMBuildSub(cg->b, M, done, "dense.rest"));
+    emit_rows(cg, &dn, done, LLVMBuildSub(cg->b, cg_add(cg, first, M), done, "dense.rest"));
     return true;
 }

@@ -132,7 +132,9 @@ bool lower_pool2d(Cg *cg, Node *n) {
     Pool pl;
     pool_setup(cg, n, &pl);
     CgLoop lp;
-    LLVMValueRef p = cg_loop_begin(cg, &lp, planes(cg, &n->shape), label(cg, n, "plane"));
+    LLVMValueRef first, count;
+    cg_task_part(cg, planes(cg, &n->shape), &first, &count);
+    LLVMValueRef p = cg_add(cg, first, cg_loop_begin(cg, &lp, count, label(cg, n, "plane")));
     emit_plane(cg, &pl, cg_mulc(cg, p, pl.H * pl.W), cg_mulc(cg, p, pl.OH * pl.OW));
     cg_loop_end(cg, &lp, NULL);
     return true;

@@ -347,7 +347,66 @@ static void test_aot_threads_split_the_batch(void) {
     CU_ASSERT_STRING_EQUAL(sh_out, "1\n");
 }
 
+/* PREFIX_forward_parallel with the caller's runner (a thread per task, created per region):
+ * outputs bit-identical to PREFIX_forward's for 1 to 8 threads at batch 1 and 3, and the
+ * runner was called; a NULL runner is PREFIX_forward. */
+static const char *parallel_c =
+    "#include <pthread.h>\n#include <stdio.h>\n#include <stdlib.h>\n#include <string.h>\n#include \"par.h\"\n"
+    "typedef struct Job { void (*task)(void *, int); void *arg; int index; } Job;\n"
+    "static void *job_main(void *p) { Job *j = p; j->task(j->arg, j->index); return NULL; }\n"
+    "static void run_threads(void *ctx, void (*task)(void *, int), void *arg, int n) {\n"
+    "    ++*(int *)ctx;\n"
+    "    pthread_t th[16]; Job jobs[16];\n"
+    "    for (int i = 1; i < n; i++) {\n"
+    "        jobs[i] = (Job){task, arg, i};\n"
+    "        if (pthread_create(&th[i], NULL, job_main, &jobs[i])) exit(3);\n"
+    "    }\n"
+    "    task(arg, 0);\n"
+    "    for (int i = 1; i < n; i++) pthread_join(th[i], NULL);\n"
+    "}\n"
+    "int main(void) {\n"
+    "    static float x[3 * 8 * 24 * 24], y1[3 * 40], y2[3 * 40];\n"
+    "    for (size_t i = 0; i < sizeof x / 4; i++) x[i] = (float)((i * 7919) % 101) / 50 - 1;\n"
+    "    const float *in[1] = {x};\n"
+    "    float *o1[1] = {y1}, *o2[1] = {y2};\n"
+    "    for (int64_t n = 1; n <= 3; n += 2) {\n"
+    "        int64_t sym[par_NUM_SYMBOLS + 1] = {0};\n"
+    "        sym[par_SYM_N] = n;\n"
+    "        void *ws = aligned_alloc(64, ((size_t)par_workspace_size(sym) + 63) / 64 * 64 + 64);\n"
+    "        par_forward(in, o1, sym, ws);\n"
+    "        par_forward_parallel(in, o2, sym, ws, NULL);\n"
+    "        if (memcmp(y1, y2, sizeof y1)) { printf(\"NULL runner differs\\n\"); return 1; }\n"
+    "        for (int T = 1; T <= 8; T++) {\n"
+    "            int calls = 0;\n"
+    "            par_runner r = {run_threads, &calls, T};\n"
+    "            memset(y2, 0, sizeof y2);\n"
+    "            par_forward_parallel(in, o2, sym, ws, &r);\n"
+    "            if (memcmp(y1, y2, sizeof y1)) { printf(\"differ at %d\\n\", T); return 1; }\n"
+    "            if ((T > 1) != (calls > 0)) { printf(\"%d calls at %d\\n\", calls, T); return 1; }\n"
+    "        }\n"
+    "        free(ws);\n"
+    "    }\n"
+    "    printf(\"same\\n\");\n"
+    "    return 0;\n"
+    "}\n";
+
+static void test_aot_forward_parallel_takes_a_runner(void) {
+    const char *d = tmp();
+    write_file(d, "par.nnd",
+               "model par {\n  input x : f32[N, 8, 24, 24]\n"
+               "  c = conv2d(x, 16, kernel=3, padding=1) -> relu\n"
+               "  output y = flatten(c) -> dense(40)\n}\n");
+    write_file(d, "par.c", parallel_c);
+    CU_ASSERT_EQUAL_FATAL(sh(NNDC " build %s/par.nnd --init random:3 -o %s/par.o --header %s/par.h",
+                             d, d, d), 0);
+    CU_ASSERT_EQUAL_FATAL(sh("cc -std=c11 -Wall -Wextra -Werror -I%s -o %s/par %s/par.c %s/par.o "
+                             "-pthread -lm", d, d, d, d), 0);
+    CU_ASSERT_EQUAL(sh("%s/par", d), 0);
+    CU_ASSERT_STRING_EQUAL(sh_out, "same\n");
+}
+
 NND_SUITE("aot", test_aot_example_equals_jit_bit_for_bit, test_aot_shared_library_needs_no_llvm_or_nnd,
           test_aot_builds_are_byte_identical, test_aot_errors, test_aot_header_stands_alone, test_aot_derived_symbols_are_not_read,
           test_aot_two_models_link_into_one_program, test_aot_cross_targets_give_their_objects,
-          test_aot_cpu_controls_the_instruction_set, test_aot_threads_split_the_batch)
+          test_aot_cpu_controls_the_instruction_set, test_aot_threads_split_the_batch,
+          test_aot_forward_parallel_takes_a_runner)

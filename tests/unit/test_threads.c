@@ -1,9 +1,10 @@
-/* test_threads.c: nnd_options.threads and the batch split behind it.
+/* test_threads.c: nnd_options.threads and the two ways nnd_run uses them.
  *
- * A model whose samples stay apart runs its batch in slices on several threads; the outputs
- * must be bit-identical to one thread's for every thread count and batch (1, 7, 64), on
- * dense, conv, pool, norm, softmax and residual models. A model that mixes its samples runs
- * on one thread whatever is asked; graph_batch_symbol says which is which. */
+ * A model whose samples stay apart runs a batch of at least `threads` samples in slices, one
+ * per thread; a smaller batch, or a model that mixes its samples (graph_batch_symbol says
+ * which), splits each large kernel's output between the threads instead (forward_parallel's
+ * regions). Either way the outputs must be bit-identical to one thread's for every thread
+ * count and batch (1, 7, 64), on dense, conv, pool, norm, softmax and residual models. */
 #define _POSIX_C_SOURCE 200809L
 #include <stdlib.h>
 #include <string.h>
@@ -61,11 +62,12 @@ static bool run(nnd_model *m, int64_t batch, float **out, size_t *count) {
 }
 
 /* Outputs at `threads` threads equal one thread's, bit for bit, at several batches. */
-static void same_for_threads(const char *src, int threads, bool splits) {
+static void same_for_threads(const char *src, int threads) {
     nnd_model *one = compile(src, 1), *many = compile(src, threads);
     CU_ASSERT_PTR_NOT_NULL_FATAL(one);
     CU_ASSERT_PTR_NOT_NULL_FATAL(many);
-    CU_ASSERT_EQUAL(nnd_model_threads(many), splits ? threads : 1);
+    CU_ASSERT_EQUAL(nnd_model_threads(one), 1);
+    CU_ASSERT_EQUAL(nnd_model_threads(many), threads);
     const int64_t batches[] = {1, 7, 64};
     for (int b = 0; b < 3; b++) {
         float *want[4] = {0}, *got[4] = {0};
@@ -110,20 +112,31 @@ static const char *rank3 =
     "  output y = matmul(x, m) -> transpose(perm=[0, 2, 1]) -> softmax(axis=1)\n"
     "}\n";
 
+/* Large enough that its kernels split at batch 1 (forward_parallel's regions). */
+static const char *big =
+    "model big {\n"
+    "  input x : f32[N, 8, 24, 24]\n"
+    "  c = conv2d(x, 16, kernel=3, padding=1) -> relu -> maxpool2d(2)\n"
+    "  output y = flatten(c) -> dense(300, name=\"h\") -> relu -> dense(10)\n"
+    "}\n";
+
 static void test_threads_split_is_bit_identical(void) {
-    same_for_threads(mlp, 2, true);
-    same_for_threads(mlp, 3, true);
-    same_for_threads(mlp, 8, true);
-    same_for_threads(cnn, 2, true);
-    same_for_threads(cnn, 5, true);
-    same_for_threads(rank3, 4, true);
+    same_for_threads(mlp, 2);
+    same_for_threads(mlp, 3);
+    same_for_threads(mlp, 8);
+    same_for_threads(cnn, 2);
+    same_for_threads(cnn, 5);
+    same_for_threads(rank3, 4);
+    same_for_threads(big, 2);
+    same_for_threads(big, 8);
 }
 
-static void test_threads_mixed_samples_run_on_one(void) {
-    same_for_threads("model m {\n  input x : f32[N, 6]\n  output y = softmax(x, axis=0)\n}\n", 4,
-                     false);
-    same_for_threads("model m {\n  input x : f32[N, 6]\n  output y = reshape(x, [3, -1])\n}\n", 4,
-                     false);
+/* A model that mixes its samples splits its kernels at every batch. */
+static void test_threads_mixed_samples_split_kernels(void) {
+    same_for_threads("model m {\n  input x : f32[N, 6]\n  output y = softmax(x, axis=0)\n}\n", 4);
+    same_for_threads("model m {\n  input x : f32[N, 6]\n  output y = reshape(x, [3, -1])\n}\n", 4);
+    same_for_threads("model m {\n  input x : f32[N, 600]\n"
+                     "  output y = dense(x, 900) -> softmax(axis=0)\n}\n", 3);
 }
 
 /* Which models split, on the graph. */
@@ -200,5 +213,5 @@ static void test_threads_nndc(void) {
     CU_ASSERT_EQUAL(sh("cmp %s/one.npy %s/three.npy", d, d), 0);
 }
 
-NND_SUITE("threads", test_threads_split_is_bit_identical, test_threads_mixed_samples_run_on_one,
+NND_SUITE("threads", test_threads_split_is_bit_identical, test_threads_mixed_samples_split_kernels,
           test_threads_batch_symbol, test_threads_option_is_checked, test_threads_nndc)

@@ -1,0 +1,156 @@
+/* cg_task.c: parallel regions. A large kernel (dense, conv2d, the windowed pools) is lowered
+ * into a task function of its own,
+ *
+ *   static void PREFIX_forward_parallel.NODE(const Pack *pack, int task);
+ *   typedef struct Pack { inputs, outputs, symbols, workspace; int64_t ntasks; } Pack;
+ *
+ * which binds the symbols and buffers again from the pack, as the entry point does, and
+ * computes part `task` of `ntasks` of the node's output; which part is the lowering's choice
+ * (cg_task_part: the batch, the output channels, the weight panels). forward_parallel fills
+ * one pack on its stack and, at each such node, hands the task function to the runner with
+ * T = min(runner->threads, work / MIN_TASK_FLOPS) tasks, or calls it once with T = 1 when
+ * there is no runner or too little work. Every lowering computes each output element with
+ * the same instructions whatever part it falls in, so the outputs do not depend on T. */
+#include "cg.h"
+#include "flops.h"
+
+#include <stdio.h>
+#include <string.h>
+
+enum {
+    MIN_TASK_FLOPS = 1 << 18, /* a task's least work: about 2 us, ten times a region's cost
+                               * when the runner's threads are awake */
+    PACK_FIELDS = 5,          /* inputs, outputs, symbols, workspace, ntasks */
+};
+
+bool cg_node_parallel(const Node *n) {
+    switch (n->op) {
+    case OP_DENSE:
+    case OP_CONV2D:
+    case OP_MAXPOOL2D:
+    case OP_AVGPOOL2D: return true;
+    default: return false;
+    }
+}
+
+static LLVMTypeRef pack_type(Cg *cg) {
+    LLVMTypeRef f[PACK_FIELDS] = {cg->ptr, cg->ptr, cg->ptr, cg->ptr, cg->i64};
+    return LLVMStructTypeInContext(cg->ctx, f, PACK_FIELDS, 0);
+}
+
+static LLVMValueRef field(Cg *cg, LLVMTypeRef type, LLVMValueRef base, unsigned i) {
+    return LLVMBuildStructGEP2(cg->b, type, base, i, "");
+}
+
+/* The pack, in forward_parallel's entry block, filled with its four pointer arguments. */
+static LLVMValueRef pack_of(Cg *cg) {
+    if (cg->pack)
+        return cg->pack;
+    LLVMBasicBlockRef at = LLVMGetInsertBlock(cg->b);
+    LLVMBasicBlockRef entry = LLVMGetEntryBasicBlock(cg->fn);
+    LLVMPositionBuilderBefore(cg->b, LLVMGetFirstInstruction(entry));
+    LLVMTypeRef pt = pack_type(cg);
+    cg->pack = LLVMBuildAlloca(cg->b, pt, "pack");
+    for (unsigned i = 0; i < 4; i++)
+        LLVMBuildStore(cg->b, LLVMGetParam(cg->fn, i), field(cg, pt, cg->pack, i));
+    LLVMPositionBuilderAtEnd(cg->b, at);
+    return cg->pack;
+}
+
+/* The task function: the pack's values bound again, then n's part. */
+static LLVMValueRef emit_task(Cg *cg, Node *n, LowerFn lower, bool *ok) {
+    char name[320];
+    snprintf(name, sizeof name, "%s.%s", cg->parallel_name, n->name);
+    LLVMTypeRef args[2] = {cg->ptr, cg->i32};
+    LLVMValueRef fn = LLVMAddFunction(cg->mod, name, LLVMFunctionType(cg->void_t, args, 2, 0));
+    LLVMSetLinkage(fn, LLVMInternalLinkage);
+    cg_set_fn_attrs(cg, fn);
+
+    LLVMValueRef saved_fn = cg->fn, *saved_buf = cg->buf, saved_sym[MAX_SYMS];
+    LLVMBasicBlockRef saved_at = LLVMGetInsertBlock(cg->b);
+    memcpy(saved_sym, cg->sym, sizeof saved_sym);
+    cg->fn = fn;
+    cg->buf = arena_array(cg->g->arena, (size_t)cg->g->nnodes + 1, sizeof(LLVMValueRef));
+    LLVMPositionBuilderAtEnd(cg->b, LLVMAppendBasicBlockInContext(cg->ctx, fn, "entry"));
+    LLVMTypeRef pt = pack_type(cg);
+    LLVMValueRef pack = LLVMGetParam(fn, 0), v[PACK_FIELDS];
+    for (unsigned i = 0; i < PACK_FIELDS; i++)
+        v[i] = LLVMBuildLoad2(cg->b, i < 4 ? cg->ptr : cg->i64, field(cg, pt, pack, i), "");
+    cg->task = LLVMBuildZExt(cg->b, LLVMGetParam(fn, 1), cg->i64, "task");
+    cg->ntasks = v[4];
+    cg_bind_values(cg, v[0], v[1], v[2], v[3]);
+    *ok = lower(cg, n);
+    LLVMBuildRetVoid(cg->b);
+
+    cg->task = cg->ntasks = NULL;
+    cg->fn = saved_fn;
+    cg->buf = saved_buf;
+    memcpy(cg->sym, saved_sym, sizeof saved_sym);
+    LLVMPositionBuilderAtEnd(cg->b, saved_at);
+    return fn;
+}
+
+bool cg_emit_parallel(Cg *cg, Node *n, LowerFn lower) {
+    bool ok;
+    LLVMValueRef task = emit_task(cg, n, lower, &ok);
+    LLVMValueRef pack = pack_of(cg);
+    LLVMTypeRef pt = pack_type(cg);
+    LLVMBasicBlockRef check = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "region.check");
+    LLVMBasicBlockRef par = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "region.threads");
+    LLVMBasicBlockRef one = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "region.one");
+    LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "region.done");
+    LLVMValueRef none = LLVMBuildICmp(cg->b, LLVMIntEQ, cg->runner, LLVMConstPointerNull(cg->ptr), "");
+    LLVMBuildCondBr(cg->b, none, one, check);
+
+    /* T = min(threads, work / MIN_TASK_FLOPS); one task below 2. */
+    LLVMPositionBuilderAtEnd(cg->b, check);
+    LLVMTypeRef rf[3] = {cg->ptr, cg->ptr, cg->i32};
+    LLVMTypeRef rt = LLVMStructTypeInContext(cg->ctx, rf, 3, 0);
+    LLVMValueRef threads = LLVMBuildSExt(
+        cg->b, LLVMBuildLoad2(cg->b, cg->i32, field(cg, rt, cg->runner, 2), "threads"), cg->i64, "");
+    double per = node_flops_per_output(n);
+    int64_t per_output = per < 1 ? 1 : per > (double)(1 << 30) ? 1 << 30 : (int64_t)per;
+    LLVMValueRef work = cg_mul(cg, cg_numel(cg, &n->shape), cg_i64(cg, per_output));
+    LLVMValueRef parts = LLVMBuildUDiv(cg->b, work, cg_i64(cg, MIN_TASK_FLOPS), "");
+    LLVMValueRef T = LLVMBuildSelect(cg->b, LLVMBuildICmp(cg->b, LLVMIntSLT, parts, threads, ""),
+                                     parts, threads, "ntasks");
+    LLVMBuildCondBr(cg->b, LLVMBuildICmp(cg->b, LLVMIntSGT, T, cg_i64(cg, 1), ""), par, one);
+
+    LLVMPositionBuilderAtEnd(cg->b, par);
+    LLVMBuildStore(cg->b, T, field(cg, pt, pack, 4));
+    LLVMValueRef run = LLVMBuildLoad2(cg->b, cg->ptr, field(cg, rt, cg->runner, 0), "run");
+    LLVMValueRef ctx = LLVMBuildLoad2(cg->b, cg->ptr, field(cg, rt, cg->runner, 1), "ctx");
+    LLVMTypeRef run_args[4] = {cg->ptr, cg->ptr, cg->ptr, cg->i32};
+    LLVMValueRef call[4] = {ctx, task, pack, LLVMBuildTrunc(cg->b, T, cg->i32, "")};
+    LLVMBuildCall2(cg->b, LLVMFunctionType(cg->void_t, run_args, 4, 0), run, call, 4, "");
+    LLVMBuildBr(cg->b, done);
+
+    LLVMPositionBuilderAtEnd(cg->b, one);
+    LLVMBuildStore(cg->b, cg_i64(cg, 1), field(cg, pt, pack, 4));
+    LLVMTypeRef task_args[2] = {cg->ptr, cg->i32};
+    LLVMValueRef targs[2] = {pack, LLVMConstInt(cg->i32, 0, 0)};
+    LLVMBuildCall2(cg->b, LLVMFunctionType(cg->void_t, task_args, 2, 0), task, targs, 2, "");
+    LLVMBuildBr(cg->b, done);
+    LLVMPositionBuilderAtEnd(cg->b, done);
+    return ok;
+}
+
+void cg_task_part(Cg *cg, LLVMValueRef total, LLVMValueRef *first, LLVMValueRef *count) {
+    if (!cg->task) {
+        *first = cg_i64(cg, 0);
+        *count = total;
+        return;
+    }
+    LLVMValueRef a = LLVMBuildUDiv(cg->b, cg_mul(cg, total, cg->task), cg->ntasks, "part.first");
+    LLVMValueRef b = LLVMBuildUDiv(
+        cg->b, cg_mul(cg, total, cg_add(cg, cg->task, cg_i64(cg, 1))), cg->ntasks, "part.end");
+    *first = a;
+    *count = LLVMBuildSub(cg->b, b, a, "part.count");
+}
+
+LLVMValueRef cg_task_last(Cg *cg) {
+    if (!cg->task)
+        return LLVMConstInt(cg->i1, 1, 0);
+    return LLVMBuildICmp(cg->b, LLVMIntEQ, cg->task,
+                         LLVMBuildSub(cg->b, cg->ntasks, cg_i64(cg, 1), ""), "task.last");
+}

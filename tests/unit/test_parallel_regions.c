@@ -1,0 +1,135 @@
+/* test_parallel_regions.c: forward_parallel's parallel regions (cg_task.c) and the part of
+ * its output each kernel computes per task.
+ *
+ * A runner that runs the tasks on the calling thread, last first, stands in for threads, so
+ * every task count is reached deterministically. For runners of 2 to 9 threads the outputs
+ * must equal forward's bit for bit: dense layers split by groups of weight panels (with the
+ * panels after the last group and a cut panel) and by rows, conv2d split by images and by
+ * filter blocks (groups, stride, padding, a fused residual), and pools. The runner counts
+ * the tasks it ran, so a kernel that stopped splitting fails too. A NULL runner is forward;
+ * a small kernel never reaches the runner. */
+#define _POSIX_C_SOURCE 200809L
+#include <stdlib.h>
+#include <string.h>
+
+#include "unit_compile.h"
+#include "unit_harness.h"
+
+typedef struct Calls {
+    int runs, max_tasks;
+} Calls;
+
+static void run_reversed(void *ctx, CgTask task, void *arg, int ntasks) {
+    Calls *c = ctx;
+    c->runs++;
+    if (ntasks > c->max_tasks)
+        c->max_tasks = ntasks;
+    for (int i = ntasks - 1; i >= 0; i--)
+        task(arg, i);
+}
+
+static int64_t numel(const Node *n, const int64_t *syms) {
+    int64_t total = 1, v;
+    for (int d = 0; d < n->shape.rank; d++) {
+        CU_ASSERT_FATAL(dim_eval(n->shape.d[d], syms, &v));
+        total *= v;
+    }
+    return total;
+}
+
+/* src (one input, one output) at `batch`: forward_parallel with every runner equals forward.
+ * Returns the most tasks any region ran. */
+static int same_for_every_runner(const char *src, int64_t batch) {
+    Compilation *c = unit_compile_to(src, STAGE_LLVM_OPT, 5);
+    const Graph *g = c->graph;
+    int64_t syms[MAX_SYMS] = {batch};
+    int64_t nin = numel(g->inputs[0], syms), nout = numel(g->outputs[0], syms);
+    CgForwardFn forward;
+    CgParallelFn parallel;
+    CgWorkspaceFn wsize;
+    char *err = NULL;
+    Jit *j = compile_jit(c, 2, &forward, &parallel, &wsize, &err);
+    if (!j)
+        fprintf(stderr, "\nJIT: %s\n", err ? err : "?");
+    free(err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(j);
+    float *x = malloc((size_t)nin * sizeof *x), *want = malloc((size_t)nout * sizeof *want);
+    float *got = malloc((size_t)nout * sizeof *got);
+    void *ws = aligned_alloc(64, ((size_t)wsize(syms) + 63) / 64 * 64 + 64);
+    CU_ASSERT_FATAL(x && want && got && ws);
+    for (int64_t i = 0; i < nin; i++)
+        x[i] = (float)((i * 2654435761u) % 1999) / 500.0f - 2.0f;
+    const float *in[1] = {x};
+    forward(in, &want, syms, ws);
+
+    memset(got, 0, (size_t)nout * sizeof *got);
+    parallel(in, &got, syms, ws, NULL);
+    CU_ASSERT(memcmp(want, got, (size_t)nout * sizeof *got) == 0);
+    int most = 0;
+    for (int threads = 2; threads <= 9; threads++) {
+        Calls calls = {0};
+        CgRunner r = {.run = run_reversed, .ctx = &calls, .threads = threads};
+        memset(got, 0, (size_t)nout * sizeof *got);
+        parallel(in, &got, syms, ws, &r);
+        if (memcmp(want, got, (size_t)nout * sizeof *got) != 0) {
+            fprintf(stderr, "\ndiffers with %d threads at batch %lld:\n%s", threads,
+                    (long long)batch, src);
+            CU_FAIL("forward_parallel differs from forward");
+        }
+        CU_ASSERT(calls.max_tasks <= threads);
+        if (calls.max_tasks > most)
+            most = calls.max_tasks;
+    }
+    free(x);
+    free(want);
+    free(got);
+    free(ws);
+    jit_dispose(j);
+    compilation_free(c);
+    return most;
+}
+
+/* 1100 units: 34 full panels of 32 (8 groups of 4, 2 panels after them) and a cut one. At
+ * batch 13 up to 8 tasks take groups of panels, 9 take rows. */
+static void test_regions_dense_panels_and_rows(void) {
+    const char *wide = "model m {\n  input x : f32[N, 300]\n  output y = dense(x, 1100) -> relu\n}\n";
+    CU_ASSERT(same_for_every_runner(wide, 13) == 9);
+    CU_ASSERT(same_for_every_runner(wide, 3) >= 7);
+    /* 45 units: one full panel and a cut one, so always rows. */
+    CU_ASSERT(same_for_every_runner(
+                  "model m {\n  input x : f32[N, 500]\n  output y = dense(x, 45) -> tanh\n}\n", 37) >= 6);
+    /* batch 1: the one-row kernels, 7 groups and 3 panels after them plus a cut one. */
+    CU_ASSERT(same_for_every_runner(
+                  "model m {\n  input x : f32[N, 700]\n  output y = dense(x, 1000)\n}\n", 1) >= 5);
+}
+
+static void test_regions_conv2d_images_and_filters(void) {
+    const char *conv = "model m {\n  input x : f32[N, 8, 23, 29]\n"
+                       "  output y = conv2d(x, 24, kernel=3, padding=1) -> relu\n}\n";
+    CU_ASSERT(same_for_every_runner(conv, 1) >= 2);
+    CU_ASSERT(same_for_every_runner(conv, 5) == 9);
+    CU_ASSERT(same_for_every_runner("model m {\n  input x : f32[N, 12, 31, 30]\n"
+                                    "  output y = conv2d(x, 18, kernel=5, stride=2, padding=2, groups=3)\n}\n",
+                                    4) >= 9);
+    CU_ASSERT(same_for_every_runner("model m {\n  input x : f32[N, 16, 20, 20]\n"
+                                    "  c = conv2d(x, 16, kernel=3, padding=1)\n"
+                                    "  output y = add(c, x) -> relu\n}\n",
+                                    3) >= 3);
+}
+
+static void test_regions_pools(void) {
+    CU_ASSERT(same_for_every_runner("model m {\n  input x : f32[N, 16, 64, 63]\n"
+                                    "  output y = maxpool2d(x, 3, stride=2, padding=1)\n}\n", 9) >= 4);
+    CU_ASSERT(same_for_every_runner("model m {\n  input x : f32[N, 16, 64, 63]\n"
+                                    "  output y = avgpool2d(x, 3, stride=2)\n}\n", 9) >= 4);
+}
+
+/* A kernel below the least work per task runs on the calling thread. */
+static void test_regions_small_kernels_stay_on_the_caller(void) {
+    CU_ASSERT_EQUAL(same_for_every_runner(
+                        "model m {\n  input x : f32[N, 30]\n  output y = dense(x, 20)\n}\n", 7), 0);
+}
+
+NND_SUITE("parallel_regions", test_regions_dense_panels_and_rows,
+          test_regions_conv2d_images_and_filters, test_regions_pools,
+          test_regions_small_kernels_stay_on_the_caller)
