@@ -94,6 +94,7 @@ bool cg_init(Cg *cg, Graph *g, Diag *d, LLVMContextRef ctx, const CgOptions *o) 
         snprintf(cg->parallel_name, sizeof cg->parallel_name, "%s_forward_parallel", prefix);
         snprintf(cg->workspace_name, sizeof cg->workspace_name, "%s_workspace_size", prefix);
         cg->buf = arena_array(g->arena, (size_t)g->nnodes + 1, sizeof(LLVMValueRef));
+        cg->param_global = arena_array(g->arena, (size_t)g->nnodes + 1, sizeof(LLVMValueRef));
     }
     LLVMDisposeMessage(host_triple);
     LLVMDisposeMessage(triple_owned);
@@ -226,7 +227,8 @@ static void assign_buffers(Cg *cg, LLVMValueRef ins, LLVMValueRef outs, LLVMValu
         else if (value_is_view(n->op))
             cg->buf[i] = cg->buf[n->in[0]->id];
         else if (n->op == OP_PARAM)
-            cg->buf[i] = cg_param(cg, &n->params[0]);
+            cg->buf[i] = cg->param_global[i] ? cg->param_global[i]
+                                              : (cg->param_global[i] = cg_param(cg, &n->params[0]));
         else
             cg->buf[i] = LLVMBuildInBoundsGEP2(cg->b, LLVMInt8TypeInContext(cg->ctx), ws,
                                                &offsets[i], 1, n->name);

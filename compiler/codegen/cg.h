@@ -55,6 +55,7 @@ typedef struct Cg {
     LLVMValueRef fn;              /* the function being built */
     LLVMValueRef sym[MAX_SYMS];   /* symbol values in fn */
     LLVMValueRef *buf;            /* per node id: its data pointer in fn */
+    LLVMValueRef *param_global;   /* per param node id: its global, made once for all functions */
     bool rolled_loops;            /* the node being lowered tiles its loops by hand (CgLoop) */
     LLVMValueRef task, ntasks;    /* i64: in a task function, its index and the task count */
     LLVMValueRef runner, pack;    /* in forward_parallel: the runner, the tasks' argument */

@@ -130,6 +130,26 @@ static void test_regions_small_kernels_stay_on_the_caller(void) {
                         "model m {\n  input x : f32[N, 30]\n  output y = dense(x, 20)\n}\n", 7), 0);
 }
 
+/* A param node every task function reads is one global in the module, not one per function
+ * (each would copy the tensor's bytes). */
+static void test_regions_share_param_globals(void) {
+    Compilation *c = unit_compile_to("model m {\n  input x : f32[N, 300]\n"
+                                     "  h = dense(x, 1100, name=\"d\")\n"
+                                     "  a = add(h, param([1100], name=\"b\"))\n"
+                                     "  output y = dense(a, 700, name=\"e\") -> mul(param([700], name=\"s\"))\n}\n",
+                                     STAGE_LLVM, 1);
+    int bs = 0, ss = 0; /* LLVM names a second global "b" "b.1" */
+    for (LLVMValueRef gv = LLVMGetFirstGlobal(c->cg.mod); gv; gv = LLVMGetNextGlobal(gv)) {
+        size_t len;
+        const char *name = LLVMGetValueName2(gv, &len);
+        bs += name[0] == 'b' && (len == 1 || name[1] == '.');
+        ss += name[0] == 's' && (len == 1 || name[1] == '.');
+    }
+    CU_ASSERT_EQUAL(bs, 1);
+    CU_ASSERT_EQUAL(ss, 1);
+    compilation_free(c);
+}
+
 NND_SUITE("parallel_regions", test_regions_dense_panels_and_rows,
           test_regions_conv2d_images_and_filters, test_regions_pools,
-          test_regions_small_kernels_stay_on_the_caller)
+          test_regions_small_kernels_stay_on_the_caller, test_regions_share_param_globals)
