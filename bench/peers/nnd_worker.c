@@ -32,8 +32,8 @@ static double now_ms(void) {
 static const char *info(void) {
     static char s[256];
     snprintf(s, sizeof s,
-             "nnd | %d.%d (JIT, -O2, runtime API) | threads: nnd_options.threads (the batch is "
-             "split; a batch of 1 runs on one)",
+             "nnd | %d.%d (JIT, -O2, runtime API) | threads: nnd_options.threads (a batch of at "
+             "least T is split into T slices; a smaller one splits each large kernel)",
              NND_VERSION_MAJOR, NND_VERSION_MINOR);
     return s;
 }
