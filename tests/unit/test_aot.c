@@ -331,16 +331,26 @@ static void write_file(const char *dir, const char *name, const char *text) {
     fclose(f);
 }
 
+/* NAME.nnd built into d/NAME.o and NAME.h, with NAME.c linked against it on POSIX threads;
+ * the program prints "same". */
+static void build_and_run_threaded(const char *d, const char *name, const char *model,
+                                   const char *program) {
+    char file[64];
+    snprintf(file, sizeof file, "%s.nnd", name);
+    write_file(d, file, model);
+    snprintf(file, sizeof file, "%s.c", name);
+    write_file(d, file, program);
+    CU_ASSERT_EQUAL_FATAL(sh(NNDC " build %s/%s.nnd --init random:3 -o %s/%s.o --header %s/%s.h",
+                             d, name, d, name, d, name), 0);
+    CU_ASSERT_EQUAL_FATAL(sh("cc -std=c11 -Wall -Wextra -Werror -I%s -o %s/%s %s/%s.c %s/%s.o "
+                             "-pthread -lm", d, d, name, d, name, d, name), 0);
+    CU_ASSERT_EQUAL(sh("%s/%s", d, name), 0);
+    CU_ASSERT_STRING_EQUAL(sh_out, "same\n");
+}
+
 static void test_aot_threads_split_the_batch(void) {
     const char *d = tmp();
-    write_file(d, "thr.nnd", threads_model);
-    write_file(d, "thr.c", threads_c);
-    CU_ASSERT_EQUAL_FATAL(sh(NNDC " build %s/thr.nnd --init random:3 -o %s/thr.o --header %s/thr.h",
-                             d, d, d), 0);
-    CU_ASSERT_EQUAL_FATAL(sh("cc -std=c11 -Wall -Wextra -Werror -I%s -o %s/thr %s/thr.c %s/thr.o "
-                             "-pthread -lm", d, d, d, d), 0);
-    CU_ASSERT_EQUAL(sh("%s/thr", d), 0);
-    CU_ASSERT_STRING_EQUAL(sh_out, "same\n");
+    build_and_run_threaded(d, "thr", threads_model, threads_c);
     write_file(d, "mix.nnd", "model mix {\n  input x : f32[N, 4]\n  output y = softmax(x, axis=0)\n}\n");
     CU_ASSERT_EQUAL_FATAL(sh(NNDC " build %s/mix.nnd -o %s/mix.o --header %s/mix.h", d, d, d), 0);
     CU_ASSERT_EQUAL(sh("grep -c -e 'define mix_BATCH_SYMBOL (-1)' -e 'mix_forward_threads' %s/mix.h", d), 0);
@@ -391,18 +401,11 @@ static const char *parallel_c =
     "}\n";
 
 static void test_aot_forward_parallel_takes_a_runner(void) {
-    const char *d = tmp();
-    write_file(d, "par.nnd",
-               "model par {\n  input x : f32[N, 8, 24, 24]\n"
-               "  c = conv2d(x, 16, kernel=3, padding=1) -> relu\n"
-               "  output y = flatten(c) -> dense(40)\n}\n");
-    write_file(d, "par.c", parallel_c);
-    CU_ASSERT_EQUAL_FATAL(sh(NNDC " build %s/par.nnd --init random:3 -o %s/par.o --header %s/par.h",
-                             d, d, d), 0);
-    CU_ASSERT_EQUAL_FATAL(sh("cc -std=c11 -Wall -Wextra -Werror -I%s -o %s/par %s/par.c %s/par.o "
-                             "-pthread -lm", d, d, d, d), 0);
-    CU_ASSERT_EQUAL(sh("%s/par", d), 0);
-    CU_ASSERT_STRING_EQUAL(sh_out, "same\n");
+    build_and_run_threaded(tmp(), "par",
+                           "model par {\n  input x : f32[N, 8, 24, 24]\n"
+                           "  c = conv2d(x, 16, kernel=3, padding=1) -> relu\n"
+                           "  output y = flatten(c) -> dense(40)\n}\n",
+                           parallel_c);
 }
 
 NND_SUITE("aot", test_aot_example_equals_jit_bit_for_bit, test_aot_shared_library_needs_no_llvm_or_nnd,
