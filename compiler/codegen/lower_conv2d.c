@@ -38,9 +38,9 @@
 #include "pack_weights.h"
 
 enum {
-    UNROLL_TAPS = 64, /* all channels unrolled when their taps fit, */
-    GROUP_TAPS = 16,  /* else a channel loop with this many taps per iteration at most (one
-                       * 3x3 channel: two ran no faster, and cost resblock 60% more compile) */
+    GROUP_TAPS = 16,  /* a channel loop iteration's most taps (one 3x3 channel: two ran no
+                       * faster and cost resblock 60% more compile; unrolling up to 64 taps
+                       * spilled: 3->32 3x3 and 64->64 1x1 convs ran 2.4x and 3.3x slower) */
     MAX_FB = 8,       /* filters per block */
     MAX_RB = 4,       /* rows per block */
     MAX_ACCS = 32,    /* accumulator vectors per block: rows x filters x chains */
@@ -122,7 +122,7 @@ static void conv_setup(Cg *cg, const Node *n, Conv *cv) {
     plan_tile(cg, cv);
     int64_t kk = cv->KH * cv->KW;
     cv->roll_kw = kk > ROLL_TAPS;
-    cv->cgrp = cv->Cg * kk <= UNROLL_TAPS ? cv->Cg : divisor_upto(cv->Cg, GROUP_TAPS / kk);
+    cv->cgrp = divisor_upto(cv->Cg, GROUP_TAPS / kk); /* Cg when all its taps fit */
     Arena *a = cg->g->arena;
     CgWindow rows = {
         .in = cv->H, .kernel = cv->KH, .stride = cv->sh, .dilation = cv->dh, .pad = cv->pt};

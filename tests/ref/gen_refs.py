@@ -947,6 +947,10 @@ CONVS = [
     ("mixed", (3, 5, [3, 5]), dict(args=", stride=2, padding=[1, 2], dilation=2", stride=2, padding=(1, 2),
                                    dilation=2)),
     ("c16_k3_p1", (16, 24, 3), dict(args=", padding=1", padding=1, hw=(6, 5))),
+    # A channel loop iteration holds at most 16 taps: 1x1 over 20 channels takes 10 a turn,
+    # 3x3 over 5 (prime) one.
+    ("k1_c20", (20, 12, 1), {}),
+    ("c5_k3_s2_p1", (5, 7, 3), dict(args=", stride=2, padding=1", stride=2, padding=1)),
     # Kernels of more than 16 taps loop over their columns, with each column's border lanes
     # picked from a table at run time (lower_conv2d.c, roll_kw).
     ("k5_p2", (3, 4, 5), dict(args=", padding=2", padding=2)),
