@@ -183,6 +183,16 @@ bool lower_transpose(Cg *cg, Node *n);      /* lower_transpose.c */
 bool lower_matmul(Cg *cg, Node *n);         /* lower_matmul.c */
 bool lower_concat(Cg *cg, Node *n);         /* lower_concat.c */
 bool lower_param(Cg *cg, Node *n);          /* lower_param.c */
+/* y = a · b for one matrix of a matmul, by lower_dense.c's register-tiled kernel (unpacked
+ * b: the cut panel's lines are masked loads): a [M, K] at element aoff of A, b [K, N]
+ * row-major at boff of B, y [M, N] at yoff of Y, with n's epilogue. K and N are compile-time
+ * constants; M may be symbolic. */
+typedef struct CgGemm {
+    LLVMValueRef M;
+    int64_t K, N;
+    LLVMValueRef A, aoff, B, boff, Y, yoff;
+} CgGemm;
+void cg_gemm(Cg *cg, const Node *n, const CgGemm *m);
 /* The scalar function of an elementwise op (lower_unary's table), for fusion too. */
 LLVMValueRef cg_unary_op(Cg *cg, const Node *n, LLVMValueRef x);
 /* a OP b for add, sub, mul, div (lower_binary.c), on floats or vectors of them. */

@@ -32,7 +32,10 @@ typedef struct Dense {
     int MR;                /* rows per block */
     int64_t P, Pfull;      /* panels; panels with all NR columns inside U */
     int64_t G;             /* groups of ROW_PANELS full panels */
+    int64_t ldw, pstride;  /* floats from one line k of a panel to the next; panel to panel */
+    bool unpadded;         /* the weights are matmul's b: a cut panel's lines end at U */
     LLVMValueRef X, Y, Wp, Bp;
+    LLVMValueRef xoff, woff, yoff; /* the matrices' element offsets in X, Wp, Y (NULL: 0) */
     /* This task's part (cg_task_part): groups [g0, g0 + gn) and, where `tail`, the panels
      * after the last group (full or cut). */
     LLVMValueRef g0, gn, tail;
@@ -63,9 +66,8 @@ static void pack(Cg *cg, Dense *dn) {
     }
 }
 
-static void setup(Cg *cg, const Node *n, Dense *dn) {
-    const Shape *xs = &n->in[0]->shape;
-    int64_t K = xs->d[xs->rank - 1].c, U = n->shape.d[n->shape.rank - 1].c;
+/* The tiling of a K x U weight matrix for n's kernel. */
+static void plan(Cg *cg, const Node *n, int64_t K, int64_t U, Dense *dn) {
     int V = cg_vec_native(cg);
     *dn = (Dense){.n = n, .K = K, .U = U, .V = V, .NR = U <= V ? V : 2 * V};
     /* MR x NR/V accumulators, NR/V panel vectors and one broadcast within the registers. */
@@ -76,6 +78,13 @@ static void setup(Cg *cg, const Node *n, Dense *dn) {
     dn->P = (U + dn->NR - 1) / dn->NR;
     dn->Pfull = U / dn->NR;
     dn->G = dn->Pfull / ROW_PANELS;
+    dn->ldw = dn->NR;
+    dn->pstride = K * dn->NR;
+}
+
+static void setup(Cg *cg, const Node *n, Dense *dn) {
+    const Shape *xs = &n->in[0]->shape;
+    plan(cg, n, xs->d[xs->rank - 1].c, n->shape.d[n->shape.rank - 1].c, dn);
     dn->X = cg->buf[n->in[0]->id];
     dn->Y = cg->buf[n->id];
     pack(cg, dn);
@@ -97,6 +106,10 @@ static uint32_t vector_lanes(const Dense *dn, const Tile *t, int j, int h) {
     return left >= dn->V ? all : (uint32_t)((1ull << left) - 1);
 }
 
+static LLVMValueRef plus(Cg *cg, LLVMValueRef off, LLVMValueRef v) {
+    return off ? cg_add(cg, off, v) : v;
+}
+
 /* The tile's k loop, then bias, epilogue and stores. */
 static void emit_tile(Cg *cg, const Dense *dn, const Tile *t) {
     int64_t K = dn->K, NR = dn->NR;
@@ -106,11 +119,11 @@ static void emit_tile(Cg *cg, const Dense *dn, const Tile *t) {
     /* Row r's offsets are the tile's plus the constant r * K: an offset computed as
      * (row + r) * K, with row holding a task's runtime first row, came out of LLVM as one
      * multiplication per row inside the k loop (mlp_s at batch 64 ran 1.7x slower). */
-    LLVMValueRef xrow[CG_MAX_ACC], wbase[ROW_PANELS], x0 = cg_mulc(cg, t->row, K);
+    LLVMValueRef xrow[CG_MAX_ACC], wbase[ROW_PANELS], x0 = plus(cg, dn->xoff, cg_mulc(cg, t->row, K));
     for (int r = 0; r < t->mr; r++)
         xrow[r] = cg_addc(cg, x0, r * K);
     for (int j = 0; j < t->np; j++)
-        wbase[j] = cg_mulc(cg, cg_addc(cg, t->panel, j), K * NR);
+        wbase[j] = plus(cg, dn->woff, cg_mulc(cg, cg_addc(cg, t->panel, j), dn->pstride));
 
     CgLoop lk;
     LLVMValueRef k = cg_loop_begin(cg, &lk, cg_i64(cg, K), "dense.k");
@@ -119,14 +132,16 @@ static void emit_tile(Cg *cg, const Dense *dn, const Tile *t) {
         acc[a] = cg_loop_acc(cg, &lk, zero, "acc");
     LLVMValueRef w[ROW_PANELS][2];
     for (int j = 0; j < t->np; j++) {
-        LLVMValueRef line = cg_add(cg, wbase[j], cg_mulc(cg, k, NR));
+        LLVMValueRef line = cg_add(cg, wbase[j], cg_mulc(cg, k, dn->ldw));
         for (int h = 0; h < nv[j]; h++)
             w[j][h] = cg_vec_load(cg, dn->Wp, cg_addc(cg, line, (int64_t)h * V), V, 1,
-                                  (uint32_t)((1ull << V) - 1), 0.0);
+                                  dn->unpadded ? vector_lanes(dn, t, j, h)
+                                               : (uint32_t)((1ull << V) - 1),
+                                  0.0);
     }
     /* The next panel's line k, into L2: a block's panel comes from L2 but a panel's first
      * block reads it from memory, unless the blocks before it fetched it ahead. */
-    if (t->mr > 1 && !t->cut)
+    if (t->mr > 1 && !t->cut && !dn->unpadded)
         for (int64_t h = 0; h < NR; h += CACHE_LINE_FLOATS)
             cg_prefetch_l2(cg, dn->Wp,
                            cg_add(cg, cg_addc(cg, wbase[0], K * NR + h), cg_mulc(cg, k, NR)));
@@ -140,7 +155,7 @@ static void emit_tile(Cg *cg, const Dense *dn, const Tile *t) {
     cg_loop_end(cg, &lk, next);
 
     a = 0;
-    LLVMValueRef y0 = cg_mulc(cg, t->row, dn->U);
+    LLVMValueRef y0 = plus(cg, dn->yoff, cg_mulc(cg, t->row, dn->U));
     for (int r = 0; r < t->mr; r++) {
         LLVMValueRef yrow = cg_addc(cg, y0, r * dn->U);
         for (int j = 0; j < t->np; j++) {
@@ -243,6 +258,26 @@ static void take_part(Cg *cg, Dense *dn, LLVMValueRef M, LLVMValueRef *first, LL
     *count = LLVMBuildSelect(cg->b, panels, M, rn, "");
 }
 
+/* All M rows (this task's part of them or of the panels): blocks of MR, of 8 and 4 rows,
+ * then the one-row kernels. */
+static void emit_gemm(Cg *cg, Dense *dn, LLVMValueRef rows) {
+    LLVMValueRef first, M;
+    take_part(cg, dn, rows, &first, &M);
+    LLVMValueRef blocks = LLVMBuildUDiv(cg->b, M, cg_i64(cg, dn->MR), "dense.blocks");
+    LLVMValueRef done = cg_add(cg, first, cg_mulc(cg, blocks, dn->MR));
+    emit_blocks(cg, dn, first, blocks, dn->MR);
+    /* The rows left (fewer than MR): a block of 8 and one of 4 where they fit, so that a
+     * batch of 64 or 256 (12 * k + 4) does not pass over every panel once per row. */
+    for (int mr = 8; mr >= 4; mr /= 2)
+        if (mr < dn->MR) {
+            LLVMValueRef rest = LLVMBuildSub(cg->b, cg_add(cg, first, M), done, "");
+            LLVMValueRef one = LLVMBuildUDiv(cg->b, rest, cg_i64(cg, mr), "");
+            emit_blocks(cg, dn, done, one, mr);
+            done = cg_add(cg, done, cg_mulc(cg, one, mr));
+        }
+    emit_rows(cg, dn, done, LLVMBuildSub(cg->b, cg_add(cg, first, M), done, "dense.rest"));
+}
+
 bool lower_dense(Cg *cg, Node *n) {
     cg->rolled_loops = true;
     Dense dn;
@@ -250,20 +285,22 @@ bool lower_dense(Cg *cg, Node *n) {
     Dim numel, rows;
     if (!shape_numel(&n->in[0]->shape, &numel) || !dim_div(numel, dim_const(dn.K), &rows))
         return false; /* shape inference guarantees both */
-    LLVMValueRef first, M;
-    take_part(cg, &dn, cg_dim(cg, rows), &first, &M);
-    LLVMValueRef blocks = LLVMBuildUDiv(cg->b, M, cg_i64(cg, dn.MR), "dense.blocks");
-    LLVMValueRef done = cg_add(cg, first, cg_mulc(cg, blocks, dn.MR));
-    emit_blocks(cg, &dn, first, blocks, dn.MR);
-    /* The rows left (fewer than MR): a block of 8 and one of 4 where they fit, so that a
-     * batch of 64 or 256 (12 * k + 4) does not pass over every panel once per row. */
-    for (int mr = 8; mr >= 4; mr /= 2)
-        if (mr < dn.MR) {
-            LLVMValueRef rest = LLVMBuildSub(cg->b, cg_add(cg, first, M), done, "");
-            LLVMValueRef one = LLVMBuildUDiv(cg->b, rest, cg_i64(cg, mr), "");
-            emit_blocks(cg, &dn, done, one, mr);
-            done = cg_add(cg, done, cg_mulc(cg, one, mr));
-        }
-    emit_rows(cg, &dn, done, LLVMBuildSub(cg->b, cg_add(cg, first, M), done, "dense.rest"));
+    emit_gemm(cg, &dn, cg_dim(cg, rows));
     return true;
+}
+
+void cg_gemm(Cg *cg, const Node *n, const CgGemm *m) {
+    cg->rolled_loops = true;
+    Dense dn;
+    plan(cg, n, m->K, m->N, &dn);
+    dn.ldw = m->N;
+    dn.pstride = dn.NR;
+    dn.unpadded = true;
+    dn.X = m->A;
+    dn.Wp = m->B;
+    dn.Y = m->Y;
+    dn.xoff = m->aoff;
+    dn.woff = m->boff;
+    dn.yoff = m->yoff;
+    emit_gemm(cg, &dn, m->M);
 }

@@ -1113,6 +1113,11 @@ MATMULS = [
     ("1d_1d", ["N"], ["N"]),            # dot product -> shape []
     ("nt", ["N", 5], [5, "N"]),         # [N, 5] @ [5, N] -> [N, N]
     ("large_k", ["N", 67], [67, 9]),
+    # constant K and P: the register-tiled kernel over b as it lies (cg_gemm), with masked
+    # loads for the columns past the last full panel
+    ("tiled_bc", ["N", 3, 37, 30], [30, 50]),
+    ("tiled_3d", ["N", 13, 40], ["N", 40, 140]),
+    ("tiled_p17", ["N", 5, 9], [9, 17]),
 ]
 for _tag, _ad, _bd in MATMULS:
     case(f"matmul_{_tag}", _matmul(_ad, _bd), f"matmul(a, b) with a {fmt(_ad)}, b {fmt(_bd)}",
