@@ -1,4 +1,5 @@
-/* cg_task.c: parallel regions. A large kernel (dense, conv2d, the windowed pools) is lowered
+/* cg_task.c: parallel regions. A large kernel (dense, conv2d, the windowed pools, a matmul
+ * with constant K and P) is lowered
  * into a task function of its own,
  *
  *   static void PREFIX_forward_parallel.NODE(const Pack *pack, int task);
@@ -29,6 +30,7 @@ bool cg_node_parallel(const Node *n) {
     case OP_CONV2D:
     case OP_MAXPOOL2D:
     case OP_AVGPOOL2D: return true;
+    case OP_MATMUL: return cg_matmul_tiled(n);
     default: return false;
     }
 }

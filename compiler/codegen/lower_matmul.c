@@ -100,6 +100,11 @@ static void rows_dot(Cg *cg, const Node *n, LLVMValueRef A, LLVMValueRef B, LLVM
     cg_loop_end(cg, &lm, NULL);
 }
 
+bool cg_matmul_tiled(const Node *n) {
+    Mm mm = plan(n);
+    return !dim_is(mm.P, 1) && dim_is_const(mm.K) && dim_is_const(mm.P);
+}
+
 bool lower_matmul(Cg *cg, Node *n) {
     Mm mm = plan(n);
     LLVMValueRef A = cg->buf[n->in[0]->id], B = cg->buf[n->in[1]->id], Y = cg->buf[n->id];
@@ -127,7 +132,7 @@ bool lower_matmul(Cg *cg, Node *n) {
     }
     if (dim_is(mm.P, 1))
         rows_dot(cg, n, A, B, Y, off, &mm);
-    else if (dim_is_const(mm.K) && dim_is_const(mm.P))
+    else if (cg_matmul_tiled(n))
         cg_gemm(cg, n, &(CgGemm){.M = cg_dim(cg, mm.M), .K = mm.K.c, .N = mm.P.c, .A = A,
                                  .aoff = off[0], .B = B, .boff = off[1], .Y = Y, .yoff = off[2]});
     else

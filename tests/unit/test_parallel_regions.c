@@ -37,13 +37,16 @@ static int64_t numel(const Node *n, const int64_t *syms) {
     return total;
 }
 
-/* src (one input, one output) at `batch`: forward_parallel with every runner equals forward.
- * Returns the most tasks any region ran. */
+/* src (one or two inputs, one output) at `batch`: forward_parallel with every runner equals
+ * forward. Returns the most tasks any region ran. */
 static int same_for_every_runner(const char *src, int64_t batch) {
     Compilation *c = unit_compile_to(src, STAGE_LLVM_OPT, 5);
     const Graph *g = c->graph;
     int64_t syms[MAX_SYMS] = {batch};
-    int64_t nin = numel(g->inputs[0], syms), nout = numel(g->outputs[0], syms);
+    int ninputs = g->ninputs;
+    CU_ASSERT_FATAL(ninputs >= 1 && ninputs <= 2);
+    int64_t nin[2] = {numel(g->inputs[0], syms), ninputs > 1 ? numel(g->inputs[1], syms) : 0};
+    int64_t nout = numel(g->outputs[0], syms);
     CgForwardFn forward;
     CgParallelFn parallel;
     CgWorkspaceFn wsize;
@@ -53,13 +56,17 @@ static int same_for_every_runner(const char *src, int64_t batch) {
         fprintf(stderr, "\nJIT: %s\n", err ? err : "?");
     free(err);
     CU_ASSERT_PTR_NOT_NULL_FATAL(j);
-    float *x = malloc((size_t)nin * sizeof *x), *want = malloc((size_t)nout * sizeof *want);
+    float *x[2] = {NULL, NULL}, *want = malloc((size_t)nout * sizeof *want);
     float *got = malloc((size_t)nout * sizeof *got);
     void *ws = aligned_alloc(64, ((size_t)wsize(syms) + 63) / 64 * 64 + 64);
-    CU_ASSERT_FATAL(x && want && got && ws);
-    for (int64_t i = 0; i < nin; i++)
-        x[i] = (float)((i * 2654435761u) % 1999) / 500.0f - 2.0f;
-    const float *in[1] = {x};
+    CU_ASSERT_FATAL(want && got && ws);
+    for (int k = 0; k < ninputs; k++) {
+        x[k] = malloc((size_t)nin[k] * sizeof *x[k]);
+        CU_ASSERT_FATAL(x[k] != NULL);
+        for (int64_t i = 0; i < nin[k]; i++)
+            x[k][i] = (float)((i * 2654435761u + (uint64_t)k) % 1999) / 500.0f - 2.0f;
+    }
+    const float *in[2] = {x[0], x[1]};
     forward(in, &want, syms, ws);
 
     memset(got, 0, (size_t)nout * sizeof *got);
@@ -80,7 +87,8 @@ static int same_for_every_runner(const char *src, int64_t batch) {
         if (calls.max_tasks > most)
             most = calls.max_tasks;
     }
-    free(x);
+    free(x[0]);
+    free(x[1]);
     free(want);
     free(got);
     free(ws);
@@ -117,6 +125,17 @@ static void test_regions_conv2d_images_and_filters(void) {
                                     3) >= 3);
 }
 
+/* Each matrix of the batch split the way dense splits: by rows (6 full panels, one group)
+ * and by groups of panels (18 full panels and a cut one) for up to 4 tasks. */
+static void test_regions_matmul(void) {
+    CU_ASSERT(same_for_every_runner("model m {\n  input a : f32[N, 3, 64, 300]\n"
+                                    "  input b : f32[300, 200]\n  output y = matmul(a, b)\n}\n",
+                                    2) == 9);
+    CU_ASSERT(same_for_every_runner("model m {\n  input a : f32[N, 40, 300]\n"
+                                    "  input b : f32[N, 300, 600]\n  output y = matmul(a, b) -> relu\n}\n",
+                                    2) == 9);
+}
+
 static void test_regions_pools(void) {
     CU_ASSERT(same_for_every_runner("model m {\n  input x : f32[N, 16, 64, 63]\n"
                                     "  output y = maxpool2d(x, 3, stride=2, padding=1)\n}\n", 9) >= 4);
@@ -151,5 +170,5 @@ static void test_regions_share_param_globals(void) {
 }
 
 NND_SUITE("parallel_regions", test_regions_dense_panels_and_rows,
-          test_regions_conv2d_images_and_filters, test_regions_pools,
+          test_regions_conv2d_images_and_filters, test_regions_matmul, test_regions_pools,
           test_regions_small_kernels_stay_on_the_caller, test_regions_share_param_globals)
