@@ -756,7 +756,7 @@ for _base, _call, _f, _kind in ACTS:
 
 # ---------------------------------------------------------------------------------------------
 # softmax / log_softmax
-def _softmax(op, decl, axis, scale=3.0, big=False):
+def _softmax(op, decl, axis, scale=3.0, big=False, spike=False):
     f = F.softmax if op == "softmax" else F.log_softmax
 
     def fn(c):
@@ -764,6 +764,12 @@ def _softmax(op, decl, axis, scale=3.0, big=False):
         if big:  # +-100 range, and a row of equal huge values
             x = c.input("x", decl, data=c.rng.uniform(-100, 100, size=c.shape(decl)))
             x.reshape(-1, x.shape[-1])[0, :] = 1000.0
+            c.inputs["x"] = (decl, x)
+        if spike:  # +-100, and one 1000 per row, in a vector or among the last elements
+            x = c.input("x", decl, data=c.rng.uniform(-100, 100, size=c.shape(decl)))
+            rows = x.reshape(-1, x.shape[-1])
+            for r in range(rows.shape[0]):
+                rows[r, (7 * r + 35) % rows.shape[1]] = 1000.0
             c.inputs["x"] = (decl, x)
         arg = "" if axis is None else f", axis={axis}"
         c.body = [f"output y = {op}(x{arg})"]
@@ -780,6 +786,8 @@ for _op in ("softmax", "log_softmax"):
     case(f"{_op}_large", _softmax(_op, ["N", 9], None, big=True),
          f"{_op} on values in +-100 and a row of +-1000: needs max subtraction")
     case(f"{_op}_wide", _softmax(_op, ["N", 257], None), f"{_op} over 257 classes (odd, > vector width)")
+    case(f"{_op}_spike", _softmax(_op, ["N", 37], None, spike=True),
+         f"{_op} over 37 with one 1000 a row, some in the last 5 (the maximum's scalar tail)")
 
 
 # ---------------------------------------------------------------------------------------------
