@@ -269,6 +269,15 @@ static void test_aot_cross_targets_give_their_objects(void) {
     CU_ASSERT(atoi(sh_out) == 40);
 }
 
+static void write_file(const char *dir, const char *name, const char *text) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    fputs(text, f);
+    fclose(f);
+}
+
 /* --cpu decides the instruction set: a baseline x86-64 object uses no AVX at all, an
  * AVX-512 one uses zmm registers, the default (x86-64-v3) uses ymm and FMA but no zmm. */
 static void test_aot_cpu_controls_the_instruction_set(void) {
@@ -281,6 +290,11 @@ static void test_aot_cpu_controls_the_instruction_set(void) {
     CU_ASSERT_EQUAL(sh("objdump -d %s/v3.o | grep -c '%%zmm'", d), 1);
     CU_ASSERT_EQUAL(sh(NNDC " build %s -o %s/avx512.o --cpu skylake-avx512 && objdump -d "
                        "%s/avx512.o | grep -c '%%zmm'", m, d, d), 0);
+    CU_ASSERT(atoi(sh_out) > 0);
+    /* the loop vectorizer too (elementwise ops), not only the hand-tiled kernels */
+    write_file(d, "gelu.nnd", "model g {\n  input x : f32[N, 64]\n  output y = gelu(x)\n}\n");
+    CU_ASSERT_EQUAL(sh(NNDC " build %s/gelu.nnd -o %s/gelu.o --cpu skylake-avx512 && objdump -d "
+                       "%s/gelu.o | grep -c '%%zmm'", d, d, d), 0);
     CU_ASSERT(atoi(sh_out) > 0);
 }
 
@@ -322,14 +336,6 @@ static const char *threads_c =
     "    return 0;\n"
     "}\n";
 
-static void write_file(const char *dir, const char *name, const char *text) {
-    char path[512];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "w");
-    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
-    fputs(text, f);
-    fclose(f);
-}
 
 /* NAME.nnd built into d/NAME.o and NAME.h, with NAME.c linked against it on POSIX threads;
  * the program prints "same". */
