@@ -149,6 +149,11 @@ bool cg_emit_parallel(Cg *cg, Node *n, LowerFn lower);
 /* This task's part [*first, *first + *count) of [0, total): the t-th of T nearly equal
  * parts; all of it outside a task function. */
 void cg_task_part(Cg *cg, LLVMValueRef total, LLVMValueRef *first, LLVMValueRef *count);
+/* Two ranges, one of them split: this task's part of [0, a) and all of [0, b) when a has at
+ * least as many items as there are tasks (or outside a task function), else all of a and
+ * this task's part of b. Returns whether a was split (an i1). */
+LLVMValueRef cg_task_part2(Cg *cg, LLVMValueRef a, LLVMValueRef b, LLVMValueRef *a_first,
+                           LLVMValueRef *a_count, LLVMValueRef *b_first, LLVMValueRef *b_count);
 /* Whether this task is the last (true outside a task function). */
 LLVMValueRef cg_task_last(Cg *cg);
 /* The function-level set-up both the entry points and the task functions share (cg.c):

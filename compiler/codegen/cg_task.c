@@ -150,6 +150,20 @@ void cg_task_part(Cg *cg, LLVMValueRef total, LLVMValueRef *first, LLVMValueRef 
     *count = LLVMBuildSub(cg->b, b, a, "part.count");
 }
 
+LLVMValueRef cg_task_part2(Cg *cg, LLVMValueRef a, LLVMValueRef b, LLVMValueRef *a_first,
+                           LLVMValueRef *a_count, LLVMValueRef *b_first, LLVMValueRef *b_count) {
+    LLVMValueRef a0, an, b0, bn;
+    cg_task_part(cg, a, &a0, &an);
+    cg_task_part(cg, b, &b0, &bn);
+    LLVMValueRef by_a = cg->task ? LLVMBuildICmp(cg->b, LLVMIntSGE, a, cg->ntasks, "part.first.axis")
+                                 : LLVMConstInt(cg->i1, 1, 0);
+    *a_first = LLVMBuildSelect(cg->b, by_a, a0, cg_i64(cg, 0), "");
+    *a_count = LLVMBuildSelect(cg->b, by_a, an, a, "");
+    *b_first = LLVMBuildSelect(cg->b, by_a, cg_i64(cg, 0), b0, "");
+    *b_count = LLVMBuildSelect(cg->b, by_a, b, bn, "");
+    return by_a;
+}
+
 LLVMValueRef cg_task_last(Cg *cg) {
     if (!cg->task)
         return LLVMConstInt(cg->i1, 1, 0);

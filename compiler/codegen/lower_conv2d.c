@@ -371,22 +371,14 @@ static void emit_plane(Cg *cg, const Conv *cv, LLVMValueRef b, LLVMValueRef g) {
  * images split, and the filter loop keeps its constant trip count of 1: a runtime one cost
  * LeNet-5's first layer 34% more compile time. */
 static void take_part(Cg *cg, Conv *cv, LLVMValueRef N, LLVMValueRef *first, LLVMValueRef *count) {
-    LLVMValueRef J = cg_i64(cg, cv->Fg / cv->fb), n0, nn;
-    cg_task_part(cg, N, &n0, &nn);
+    LLVMValueRef J = cg_i64(cg, cv->Fg / cv->fb);
     if (cv->Fg / cv->fb < 2) {
         cv->j0 = cg_i64(cg, 0);
         cv->jn = J;
-        *first = n0;
-        *count = nn;
+        cg_task_part(cg, N, first, count);
         return;
     }
-    cg_task_part(cg, J, &cv->j0, &cv->jn);
-    LLVMValueRef images = cg->task ? LLVMBuildICmp(cg->b, LLVMIntSGE, N, cg->ntasks, "by.images")
-                                   : LLVMConstInt(cg->i1, 1, 0);
-    *first = LLVMBuildSelect(cg->b, images, n0, cg_i64(cg, 0), "");
-    *count = LLVMBuildSelect(cg->b, images, nn, N, "");
-    cv->j0 = LLVMBuildSelect(cg->b, images, cg_i64(cg, 0), cv->j0, "");
-    cv->jn = LLVMBuildSelect(cg->b, images, J, cv->jn, "");
+    cg_task_part2(cg, N, J, first, count, &cv->j0, &cv->jn);
 }
 
 bool lower_conv2d(Cg *cg, Node *n) {

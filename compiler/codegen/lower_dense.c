@@ -238,24 +238,16 @@ static void emit_rows(Cg *cg, const Dense *dn, LLVMValueRef first, LLVMValueRef 
  * A layer with fewer than two groups only ever splits its rows, and its part stays
  * constant where it can: runtime panel counts cost it 17% more compile time. */
 static void take_part(Cg *cg, Dense *dn, LLVMValueRef M, LLVMValueRef *first, LLVMValueRef *count) {
-    LLVMValueRef G = cg_i64(cg, dn->G), g0, gn, r0, rn;
-    cg_task_part(cg, M, &r0, &rn);
+    LLVMValueRef G = cg_i64(cg, dn->G), yes = LLVMConstInt(cg->i1, 1, 0);
     if (dn->G < 2) {
         dn->g0 = cg_i64(cg, 0);
         dn->gn = G;
-        dn->tail = LLVMConstInt(cg->i1, 1, 0);
-        *first = r0;
-        *count = rn;
+        dn->tail = yes;
+        cg_task_part(cg, M, first, count);
         return;
     }
-    cg_task_part(cg, G, &g0, &gn);
-    LLVMValueRef panels = cg->task ? LLVMBuildICmp(cg->b, LLVMIntSGE, G, cg->ntasks, "by.panels")
-                                   : LLVMConstInt(cg->i1, 1, 0);
-    dn->g0 = LLVMBuildSelect(cg->b, panels, g0, cg_i64(cg, 0), "");
-    dn->gn = LLVMBuildSelect(cg->b, panels, gn, G, "");
-    dn->tail = LLVMBuildSelect(cg->b, panels, cg_task_last(cg), LLVMConstInt(cg->i1, 1, 0), "");
-    *first = LLVMBuildSelect(cg->b, panels, cg_i64(cg, 0), r0, "");
-    *count = LLVMBuildSelect(cg->b, panels, M, rn, "");
+    LLVMValueRef panels = cg_task_part2(cg, G, M, &dn->g0, &dn->gn, first, count);
+    dn->tail = LLVMBuildSelect(cg->b, panels, cg_task_last(cg), yes, "");
 }
 
 /* All M rows (this task's part of them or of the panels): blocks of MR, of 8 and 4 rows,
