@@ -768,12 +768,8 @@ nnd_status nnd_run(nnd_context *c, const nnd_tensor *inputs, size_t num_inputs,
     st = grow_workspace(c, syms, workspace_need(c, nslices, syms));
     if (st != NND_OK)
         return st;
-    if (nslices <= 1 && m->threads > 1) {
-        m->parallel(c->in_ptrs, c->out_ptrs, syms, c->workspace, &c->runner);
-        return NND_OK;
-    }
-    if (nslices <= 1) {
-        m->forward(c->in_ptrs, c->out_ptrs, syms, c->workspace);
+    if (nslices <= 1) { /* with a pool, the large kernels split between its threads */
+        m->parallel(c->in_ptrs, c->out_ptrs, syms, c->workspace, c->pool ? &c->runner : NULL);
         return NND_OK;
     }
     place_slices(c, nslices, syms);
