@@ -85,7 +85,7 @@ static void write_comment(FILE *out, const Graph *g, const char *prefix, const c
             " *   NULL is allowed when the size is 0.\n"
             " *\n"
             " * Nothing is checked: wrong pointers, sizes or symbol values are undefined behavior.\n"
-            " * Threads: both functions are reentrant and the code has no global state (the\n"
+            " * Threads: the functions are reentrant and the code has no global state (the\n"
             " * weights are read-only), so any number of threads may call %s_forward at once,\n"
             " * each with its own workspace and outputs. */\n",
             prefix, prefix);
