@@ -1,6 +1,5 @@
 /* cg_task.c: parallel regions. A large kernel (dense, conv2d, the windowed pools, a matmul
- * with constant K and P) is lowered
- * into a task function of its own,
+ * with constant K and P) is lowered into a task function of its own,
  *
  *   static void PREFIX_forward_parallel.NODE(const Pack *pack, int task);
  *   typedef struct Pack { inputs, outputs, symbols, workspace; int64_t ntasks; } Pack;

@@ -167,7 +167,6 @@ LLVMValueRef cg_vec_load_picked(Cg *cg, LLVMValueRef base, LLVMValueRef i, int w
     return gather_lanes(cg, v, width, stride);
 }
 
-/* A strided row is loaded as the one span that covers it and shuffled. */
 /* A strided vector with every lane on, from two loads of half the power of two that covers
  * its span, one at each end of it (they overlap unless the span is that power of two), and
  * one two-source shuffle (vpermt2ps with AVX-512). A load of the span itself (<31 x float>

@@ -31,7 +31,7 @@ typedef struct Dense {
     int V, NR;             /* floats per vector; columns per panel (V or 2V) */
     int MR;                /* rows per block */
     int64_t P, Pfull;      /* panels; panels with all NR columns inside U */
-    int64_t G;             /* groups of ROW_PANELS full panels */
+    int64_t G, left;       /* groups of ROW_PANELS full panels; full panels after them */
     int64_t ldw, pstride;  /* floats from one line k of a panel to the next; panel to panel */
     bool unpadded;         /* the weights are matmul's b: a cut panel's lines end at U */
     LLVMValueRef X, Y, Wp, Bp;
@@ -78,6 +78,7 @@ static void plan(Cg *cg, const Node *n, int64_t K, int64_t U, Dense *dn) {
     dn->P = (U + dn->NR - 1) / dn->NR;
     dn->Pfull = U / dn->NR;
     dn->G = dn->Pfull / ROW_PANELS;
+    dn->left = dn->Pfull % ROW_PANELS;
     dn->ldw = dn->NR;
     dn->pstride = K * dn->NR;
 }
@@ -143,8 +144,8 @@ static void emit_tile(Cg *cg, const Dense *dn, const Tile *t) {
      * block reads it from memory, unless the blocks before it fetched it ahead. */
     if (t->mr > 1 && !t->cut && !dn->unpadded)
         for (int64_t h = 0; h < NR; h += CACHE_LINE_FLOATS)
-            cg_prefetch_l2(cg, dn->Wp,
-                           cg_add(cg, cg_addc(cg, wbase[0], K * NR + h), cg_mulc(cg, k, NR)));
+            cg_prefetch_l2(cg, dn->Wp, cg_add(cg, cg_addc(cg, wbase[0], dn->pstride + h),
+                                              cg_mulc(cg, k, dn->ldw)));
     int a = 0;
     for (int r = 0; r < t->mr; r++) {
         LLVMValueRef xs = cg_vec_splat(cg, cg_load(cg, dn->X, cg_add(cg, xrow[r], k)), V);
@@ -178,10 +179,9 @@ static void emit_tile(Cg *cg, const Dense *dn, const Tile *t) {
 /* `count` blocks of mr rows from row `first`: for each panel of the part, every block. */
 static void emit_blocks(Cg *cg, const Dense *dn, LLVMValueRef first, LLVMValueRef count, int mr) {
     if (dn->Pfull > 0) {
-        int64_t left = dn->Pfull - dn->G * ROW_PANELS;
         LLVMValueRef np = cg_mulc(cg, dn->gn, ROW_PANELS);
-        if (left > 0)
-            np = cg_add(cg, np, LLVMBuildSelect(cg->b, dn->tail, cg_i64(cg, left), cg_i64(cg, 0), ""));
+        if (dn->left > 0)
+            np = cg_add(cg, np, LLVMBuildSelect(cg->b, dn->tail, cg_i64(cg, dn->left), cg_i64(cg, 0), ""));
         CgLoop lp, lb;
         LLVMValueRef p = cg_add(cg, cg_mulc(cg, dn->g0, ROW_PANELS),
                                 cg_loop_begin(cg, &lp, np, "dense.panel"));
@@ -215,7 +215,6 @@ static void emit_row_tiles(Cg *cg, const Dense *dn, LLVMValueRef first, LLVMValu
 }
 
 static void emit_rows(Cg *cg, const Dense *dn, LLVMValueRef first, LLVMValueRef count) {
-    int64_t left = dn->Pfull % ROW_PANELS;
     if (dn->G > 0) {
         CgLoop lq;
         LLVMValueRef q = cg_add(cg, dn->g0, cg_loop_begin(cg, &lq, dn->gn, "dense.group"));
@@ -223,10 +222,10 @@ static void emit_rows(Cg *cg, const Dense *dn, LLVMValueRef first, LLVMValueRef 
         cg_loop_end(cg, &lq, NULL);
     }
     bool cut = dn->P > dn->Pfull;
-    if (left + cut > 0) {
+    if (dn->left + cut > 0) {
         CgIf f;
         cg_if_begin(cg, &f, dn->tail, "dense.tail");
-        emit_row_tiles(cg, dn, first, count, cg_i64(cg, dn->G * ROW_PANELS), (int)(left + cut),
+        emit_row_tiles(cg, dn, first, count, cg_i64(cg, dn->G * ROW_PANELS), (int)(dn->left + cut),
                        cut);
         cg_if_end(cg, &f);
     }

@@ -6,7 +6,6 @@
  * reduction serial (one maxnum per element, four cycles each: 40% of a 1000-wide softmax),
  * so a unit-stride line takes its maximum in explicit vectors (max_of_line). */
 #include <stdio.h>
-#include <string.h>
 
 #include "cg_vec.h"
 
@@ -24,7 +23,7 @@ static Dim prod(const Shape *s, int from, int to) {
 static LLVMValueRef max_of_line(Cg *cg, LLVMValueRef X, LLVMValueRef base, int64_t L, LLVMValueRef m) {
     int V = cg_vec_native(cg);
     int64_t full = L / V;
-    if (full > 0 && V > 1) {
+    if (full > 0) {
         CgLoop lv;
         LLVMValueRef j = cg_loop_begin(cg, &lv, cg_i64(cg, full), "softmax.maxv");
         LLVMValueRef acc = cg_loop_acc(cg, &lv, cg_vec_splat_const(cg, -__builtin_inf(), V), "vmax");
@@ -32,13 +31,7 @@ static LLVMValueRef max_of_line(Cg *cg, LLVMValueRef X, LLVMValueRef base, int64
                                      (uint32_t)((1ull << V) - 1), 0.0);
         LLVMValueRef next = cg_intrinsic2(cg, "maxnum", acc, x);
         cg_loop_end(cg, &lv, &next);
-        LLVMTypeRef types[1] = {LLVMTypeOf(lv.acc_out[0])};
-        const char *name = "llvm.vector.reduce.fmax";
-        unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
-        LLVMValueRef r = LLVMBuildCall2(cg->b, LLVMIntrinsicGetType(cg->ctx, id, types, 1),
-                                        LLVMGetIntrinsicDeclaration(cg->mod, id, types, 1),
-                                        &lv.acc_out[0], 1, "");
-        m = cg_intrinsic2(cg, "maxnum", m, r);
+        m = cg_intrinsic2(cg, "maxnum", m, cg_intrinsic1(cg, "vector.reduce.fmax", lv.acc_out[0]));
     }
     for (int64_t k = full * V; k < L; k++)
         m = cg_intrinsic2(cg, "maxnum", m, cg_load(cg, X, cg_addc(cg, base, k)));
