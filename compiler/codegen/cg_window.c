@@ -89,3 +89,61 @@ CgCols cg_window_cols(Arena *a, const CgWindow *w, int64_t out) {
     }
     return c;
 }
+
+/* The masks of the vector at flat output p: lane l is output p + l, at row (p + l) / ow and
+ * column (p + l) % ow, and reads inside for tap (kh, kw) when both axes do. */
+static void flat_vector(const CgWindow *rows, const CgWindow *cols, int64_t ow, int width,
+                        int64_t p, uint32_t *mask) {
+    for (int64_t kh = 0; kh < rows->kernel; kh++)
+        for (int64_t kw = 0; kw < cols->kernel; kw++) {
+            uint32_t m = 0;
+            for (int l = 0; l < width; l++)
+                m |= (uint32_t)(inside(rows, (p + l) / ow, kh) && inside(cols, (p + l) % ow, kw))
+                     << l;
+            mask[kh * cols->kernel + kw] = m;
+        }
+}
+
+CgFlat cg_window_flat(Arena *a, const CgWindow *rows, const CgWindow *cols, int64_t oh,
+                      int64_t ow, int width) {
+    int64_t g = ow, r = width;
+    while (r) { /* gcd(ow, width) */
+        int64_t t = g % r;
+        g = r;
+        r = t;
+    }
+    int64_t total = oh * ow, period = ow / g * width, taps = rows->kernel * cols->kernel;
+    int64_t nper = total / period, tail = total - nper * period;
+    CgFlat f = {.width = width, .period = period,
+                .runs = arena_array(a, (size_t)nper + 1, sizeof(CgFlatRun))};
+    int pvec = (int)(period / width);
+    size_t bytes = (size_t)(pvec * taps) * sizeof(uint32_t);
+    uint32_t *cur = arena_array(a, (size_t)(pvec * taps), sizeof *cur);
+    for (int64_t i = 0; i < nper; i++) {
+        for (int v = 0; v < pvec; v++)
+            flat_vector(rows, cols, ow, width, i * period + v * width, cur + v * taps);
+        CgFlatRun *last = f.nruns ? &f.runs[f.nruns - 1] : NULL;
+        if (last && memcmp(last->mask, cur, bytes) == 0) {
+            last->count++;
+            continue;
+        }
+        CgFlatRun *run = &f.runs[f.nruns++];
+        *run = (CgFlatRun){i * period, 1, pvec, arena_array(a, (size_t)pvec, sizeof(int64_t)),
+                           arena_array(a, (size_t)(pvec * taps), sizeof *cur)};
+        for (int v = 0; v < pvec; v++)
+            run->off[v] = v * width;
+        memcpy(run->mask, cur, bytes);
+    }
+    if (tail > 0) {
+        int nvec = (int)((tail + width - 1) / width);
+        CgFlatRun *run = &f.runs[f.nruns++];
+        *run = (CgFlatRun){nper * period, 1, nvec, arena_array(a, (size_t)nvec, sizeof(int64_t)),
+                           arena_array(a, (size_t)(nvec * taps), sizeof *cur)};
+        for (int v = 0; v < nvec; v++) {
+            /* The last vector ends at the last output, overlapping the one before. */
+            run->off[v] = v == nvec - 1 ? total - width - run->p0 : v * width;
+            flat_vector(rows, cols, ow, width, run->p0 + run->off[v], run->mask + v * taps);
+        }
+    }
+    return f;
+}

@@ -55,7 +55,34 @@ typedef struct CgCols {
     CgColBlock *blocks;
 } CgCols;
 
+/* A plane of oh x ow outputs whose input rows are as long as its output rows (stride 1 on
+ * both axes, in == ow along columns), seen as one flat row of oh * ow outputs: output p of
+ * the plane reads input p + (kh * dilation - pad) * ow + kw * dilation - pad, so a vector
+ * of consecutive outputs may cross into the next row, and no lane is wasted on a row that
+ * is not a multiple of the width. Vectors of `width` outputs sit at 0, width, ..., the last
+ * one ending at oh * ow (overlapping its predecessor). `period` = lcm(ow, width) outputs
+ * repeat the same column masks; a run is `count` periods (or, at the end, a stretch of
+ * fewer outputs) of `nvec` vectors from p0, with, for vector v and tap (kh, kw), the mask
+ * of lanes whose input is inside: mask[(v * kh_taps + kh) * kw_taps + kw]. Consecutive
+ * periods with the same masks (those away from the top and bottom borders) share a run. */
+typedef struct CgFlatRun {
+    int64_t p0, count;
+    int nvec;
+    int64_t *off; /* vector v's first output is p0 + off[v] (the last one's may reach back) */
+    uint32_t *mask;
+} CgFlatRun;
+
+typedef struct CgFlat {
+    int width, nruns;
+    int64_t period;
+    CgFlatRun *runs;
+} CgFlat;
+
 CgRows cg_window_rows(Arena *a, const CgWindow *w, int64_t out);
+/* The flat plan of an oh x ow plane with `width`-float vectors (rows, cols: the two axes'
+ * windows, both of stride 1, cols->in == ow, oh * ow >= width). */
+CgFlat cg_window_flat(Arena *a, const CgWindow *rows, const CgWindow *cols, int64_t oh,
+                      int64_t ow, int width);
 /* The width is the smallest power of two that covers the row, at most CG_VL and as long as a
  * strided load of it spans at most CG_MAX_SPAN floats; lanes past a narrower row are off. */
 CgCols cg_window_cols(Arena *a, const CgWindow *w, int64_t out);

@@ -966,6 +966,18 @@ CONVS = [
     ("k5_same_d2", (2, 4, 5), dict(args=', padding="same", dilation=2', padding="same", dilation=2)),
     ("k45_g2_p12", (4, 6, [4, 5]), dict(args=", padding=[1, 2], groups=2", padding=(1, 2), groups=2)),
     ("k5_p2_s4_w1", (3, 4, 5), dict(args=", stride=4, padding=2", stride=4, padding=2, hw=(9, 3))),
+    # Stride 1 with rows as long in as out runs the plane as one flat row when that takes
+    # fewer vectors (lower_conv2d.c, plan_flat): vectors cross rows, the column masks repeat
+    # every lcm(W, 16) outputs (28: 4 rows), the rows at the top and bottom borders and the
+    # last vector (overlapping its predecessor) have their own.
+    ("flat_p1_28", (3, 8, 3), dict(args=", padding=1", padding=1, hw=(28, 28))),
+    ("flat_p1_9x56", (2, 8, 3), dict(args=", padding=1", padding=1, hw=(9, 56))),
+    ("flat_p1_7", (16, 24, 3), dict(args=", padding=1", padding=1, hw=(7, 7))),
+    ("flat_dw_14", (8, 8, 3), dict(args=", padding=1, groups=8", padding=1, groups=8, hw=(14, 14))),
+    ("flat_same_d2_12", (4, 8, 3), dict(args=', padding="same", dilation=2', padding="same",
+                                        dilation=2, hw=(12, 12))),
+    ("flat_k13_20", (3, 4, [1, 3]), dict(args=", padding=[0, 1]", padding=(0, 1), hw=(20, 20))),
+    ("flat_same_k4_10", (3, 8, 4), dict(args=', padding="same"', padding="same", hw=(10, 10))),
 ]
 for _tag, (_cin, _cout, _k), _kw in CONVS:
     case(f"conv2d_{_tag}", _conv(_cin, _cout, _k, **_kw),
@@ -1242,6 +1254,27 @@ def _resblock(c):
 case("resnet_block", _resblock,
      "ResNet basic block: conv-bn-relu-conv-bn + identity, relu; 8 channels, 9x9", batches=IMG,
      rtol=RTOL_MODEL, atol=ATOL_MODEL)
+
+
+def _resblock_flat(c):
+    c.input("x", ["N", 8, 28, 28])
+    c.conv("a", 8, 8, 3)
+    c.conv("b", 8, 8, 3)
+    c.body = [
+        "a = conv2d(x, 8, kernel=3, padding=1) -> relu",
+        "b = conv2d(a, 8, kernel=3, padding=1)",
+        "output y = add(b, x) -> relu",
+    ]
+
+    def ref(t):
+        a = F.relu(F.conv2d(t["x"], t["a.weight"], t["a.bias"], padding=1))
+        return {"y": F.relu(F.conv2d(a, t["b.weight"], t["b.bias"], padding=1) + t["x"])}
+    c.ref = ref
+
+
+case("resblock_28", _resblock_flat,
+     "residual block at 28x28 (flat planes, the add and relu fused into the second conv)",
+     batches=IMG, rtol=RTOL_MODEL, atol=ATOL_MODEL)
 
 
 def _two_io(c):
