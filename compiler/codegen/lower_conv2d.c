@@ -51,6 +51,8 @@ enum {
     MAX_ACCS = 32,    /* accumulator vectors per block: rows x filters x chains */
     ROLL_TAPS = 16,   /* larger kernels loop over their columns */
     MAX_FLAT_VECS = 32, /* a flat plane's distinct vectors (its code) at most */
+    MAX_PICKS = 16,     /* distinct lane-mask tables one kernel column shares */
+    MIN_FLAT_FB = 4,    /* flat planes need at least this many filters per block */
 };
 
 typedef struct Conv {
@@ -121,27 +123,31 @@ static LLVMValueRef pack_weights(Cg *cg, const Conv *cv, const Param *wp) {
     return cg_param(cg, &packed);
 }
 
-/* Whether the plane runs flat (cg_window_flat) and its plan: with stride 1 and input rows as
- * long as the output's (same padding), unrolled kernel columns, and fewer native vector
- * operations than row by row. Rows of 56 take four vectors of 16 each (64 lanes for 56
- * outputs) and flat three and a half; rows of 7 take one of 8 each (half a zmm) and flat
- * 7/16 of one. A plan of more than MAX_FLAT_VECS distinct vectors stays row by row (its
- * code). */
-static void plan_flat(Cg *cg, Conv *cv, const CgWindow *rows, const CgWindow *cols) {
+/* Whether the plane runs flat (cg_window_flat) and its plan: with stride 1, input rows as
+ * long as the output's (same padding), and fewer native vector operations than row by row.
+ * Rows of 56 take four vectors of 16 each (64 lanes for 56 outputs) and flat three and a
+ * half; rows of 7 take one of 8 each (half a zmm) and flat 7/16 of one. Flat vectors do
+ * not share their loads between rows (row by row, row i's input at kernel row kh is row
+ * i + 1's at kh - 1), and with the kernel columns a loop each row picks its own masks, so a
+ * block needs MIN_FLAT_FB filters to pay for them: depthwise 3x3 and 5x5 layers at 14x14
+ * and 7x7 ran 10-70% slower flat. A plan of more than MAX_FLAT_VECS distinct vectors stays
+ * row by row (its code). */
+static bool plan_flat(Cg *cg, Conv *cv, const CgWindow *rows, const CgWindow *cols) {
     int64_t width = CG_VL, native = cg_vec_native(cg), total = cv->OH * cv->OW;
-    if (cv->sh != 1 || cv->sw != 1 || cv->W != cv->OW || cv->roll_kw || total < width)
-        return;
+    if (cv->sh != 1 || cv->sw != 1 || cv->W != cv->OW || total < width || cv->fb < MIN_FLAT_FB)
+        return false;
     int64_t cw = cv->cols.width;
     int64_t by_rows = cv->OH * ((cv->OW + cw - 1) / cw) * ((cw + native - 1) / native);
     int64_t flat = (total + width - 1) / width * ((width + native - 1) / native);
     if (16 * flat > 15 * by_rows)
-        return;
+        return false;
     CgFlat f = cg_window_flat(cg->g->arena, rows, cols, cv->OH, cv->OW, (int)width);
     int vecs = 0;
     for (int i = 0; i < f.nruns; i++)
         vecs += f.runs[i].nvec;
     if (vecs <= MAX_FLAT_VECS)
         cv->flat = f;
+    return cv->flat.nruns > 0;
 }
 
 static void conv_setup(Cg *cg, const Node *n, Conv *cv) {
@@ -163,8 +169,9 @@ static void conv_setup(Cg *cg, const Node *n, Conv *cv) {
         .in = cv->W, .kernel = cv->KW, .stride = cv->sw, .dilation = cv->dw, .pad = cv->pl};
     cv->rows = cg_window_rows(a, &rows, cv->OH);
     cv->cols = cg_window_cols(a, &cols, cv->OW);
-    plan_flat(cg, cv, &rows, &cols);
     plan_tile(cg, cv);
+    if (plan_flat(cg, cv, &rows, &cols))
+        plan_tile(cg, cv); /* again: a flat block's "rows" are vectors, not capped by OH */
     const Param *bp = node_param(n, "bias");
     cv->X = cg->buf[n->in[0]->id];
     cv->Y = cg->buf[n->id];
@@ -193,6 +200,29 @@ typedef struct TapCol {
     LLVMValueRef kwv, pick;
 } TapCol;
 
+/* A flat block's lane masks for one row and kernel row, over the kernel columns (KW of
+ * them at tab), chosen by the kw loop's index: picked from a table at run time, or NULL when
+ * they are all alike (tab[0]). Rows and kernel rows with the same masks (all of them away
+ * from the borders) share one pick. */
+typedef struct Picks {
+    int n;
+    const uint32_t *tab[MAX_PICKS];
+    LLVMValueRef pick[MAX_PICKS];
+} Picks;
+
+static LLVMValueRef flat_pick(Cg *cg, const Conv *cv, Picks *ps, const uint32_t *tab,
+                              LLVMValueRef kwv, int width) {
+    for (int i = 0; i < ps->n; i++)
+        if (memcmp(ps->tab[i], tab, (size_t)cv->KW * sizeof *tab) == 0)
+            return ps->pick[i];
+    LLVMValueRef p = cg_vec_mask_pick(cg, tab, (int)cv->KW, kwv, width, cv->sw);
+    if (ps->n < MAX_PICKS) {
+        ps->tab[ps->n] = tab;
+        ps->pick[ps->n++] = p;
+    }
+    return p;
+}
+
 /* Adds the taps of channel c in kernel column col, every kernel row, to the block's
  * accumulators; x and w index the first channel. A row whose input row is padding for a
  * kernel row leaves that kernel row out. Kernel rows are the inner loop: the input vector of
@@ -209,12 +239,28 @@ static void add_column(Cg *cg, const Conv *cv, const Block *bk, LLVMValueRef x, 
         w = cg_add(cg, w, cg_mulc(cg, col->kwv, cv->fb));
     }
     int64_t kw = col->kwv ? 0 : col->kw;
+    Picks ps = {0};
     for (int64_t kh = 0; kh < cv->KH; kh++) {
         bool in[MAX_RB], any = false;
         uint32_t m[MAX_RB];
+        LLVMValueRef pick[MAX_RB];
         for (int64_t row = 0; row < bk->rows; row++) {
-            m[row] = bk->fmask ? bk->fmask[(row * cv->KH + kh) * cv->KW + kw] : mask;
-            any |= in[row] = bk->fmask ? m[row] != 0 : run_has_tap(bk->run[row], kh);
+            pick[row] = col->pick;
+            if (!bk->fmask) {
+                m[row] = mask;
+                any |= in[row] = run_has_tap(bk->run[row], kh);
+                continue;
+            }
+            const uint32_t *tab = bk->fmask + (row * cv->KH + kh) * cv->KW;
+            m[row] = tab[kw];
+            in[row] = m[row] != 0;
+            if (col->kwv) { /* the kw loop: the masks of every kernel column */
+                for (int64_t j = 1; j < cv->KW; j++)
+                    in[row] |= tab[j] != 0;
+                if (in[row])
+                    pick[row] = flat_pick(cg, cv, &ps, tab, col->kwv, bk->width);
+            }
+            any |= in[row];
         }
         if (!any)
             continue;
@@ -225,8 +271,8 @@ static void add_column(Cg *cg, const Conv *cv, const Block *bk, LLVMValueRef x, 
             int64_t xoff = (c * cv->H + kh * cv->dh - cv->pt) * cv->W + kw * cv->dw - cv->pl +
                            (bk->fmask ? bk->off[row] - bk->off[0] : row * cv->sh * cv->W);
             LLVMValueRef at = cg_add_signed(cg, x, xoff);
-            xv[row] = col->pick
-                          ? cg_vec_load_picked(cg, cv->X, at, bk->width, cv->sw, col->pick, 0.0)
+            xv[row] = pick[row]
+                          ? cg_vec_load_picked(cg, cv->X, at, bk->width, cv->sw, pick[row], 0.0)
                           : cg_vec_load(cg, cv->X, at, bk->width, cv->sw, m[row], 0.0);
         }
         for (int64_t fi = 0; fi < cv->fb; fi++) {
@@ -260,8 +306,9 @@ static void add_taps(Cg *cg, const Conv *cv, const Block *bk, LLVMValueRef x, LL
         for (int i = 0; i < na; i++)
             acc[i] = cg_loop_acc(cg, &l, acc[i], "");
         TapCol col = {.kwv = kwv,
-                      .pick =
-                          cg_vec_mask_pick(cg, bk->cb->mask, (int)cv->KW, kwv, bk->width, cv->sw)};
+                      .pick = bk->fmask ? NULL
+                                        : cg_vec_mask_pick(cg, bk->cb->mask, (int)cv->KW, kwv,
+                                                           bk->width, cv->sw)};
         add_column(cg, cv, bk, x, w, c, &col, acc, &t);
         cg_loop_end(cg, &l, acc);
         for (int i = 0; i < na; i++)

@@ -966,18 +966,26 @@ CONVS = [
     ("k5_same_d2", (2, 4, 5), dict(args=', padding="same", dilation=2', padding="same", dilation=2)),
     ("k45_g2_p12", (4, 6, [4, 5]), dict(args=", padding=[1, 2], groups=2", padding=(1, 2), groups=2)),
     ("k5_p2_s4_w1", (3, 4, 5), dict(args=", stride=4, padding=2", stride=4, padding=2, hw=(9, 3))),
-    # Stride 1 with rows as long in as out runs the plane as one flat row when that takes
-    # fewer vectors (lower_conv2d.c, plan_flat): vectors cross rows, the column masks repeat
+    # Stride 1 with rows as long in as out and 4 or more filters per block runs the plane as
+    # one flat row when that takes fewer vectors (lower_conv2d.c, plan_flat): vectors cross rows, the column masks repeat
     # every lcm(W, 16) outputs (28: 4 rows), the rows at the top and bottom borders and the
     # last vector (overlapping its predecessor) have their own.
     ("flat_p1_28", (3, 8, 3), dict(args=", padding=1", padding=1, hw=(28, 28))),
     ("flat_p1_9x56", (2, 8, 3), dict(args=", padding=1", padding=1, hw=(9, 56))),
     ("flat_p1_7", (16, 24, 3), dict(args=", padding=1", padding=1, hw=(7, 7))),
-    ("flat_dw_14", (8, 8, 3), dict(args=", padding=1, groups=8", padding=1, groups=8, hw=(14, 14))),
+    ("flat_g2_14", (8, 8, 3), dict(args=", padding=1, groups=2", padding=1, groups=2, hw=(14, 14))),
     ("flat_same_d2_12", (4, 8, 3), dict(args=', padding="same", dilation=2', padding="same",
                                         dilation=2, hw=(12, 12))),
     ("flat_k13_20", (3, 4, [1, 3]), dict(args=", padding=[0, 1]", padding=(0, 1), hw=(20, 20))),
     ("flat_same_k4_10", (3, 8, 4), dict(args=', padding="same"', padding="same", hw=(10, 10))),
+    # ... and with the kernel columns a loop, each row's and kernel row's masks picked by it
+    ("flat_k5_p2_28", (1, 6, 5), dict(args=", padding=2", padding=2, hw=(28, 28))),
+    ("flat_k5_g2_7", (4, 8, 5), dict(args=", padding=2, groups=2", padding=2, groups=2, hw=(7, 7))),
+    # (depthwise layers stay row by row: too few filters per block to pay for flat loads)
+    ("dw_k5_p2_7", (4, 4, 5), dict(args=", padding=2, groups=4", padding=2, groups=4, hw=(7, 7))),
+    ("flat_k7_p3_14", (2, 4, 7), dict(args=", padding=3", padding=3, hw=(14, 14))),
+    ("flat_k5_same_d2_12", (2, 4, 5), dict(args=', padding="same", dilation=2', padding="same",
+                                           dilation=2, hw=(12, 12))),
 ]
 for _tag, (_cin, _cout, _k), _kw in CONVS:
     case(f"conv2d_{_tag}", _conv(_cin, _cout, _k, **_kw),
