@@ -104,6 +104,15 @@ static void flat_vector(const CgWindow *rows, const CgWindow *cols, int64_t ow, 
         }
 }
 
+/* Whether every kernel row is inside for output rows [r, r + n). */
+static bool rows_inside(const CgWindow *rows, int64_t r, int64_t n) {
+    for (int64_t o = r; o < r + n; o++)
+        for (int64_t t = 0; t < rows->kernel; t++)
+            if (!inside(rows, o, t))
+                return false;
+    return true;
+}
+
 CgFlat cg_window_flat(Arena *a, const CgWindow *rows, const CgWindow *cols, int64_t oh,
                       int64_t ow, int width) {
     int64_t g = ow, r = width;
@@ -119,7 +128,15 @@ CgFlat cg_window_flat(Arena *a, const CgWindow *rows, const CgWindow *cols, int6
     int pvec = (int)(period / width);
     size_t bytes = (size_t)(pvec * taps) * sizeof(uint32_t);
     uint32_t *cur = arena_array(a, (size_t)(pvec * taps), sizeof *cur);
+    bool inner = false; /* the last run's periods have every kernel row inside */
     for (int64_t i = 0; i < nper; i++) {
+        /* Such periods all have the same masks (the columns'): counted, not recomputed. */
+        bool in = rows_inside(rows, i * period / ow, period / ow);
+        if (in && inner) {
+            f.runs[f.nruns - 1].count++;
+            continue;
+        }
+        inner = in;
         for (int v = 0; v < pvec; v++)
             flat_vector(rows, cols, ow, width, i * period + v * width, cur + v * taps);
         CgFlatRun *last = f.nruns ? &f.runs[f.nruns - 1] : NULL;

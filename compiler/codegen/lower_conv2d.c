@@ -139,7 +139,11 @@ static bool plan_flat(Cg *cg, Conv *cv, const CgWindow *rows, const CgWindow *co
     int64_t cw = cv->cols.width;
     int64_t by_rows = cv->OH * ((cv->OW + cw - 1) / cw) * ((cw + native - 1) / native);
     int64_t flat = (total + width - 1) / width * ((width + native - 1) / native);
-    if (16 * flat > 15 * by_rows)
+    int64_t g = width;
+    while (cv->OW % g)
+        g /= 2; /* gcd(OW, width): a period is OW / g vectors */
+    if (16 * flat > 15 * by_rows ||
+        (cv->OW / g > MAX_FLAT_VECS && (total + width - 1) / width > MAX_FLAT_VECS))
         return false;
     CgFlat f = cg_window_flat(cg->g->arena, rows, cols, cv->OH, cv->OW, (int)width);
     int vecs = 0;
