@@ -40,9 +40,13 @@ static double node_flops(const Node *n, const int64_t *syms) {
     case OP_IDENTITY:
     case OP_TRANSPOSE:
     case OP_CONCAT: return 0;
+    case OP_MATMUL: { /* K may be symbolic (attention over a symbolic sequence) */
+        const Shape *x = &n->in[0]->shape;
+        int64_t k;
+        return dim_eval(x->d[x->rank - 1], syms, &k) ? out * 2 * (double)k : 0;
+    }
     case OP_DENSE:
     case OP_CONV2D:
-    case OP_MATMUL:
     case OP_MAXPOOL2D:
     case OP_AVGPOOL2D: return out * node_flops_per_output(n);
     case OP_GLOBAL_AVGPOOL:

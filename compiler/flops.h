@@ -10,7 +10,7 @@
 
 double graph_flops(const Graph *g, const int64_t *sym_values);
 /* The FLOPs of one output element of a node whose work is proportional to its output size
- * (dense, matmul, conv2d, the windowed pools); 0 for every other op. */
+ * (dense, matmul with a constant K, conv2d, the windowed pools); 0 for every other op. */
 double node_flops_per_output(const Node *n);
 
 #endif

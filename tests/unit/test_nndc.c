@@ -163,6 +163,10 @@ static void test_nndc_bench_reports(void) {
     CU_ASSERT(strstr(sh_out, "spread ") != NULL);
     CU_ASSERT(strstr(sh_out, "GFLOP/s") != NULL);
     CU_ASSERT(strstr(sh_out, "compile") != NULL);
+    /* a symbolic K counts at its value: [3, 8, 3] @ [3, 3, 40] with N = S = 3 */
+    CU_ASSERT_EQUAL(sh(NNDC " bench tests/ref/cases/matmul_sym_k_b1/model.nnd --batch 3 "
+                           "--iterations 5"), 0);
+    CU_ASSERT(strstr(sh_out, "(5760 FLOP per pass)") != NULL);
     CU_ASSERT_EQUAL(sh(NNDC " bench tests/golden/graph/dag.nnd --iterations 5"), 1);
     CU_ASSERT_EQUAL(sh(NNDC " bench tests/golden/graph/dag.nnd --iterations 5 --init random:3"), 0);
 }
