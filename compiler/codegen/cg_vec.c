@@ -219,10 +219,26 @@ void cg_vec_store(Cg *cg, LLVMValueRef v, LLVMValueRef base, LLVMValueRef i, int
         LLVMSetAlignment(LLVMBuildStore(cg->b, v, p), 4);
         return;
     }
+    cg_vec_store_picked(cg, v, base, i, mask_vec(cg, lanes, width));
+}
+
+void cg_vec_store_picked(Cg *cg, LLVMValueRef v, LLVMValueRef base, LLVMValueRef i,
+                         LLVMValueRef mask) {
     LLVMTypeRef types[2] = {LLVMTypeOf(v), cg->ptr};
     unsigned id = LLVMLookupIntrinsicID("llvm.masked.store", strlen("llvm.masked.store"));
     LLVMValueRef args[4] = {v, LLVMBuildInBoundsGEP2(cg->b, cg->f32, base, &i, 1, ""),
-                            LLVMConstInt(cg->i32, 4, 0), mask_vec(cg, lanes, width)};
+                            LLVMConstInt(cg->i32, 4, 0), mask};
     LLVMBuildCall2(cg->b, LLVMIntrinsicGetType(cg->ctx, id, types, 2),
                    LLVMGetIntrinsicDeclaration(cg->mod, id, types, 2), args, 4, "");
+}
+
+LLVMValueRef cg_vec_lanes_below(Cg *cg, int64_t first, LLVMValueRef n, int width) {
+    LLVMValueRef idx[CG_MAX_SPAN];
+    for (int l = 0; l < width; l++)
+        idx[l] = cg_i64(cg, first + l);
+    LLVMTypeRef vt = LLVMVectorType(cg->i64, (unsigned)width);
+    LLVMValueRef v = LLVMBuildInsertElement(cg->b, LLVMGetPoison(vt), n, cg_i64(cg, 0), "");
+    v = LLVMBuildShuffleVector(cg->b, v, LLVMGetPoison(vt),
+                               LLVMConstNull(LLVMVectorType(cg->i32, (unsigned)width)), "");
+    return LLVMBuildICmp(cg->b, LLVMIntSLT, LLVMConstVector(idx, (unsigned)width), v, "lanes");
 }

@@ -53,5 +53,11 @@ LLVMValueRef cg_vec_load_picked(Cg *cg, LLVMValueRef base, LLVMValueRef i, int w
 /* base[i..i+width) = v, only the lanes set in `lanes`. */
 void cg_vec_store(Cg *cg, LLVMValueRef v, LLVMValueRef base, LLVMValueRef i, int width,
                   uint32_t lanes);
+/* cg_vec_store with a run-time <width x i1> lane mask. */
+void cg_vec_store_picked(Cg *cg, LLVMValueRef v, LLVMValueRef base, LLVMValueRef i,
+                         LLVMValueRef mask);
+/* The run-time lane mask of lanes l with first + l < n (an i64), for the _picked loads and
+ * stores of a stride-1 vector. */
+LLVMValueRef cg_vec_lanes_below(Cg *cg, int64_t first, LLVMValueRef n, int width);
 
 #endif

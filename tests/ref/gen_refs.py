@@ -1151,6 +1151,33 @@ for _tag, _ad, _bd in MATMULS:
     case(f"matmul_{_tag}", _matmul(_ad, _bd), f"matmul(a, b) with a {fmt(_ad)}, b {fmt(_bd)}",
          rtol=RTOL_ACC, atol=ATOL_ACC)
 
+# A symbolic K or P (a second symbol S): register tiles of 6 rows x 2 vectors of columns over
+# runtime sizes (lower_matmul.c, rows_tiled), the last rows one at a time, the columns past
+# the last whole chunk with run-time lane masks. S is not a multiple of any vector width.
+MATMULS_SYM = [
+    ("sym_p", ["N", 13, 9], [9, "S"], 57),
+    ("sym_k", ["N", 8, "S"], ["N", "S", 40], 23),
+    ("sym_attn", ["N", "S", 16], ["N", 16, "S"], 35),
+    ("sym_p64", ["N", 7, 5], [5, "S"], 64),
+]
+for _tag, _ad, _bd, _s in MATMULS_SYM:
+    case(f"matmul_{_tag}", _matmul(_ad, _bd, {"S": _s}),
+         f"matmul(a, b) with a {fmt(_ad)}, b {fmt(_bd)}, S = {_s}", rtol=RTOL_ACC, atol=ATOL_ACC)
+
+
+def _matmul_sym_epi(c):
+    c.syms["S"] = 45
+    c.input("a", ["N", 6, 11])
+    c.input("b", ["N", 11, "S"])
+    c.input("c", ["N", 6, "S"])
+    c.body = ["output y = matmul(a, b) -> add(c) -> relu"]
+    c.ref = lambda t: {"y": F.relu(torch.matmul(t["a"], t["b"]) + t["c"])}
+
+
+case("matmul_sym_epilogue", _matmul_sym_epi,
+     "matmul over a symbolic P (S = 45) with add and relu fused, the cut chunk's included",
+     rtol=RTOL_ACC, atol=ATOL_ACC)
+
 
 # ---------------------------------------------------------------------------------------------
 # concat

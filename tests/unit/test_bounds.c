@@ -98,6 +98,8 @@ static const char *models[] = {
     "model m {\n  input a : f32[N, 5, 9]\n  input b : f32[9, 17]\n  output y = matmul(a, b)\n}\n",
     "model m {\n  input a : f32[N, 37, 30]\n  input b : f32[30, 50]\n  output y = matmul(a, b)\n}\n",
     "model m {\n  input a : f32[N, 3, 20]\n  input b : f32[N, 20, 7]\n  output y = matmul(a, b)\n}\n",
+    /* a symbolic P: the columns past the last whole chunk under run-time lane masks */
+    "model m {\n  input a : f32[N, 7, 9]\n  input b : f32[9, N]\n  output y = matmul(a, b)\n}\n",
     "model m {\n  input x : f32[N, 5, 11, 13]\n  output y = conv2d(x, 6, kernel=3, stride=2, padding=1)\n}\n",
     "model m {\n  input x : f32[N, 4, 17, 33]\n  output y = conv2d(x, 4, kernel=3, stride=2)\n}\n",
     "model m {\n  input x : f32[N, 2, 12, 35]\n  output y = conv2d(x, 3, kernel=5, stride=3, padding=2)\n}\n",
