@@ -226,7 +226,8 @@ void cg_vec_store_picked(Cg *cg, LLVMValueRef v, LLVMValueRef base, LLVMValueRef
                          LLVMValueRef mask) {
     LLVMTypeRef types[2] = {LLVMTypeOf(v), cg->ptr};
     unsigned id = LLVMLookupIntrinsicID("llvm.masked.store", strlen("llvm.masked.store"));
-    LLVMValueRef args[4] = {v, LLVMBuildInBoundsGEP2(cg->b, cg->f32, base, &i, 1, ""),
+    /* A plain GEP: the start may lie past the buffer where the first lanes are off. */
+    LLVMValueRef args[4] = {v, LLVMBuildGEP2(cg->b, cg->f32, base, &i, 1, ""),
                             LLVMConstInt(cg->i32, 4, 0), mask};
     LLVMBuildCall2(cg->b, LLVMIntrinsicGetType(cg->ctx, id, types, 2),
                    LLVMGetIntrinsicDeclaration(cg->mod, id, types, 2), args, 4, "");

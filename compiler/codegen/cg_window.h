@@ -57,7 +57,8 @@ typedef struct CgCols {
 
 /* A plane of oh x ow outputs whose input rows are as long as its output rows (stride 1 on
  * both axes, in == ow along columns), seen as one flat row of oh * ow outputs: output p of
- * the plane reads input p + (kh * dilation - pad) * ow + kw * dilation - pad, so a vector
+ * the plane reads input p + (kh * dh - pt) * ow + kw * dw - pl for tap (kh, kw) (dh, pt the
+ * rows' dilation and padding, dw, pl the columns'), so a vector
  * of consecutive outputs may cross into the next row, and no lane is wasted on a row that
  * is not a multiple of the width. Vectors of `width` outputs sit at 0, width, ..., the last
  * one ending at oh * ow (overlapping its predecessor). `period` = lcm(ow, width) outputs

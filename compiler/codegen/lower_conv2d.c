@@ -33,8 +33,8 @@
  * padding), a plane whose row length is not a multiple of the width runs as one flat row
  * instead (plan_flat): a block's "rows" are then consecutive vectors of the flattened
  * plane, each lane's column and row masks known at compile time, so a 56-wide plane takes
- * 3.5 vectors a row rather than 4 (resblock 10% faster) and a 7x7 one 49/16 vectors rather
- * than 7 half-width ones. The runs and blocks are planned by cg_window.c, the vector loads
+ * 3.5 vectors a row rather than 4 (resblock 10% faster) and a 7x7 one 4 vectors (the last
+ * overlapping the third) rather than 7 half-width ones. The runs and blocks are planned by cg_window.c, the vector loads
  * and stores are cg_vec.c's. */
 #include <string.h>
 
@@ -176,6 +176,13 @@ static void conv_setup(Cg *cg, const Node *n, Conv *cv) {
     plan_tile(cg, cv);
     if (plan_flat(cg, cv, &rows, &cols))
         plan_tile(cg, cv); /* again: a flat block's "rows" are vectors, not capped by OH */
+    if (cv->flat.nruns && cv->chains != 1) {
+        /* An overlapped output is computed twice, and must come out the same both times:
+         * with one chain it does; with more, the chain a tap lands in would depend on the
+         * kernel rows its block leaves out. MIN_FLAT_FB filters make one chain enough. */
+        cv->flat.nruns = 0;
+        plan_tile(cg, cv);
+    }
     const Param *bp = node_param(n, "bias");
     cv->X = cg->buf[n->in[0]->id];
     cv->Y = cg->buf[n->id];

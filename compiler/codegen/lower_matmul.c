@@ -58,14 +58,15 @@ static Mm plan(const Node *n) {
     return mm;
 }
 
-/* Rows [m0, m0 + mr) of y at the 2V columns from col: mr x 2 accumulator vectors over
- * every k (a broadcast of a[m, k] times b's line k of the chunk), then the fused epilogue
- * and the stores. Each output is one chain of FMAs over k from 0, whichever tile computes
- * it. The last chunk, cut by P, passes its lane masks: it reads and writes only those
- * lanes, and leaves the epilogue to epilogue_cols. */
+/* Rows [m0, m0 + mr) of y at the nv (2, or 1 in a cut chunk of at most V columns) vectors
+ * of columns from col: mr x nv accumulator vectors over every k (a broadcast of a[m, k]
+ * times b's line k of the chunk), then the fused epilogue and the stores. Each output is
+ * one chain of FMAs over k from 0, whichever tile computes it. The last chunk, cut by P,
+ * passes its lane masks: it reads and writes only those lanes, and leaves the epilogue to
+ * epilogue_cols. */
 static void tile_rows(Cg *cg, const Node *n, LLVMValueRef A, LLVMValueRef B, LLVMValueRef Y,
                       LLVMValueRef off[3], LLVMValueRef K, LLVMValueRef P, LLVMValueRef m0,
-                      int mr, LLVMValueRef col, LLVMValueRef const *mask) {
+                      int mr, int nv, LLVMValueRef col, LLVMValueRef const *mask) {
     int V = cg_vec_native(cg);
     uint32_t all = (uint32_t)((1ull << V) - 1);
     LLVMValueRef arow[MM_ROWS], yrow[MM_ROWS];
@@ -78,45 +79,45 @@ static void tile_rows(Cg *cg, const Node *n, LLVMValueRef A, LLVMValueRef B, LLV
     LLVMValueRef bcol = cg_add(cg, off[1], col);
     LLVMValueRef k = cg_loop_begin(cg, &lk, K, "matmul.k");
     LLVMValueRef zero = cg_vec_splat_const(cg, 0.0, V), acc[2 * MM_ROWS], next[2 * MM_ROWS];
-    for (int a = 0; a < 2 * mr; a++)
+    for (int a = 0; a < nv * mr; a++)
         acc[a] = cg_loop_acc(cg, &lk, zero, "acc");
     LLVMValueRef line = cg_add(cg, bcol, cg_mul(cg, k, P)), w[2];
-    for (int h = 0; h < 2; h++) {
+    for (int h = 0; h < nv; h++) {
         LLVMValueRef at = cg_addc(cg, line, (int64_t)h * V);
         w[h] = mask ? cg_vec_load_picked(cg, B, at, V, 1, mask[h], 0.0)
                     : cg_vec_load(cg, B, at, V, 1, all, 0.0);
     }
     for (int r = 0; r < mr; r++) {
         LLVMValueRef xs = cg_vec_splat(cg, cg_load(cg, A, cg_add(cg, arow[r], k)), V);
-        for (int h = 0; h < 2; h++)
-            next[2 * r + h] = cg_vec_fma(cg, xs, w[h], acc[2 * r + h]);
+        for (int h = 0; h < nv; h++)
+            next[nv * r + h] = cg_vec_fma(cg, xs, w[h], acc[nv * r + h]);
     }
     cg_loop_end(cg, &lk, next);
     for (int r = 0; r < mr; r++)
-        for (int h = 0; h < 2; h++) {
+        for (int h = 0; h < nv; h++) {
             LLVMValueRef at = cg_addc(cg, cg_add(cg, yrow[r], col), (int64_t)h * V);
             if (mask) {
-                cg_vec_store_picked(cg, lk.acc_out[2 * r + h], Y, at, mask[h]);
+                cg_vec_store_picked(cg, lk.acc_out[nv * r + h], Y, at, mask[h]);
                 continue;
             }
-            LLVMValueRef v = cg_epilogue_lanes(cg, n, lk.acc_out[2 * r + h], at, all);
+            LLVMValueRef v = cg_epilogue_lanes(cg, n, lk.acc_out[nv * r + h], at, all);
             cg_vec_store(cg, v, Y, at, V, all);
         }
 }
 
-/* Every row of columns [col, P), in the row tiles of tile_rows (the cut chunk's masks, or
- * NULL), then the last rows one at a time. */
+/* Every row of the nv vectors of columns from col, in the row tiles of tile_rows (the cut
+ * chunk's masks, or NULL), then the last rows one at a time. */
 static void tile_all_rows(Cg *cg, const Node *n, LLVMValueRef A, LLVMValueRef B,
                           LLVMValueRef Y, LLVMValueRef off[3], LLVMValueRef K, LLVMValueRef P,
-                          LLVMValueRef M, LLVMValueRef col, LLVMValueRef const *mask) {
+                          LLVMValueRef M, int nv, LLVMValueRef col, LLVMValueRef const *mask) {
     LLVMValueRef blocks = LLVMBuildUDiv(cg->b, M, cg_i64(cg, MM_ROWS), "matmul.blocks");
     LLVMValueRef done = cg_mulc(cg, blocks, MM_ROWS);
     CgLoop lb, lr;
     LLVMValueRef b = cg_loop_begin(cg, &lb, blocks, "matmul.block");
-    tile_rows(cg, n, A, B, Y, off, K, P, cg_mulc(cg, b, MM_ROWS), MM_ROWS, col, mask);
+    tile_rows(cg, n, A, B, Y, off, K, P, cg_mulc(cg, b, MM_ROWS), MM_ROWS, nv, col, mask);
     cg_loop_end(cg, &lb, NULL);
     LLVMValueRef r = cg_loop_begin(cg, &lr, LLVMBuildSub(cg->b, M, done, ""), "matmul.row");
-    tile_rows(cg, n, A, B, Y, off, K, P, cg_add(cg, done, r), 1, col, mask);
+    tile_rows(cg, n, A, B, Y, off, K, P, cg_add(cg, done, r), 1, nv, col, mask);
     cg_loop_end(cg, &lr, NULL);
 }
 
@@ -145,14 +146,22 @@ static void rows_tiled(Cg *cg, const Node *n, LLVMValueRef A, LLVMValueRef B, LL
     LLVMValueRef chunks = LLVMBuildUDiv(cg->b, P, cg_i64(cg, 2 * V), "matmul.chunks");
     CgLoop lc;
     LLVMValueRef col = cg_mulc(cg, cg_loop_begin(cg, &lc, chunks, "matmul.chunk"), 2 * V);
-    tile_all_rows(cg, n, A, B, Y, off, K, P, M, col, NULL);
+    tile_all_rows(cg, n, A, B, Y, off, K, P, M, 2, col, NULL);
     cg_loop_end(cg, &lc, NULL);
     col = cg_mulc(cg, chunks, 2 * V);
     LLVMValueRef left = LLVMBuildSub(cg->b, P, col, "matmul.left");
     CgIf f;
     cg_if_begin(cg, &f, LLVMBuildICmp(cg->b, LLVMIntNE, left, cg_i64(cg, 0), ""), "matmul.cut");
     LLVMValueRef mask[2] = {cg_vec_lanes_below(cg, 0, left, V), cg_vec_lanes_below(cg, V, left, V)};
-    tile_all_rows(cg, n, A, B, Y, off, K, P, M, col, mask);
+    /* Both vectors where more than V columns are left; else only the first. */
+    LLVMValueRef wide = LLVMBuildICmp(cg->b, LLVMIntUGT, left, cg_i64(cg, V), "");
+    CgIf f2, f1;
+    cg_if_begin(cg, &f2, wide, "matmul.cut2");
+    tile_all_rows(cg, n, A, B, Y, off, K, P, M, 2, col, mask);
+    cg_if_end(cg, &f2);
+    cg_if_begin(cg, &f1, LLVMBuildNot(cg->b, wide, ""), "matmul.cut1");
+    tile_all_rows(cg, n, A, B, Y, off, K, P, M, 1, col, mask);
+    cg_if_end(cg, &f1);
     if (n->nepi)
         epilogue_cols(cg, n, Y, off[2], M, P, col);
     cg_if_end(cg, &f);
