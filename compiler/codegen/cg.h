@@ -198,8 +198,11 @@ typedef struct CgGemm {
     LLVMValueRef A, aoff, B, boff, Y, yoff;
 } CgGemm;
 void cg_gemm(Cg *cg, const Node *n, const CgGemm *m);
-/* Whether lower_matmul runs n through cg_gemm (so it may be a parallel region). */
+/* Whether lower_matmul runs n through cg_gemm (constant K and P). */
 bool cg_matmul_tiled(const Node *n);
+/* Whether lower_matmul splits n's rows or panels between tasks (a parallel region): every
+ * matmul but matrix-vector (P = 1). */
+bool cg_matmul_parallel(const Node *n);
 /* The scalar function of an elementwise op (lower_unary's table), for fusion too. */
 LLVMValueRef cg_unary_op(Cg *cg, const Node *n, LLVMValueRef x);
 /* a OP b for add, sub, mul, div (lower_binary.c), on floats or vectors of them. */

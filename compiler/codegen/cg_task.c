@@ -1,5 +1,5 @@
 /* cg_task.c: parallel regions. A large kernel (dense, conv2d, the windowed pools, a matmul
- * with constant K and P) is lowered into a task function of its own,
+ * but matrix-vector) is lowered into a task function of its own,
  *
  *   static void PREFIX_forward_parallel.NODE(const Pack *pack, int task);
  *   typedef struct Pack { inputs, outputs, symbols, workspace; int64_t ntasks; } Pack;
@@ -29,9 +29,19 @@ bool cg_node_parallel(const Node *n) {
     case OP_CONV2D:
     case OP_MAXPOOL2D:
     case OP_AVGPOOL2D: return true;
-    case OP_MATMUL: return cg_matmul_tiled(n);
+    case OP_MATMUL: return cg_matmul_parallel(n);
     default: return false;
     }
+}
+
+/* FLOPs per output element: a matmul's 2K, K known only at run time where it is symbolic. */
+static LLVMValueRef per_output(Cg *cg, const Node *n) {
+    if (n->op == OP_MATMUL) {
+        const Shape *a = &n->in[0]->shape;
+        return cg_mul(cg, cg_dim(cg, a->d[a->rank - 1]), cg_i64(cg, 2));
+    }
+    double per = node_flops_per_output(n);
+    return cg_i64(cg, per < 1 ? 1 : per > (double)(1 << 30) ? 1 << 30 : (int64_t)per);
 }
 
 static LLVMTypeRef pack_type(Cg *cg) {
@@ -109,9 +119,7 @@ bool cg_emit_parallel(Cg *cg, Node *n, LowerFn lower) {
     LLVMTypeRef rt = LLVMStructTypeInContext(cg->ctx, rf, 3, 0);
     LLVMValueRef threads = LLVMBuildSExt(
         cg->b, LLVMBuildLoad2(cg->b, cg->i32, field(cg, rt, cg->runner, 2), "threads"), cg->i64, "");
-    double per = node_flops_per_output(n);
-    int64_t per_output = per < 1 ? 1 : per > (double)(1 << 30) ? 1 << 30 : (int64_t)per;
-    LLVMValueRef work = cg_mul(cg, cg_numel(cg, &n->shape), cg_i64(cg, per_output));
+    LLVMValueRef work = cg_mul(cg, cg_numel(cg, &n->shape), per_output(cg, n));
     LLVMValueRef parts = LLVMBuildUDiv(cg->b, work, cg_i64(cg, MIN_TASK_FLOPS), "");
     LLVMValueRef T = LLVMBuildSelect(cg->b, LLVMBuildICmp(cg->b, LLVMIntSLT, parts, threads, ""),
                                      parts, threads, "ntasks");

@@ -69,11 +69,15 @@ static void tile_rows(Cg *cg, const Node *n, LLVMValueRef A, LLVMValueRef B, LLV
                       int mr, int nv, LLVMValueRef col, LLVMValueRef const *mask) {
     int V = cg_vec_native(cg);
     uint32_t all = (uint32_t)((1ull << V) - 1);
+    /* Row r's offsets are the first row's plus r * K (r * P): offsets computed as
+     * (m0 + r) * K, with m0 holding a task's runtime first row, came out of LLVM as one
+     * multiplication per row inside the k loop (as in lower_dense.c). */
     LLVMValueRef arow[MM_ROWS], yrow[MM_ROWS];
-    for (int r = 0; r < mr; r++) { /* outside the loops: no multiplication per k */
-        LLVMValueRef m = cg_addc(cg, m0, r);
-        arow[r] = cg_add(cg, off[0], cg_mul(cg, m, K));
-        yrow[r] = cg_add(cg, off[2], cg_mul(cg, m, P));
+    LLVMValueRef a0 = cg_add(cg, off[0], cg_mul(cg, m0, K));
+    LLVMValueRef y0 = cg_add(cg, off[2], cg_mul(cg, m0, P));
+    for (int r = 0; r < mr; r++) {
+        arow[r] = cg_add(cg, a0, cg_mul(cg, cg_i64(cg, r), K));
+        yrow[r] = cg_add(cg, y0, cg_mul(cg, cg_i64(cg, r), P));
     }
     CgLoop lk;
     LLVMValueRef bcol = cg_add(cg, off[1], col);
@@ -105,28 +109,32 @@ static void tile_rows(Cg *cg, const Node *n, LLVMValueRef A, LLVMValueRef B, LLV
         }
 }
 
-/* Every row of the nv vectors of columns from col, in the row tiles of tile_rows (the cut
- * chunk's masks, or NULL), then the last rows one at a time. */
+/* Rows [first, first + count) of the nv vectors of columns from col, in the row tiles of
+ * tile_rows (the cut chunk's masks, or NULL), then the last rows one at a time. */
 static void tile_all_rows(Cg *cg, const Node *n, LLVMValueRef A, LLVMValueRef B,
                           LLVMValueRef Y, LLVMValueRef off[3], LLVMValueRef K, LLVMValueRef P,
-                          LLVMValueRef M, int nv, LLVMValueRef col, LLVMValueRef const *mask) {
-    LLVMValueRef blocks = LLVMBuildUDiv(cg->b, M, cg_i64(cg, MM_ROWS), "matmul.blocks");
+                          LLVMValueRef first, LLVMValueRef count, int nv, LLVMValueRef col,
+                          LLVMValueRef const *mask) {
+    LLVMValueRef blocks = LLVMBuildUDiv(cg->b, count, cg_i64(cg, MM_ROWS), "matmul.blocks");
     LLVMValueRef done = cg_mulc(cg, blocks, MM_ROWS);
     CgLoop lb, lr;
     LLVMValueRef b = cg_loop_begin(cg, &lb, blocks, "matmul.block");
-    tile_rows(cg, n, A, B, Y, off, K, P, cg_mulc(cg, b, MM_ROWS), MM_ROWS, nv, col, mask);
+    tile_rows(cg, n, A, B, Y, off, K, P, cg_add(cg, first, cg_mulc(cg, b, MM_ROWS)), MM_ROWS,
+              nv, col, mask);
     cg_loop_end(cg, &lb, NULL);
-    LLVMValueRef r = cg_loop_begin(cg, &lr, LLVMBuildSub(cg->b, M, done, ""), "matmul.row");
-    tile_rows(cg, n, A, B, Y, off, K, P, cg_add(cg, done, r), 1, nv, col, mask);
+    LLVMValueRef r = cg_loop_begin(cg, &lr, LLVMBuildSub(cg->b, count, done, ""), "matmul.row");
+    tile_rows(cg, n, A, B, Y, off, K, P, cg_add(cg, cg_add(cg, first, done), r), 1, nv, col,
+              mask);
     cg_loop_end(cg, &lr, NULL);
 }
 
-/* The fused epilogue over columns [col, P) of every row, in place (the cut chunk's
- * outputs, stored as plain sums). */
+/* The fused epilogue over columns [col, P) of rows [first, first + count), in place (the
+ * cut chunk's outputs, stored as plain sums). */
 static void epilogue_cols(Cg *cg, const Node *n, LLVMValueRef Y, LLVMValueRef yoff,
-                          LLVMValueRef M, LLVMValueRef P, LLVMValueRef col) {
+                          LLVMValueRef first, LLVMValueRef count, LLVMValueRef P,
+                          LLVMValueRef col) {
     CgLoop lm, lp;
-    LLVMValueRef m = cg_loop_begin(cg, &lm, M, "matmul.epi.m");
+    LLVMValueRef m = cg_add(cg, first, cg_loop_begin(cg, &lm, count, "matmul.epi.m"));
     LLVMValueRef yrow = cg_add(cg, cg_add(cg, yoff, cg_mul(cg, m, P)), col);
     LLVMValueRef p = cg_loop_begin(cg, &lp, LLVMBuildSub(cg->b, P, col, ""), "matmul.epi");
     LLVMValueRef at = cg_add(cg, yrow, p);
@@ -135,18 +143,21 @@ static void epilogue_cols(Cg *cg, const Node *n, LLVMValueRef Y, LLVMValueRef yo
     cg_loop_end(cg, &lm, NULL);
 }
 
-/* y = a b for symbolic K or P: per whole chunk of 2V columns (the outer loop, so that b's
- * chunk stays in cache while the rows pass over it: rows outside ran at half the speed),
- * tiles of MM_ROWS rows and the last rows one at a time; then the columns left, fewer
- * than 2V, the same way with lane masks. */
+/* y = a b for symbolic K or P, this task's share of the rows of each matrix (a parallel
+ * region, as the constant-size kernel is): per whole chunk of 2V columns (the outer loop,
+ * so that b's chunk stays in cache while the rows pass over it: rows outside ran at half
+ * the speed), tiles of MM_ROWS rows and the last rows one at a time; then the columns
+ * left, fewer than 2V, the same way with lane masks. */
 static void rows_tiled(Cg *cg, const Node *n, LLVMValueRef A, LLVMValueRef B, LLVMValueRef Y,
                        LLVMValueRef off[3], const Mm *mm) {
     int V = cg_vec_native(cg);
     LLVMValueRef K = cg_dim(cg, mm->K), P = cg_dim(cg, mm->P), M = cg_dim(cg, mm->M);
     LLVMValueRef chunks = LLVMBuildUDiv(cg->b, P, cg_i64(cg, 2 * V), "matmul.chunks");
+    LLVMValueRef first, count;
+    cg_task_part(cg, M, &first, &count);
     CgLoop lc;
     LLVMValueRef col = cg_mulc(cg, cg_loop_begin(cg, &lc, chunks, "matmul.chunk"), 2 * V);
-    tile_all_rows(cg, n, A, B, Y, off, K, P, M, 2, col, NULL);
+    tile_all_rows(cg, n, A, B, Y, off, K, P, first, count, 2, col, NULL);
     cg_loop_end(cg, &lc, NULL);
     col = cg_mulc(cg, chunks, 2 * V);
     LLVMValueRef left = LLVMBuildSub(cg->b, P, col, "matmul.left");
@@ -157,13 +168,13 @@ static void rows_tiled(Cg *cg, const Node *n, LLVMValueRef A, LLVMValueRef B, LL
     LLVMValueRef wide = LLVMBuildICmp(cg->b, LLVMIntUGT, left, cg_i64(cg, V), "");
     CgIf f2, f1;
     cg_if_begin(cg, &f2, wide, "matmul.cut2");
-    tile_all_rows(cg, n, A, B, Y, off, K, P, M, 2, col, mask);
+    tile_all_rows(cg, n, A, B, Y, off, K, P, first, count, 2, col, mask);
     cg_if_end(cg, &f2);
     cg_if_begin(cg, &f1, LLVMBuildNot(cg->b, wide, ""), "matmul.cut1");
-    tile_all_rows(cg, n, A, B, Y, off, K, P, M, 1, col, mask);
+    tile_all_rows(cg, n, A, B, Y, off, K, P, first, count, 1, col, mask);
     cg_if_end(cg, &f1);
     if (n->nepi)
-        epilogue_cols(cg, n, Y, off[2], M, P, col);
+        epilogue_cols(cg, n, Y, off[2], first, count, P, col);
     cg_if_end(cg, &f);
 }
 
@@ -188,6 +199,10 @@ static void rows_dot(Cg *cg, const Node *n, LLVMValueRef A, LLVMValueRef B, LLVM
 bool cg_matmul_tiled(const Node *n) {
     Mm mm = plan(n);
     return !dim_is(mm.P, 1) && dim_is_const(mm.K) && dim_is_const(mm.P);
+}
+
+bool cg_matmul_parallel(const Node *n) {
+    return !dim_is(plan(n).P, 1);
 }
 
 bool lower_matmul(Cg *cg, Node *n) {

@@ -5,7 +5,8 @@
  * every task count is reached deterministically. For runners of 2 to 9 threads the outputs
  * must equal forward's bit for bit: dense layers split by groups of weight panels (with the
  * panels after the last group and a cut panel) and by rows, conv2d split by images and by
- * filter blocks (groups, stride, padding, a fused residual), and pools. The runner counts
+ * filter blocks (groups, stride, padding, a fused residual), matmul (constant sizes as dense,
+ * symbolic ones by rows), and pools. The runner counts
  * the tasks it ran, so a kernel that stopped splitting fails too. A NULL runner is forward;
  * a small kernel never reaches the runner. */
 #define _POSIX_C_SOURCE 200809L
@@ -126,7 +127,8 @@ static void test_regions_conv2d_images_and_filters(void) {
 }
 
 /* Each matrix of the batch split the way dense splits: by rows (6 full panels, one group)
- * and by groups of panels (18 full panels and a cut one) for up to 4 tasks. */
+ * and by groups of panels (18 full panels and a cut one) for up to 4 tasks; with a symbolic
+ * K or P, by rows. */
 static void test_regions_matmul(void) {
     CU_ASSERT(same_for_every_runner("model m {\n  input a : f32[N, 3, 64, 300]\n"
                                     "  input b : f32[300, 200]\n  output y = matmul(a, b)\n}\n",
@@ -134,6 +136,13 @@ static void test_regions_matmul(void) {
     CU_ASSERT(same_for_every_runner("model m {\n  input a : f32[N, 40, 300]\n"
                                     "  input b : f32[N, 300, 600]\n  output y = matmul(a, b) -> relu\n}\n",
                                     2) == 9);
+    /* A symbolic P (a whole chunk and a cut one, with a fused relu) or K: rows split. */
+    CU_ASSERT(same_for_every_runner("model m {\n  input a : f32[300, 64]\n"
+                                    "  input b : f32[64, N]\n  output y = matmul(a, b) -> relu\n}\n",
+                                    37) == 5);
+    CU_ASSERT(same_for_every_runner("model m {\n  input a : f32[200, N]\n"
+                                    "  input b : f32[N, 48]\n  output y = matmul(a, b)\n}\n",
+                                    37) == 2);
 }
 
 static void test_regions_pools(void) {
