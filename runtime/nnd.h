@@ -126,9 +126,9 @@ const char *nnd_model_symbol(const nnd_model *model, size_t index);
  * least that many samples is split between them, each thread running the whole pass on its
  * rows, when the model keeps its samples apart; a smaller batch, or a model that mixes its
  * samples (a softmax or reshape across the batch, ...), splits each large kernel (dense,
- * conv2d, pooling) instead: its images, filters, weight panels or rows. Every output element
- * is computed by the same code either way, so results are bit-identical for any thread
- * count. */
+ * conv2d, matmul, pooling) instead: its images, filters, weight panels or rows. Every
+ * output element is computed by the same code either way, so results are bit-identical for
+ * any thread count. */
 int nnd_model_threads(const nnd_model *model);
 /* The concrete shape of output `index` when the symbols have the given values (one per
  * symbol, in nnd_model_symbol order); writes rank dims. */

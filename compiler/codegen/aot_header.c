@@ -126,7 +126,7 @@ bool aot_write_header(FILE *out, const Graph *g, const char *prefix, const char 
             "    void *ctx;\n"
             "    int threads;\n"
             "} %s_runner;\n"
-            "\n/* %s_forward, with each large kernel (dense, conv2d, pooling) split into up to\n"
+            "\n/* %s_forward, with each large kernel (dense, conv2d, matmul, pooling) split into up to\n"
             " * runner->threads tasks that compute parts of its output (its images, filters,\n"
             " * weight panels or rows), handed to runner->run; kernels too small to gain run\n"
             " * on the calling thread. The outputs are bit-identical to %s_forward's for any\n"
