@@ -34,8 +34,8 @@
  * instead (plan_flat): a block's "rows" are then consecutive vectors of the flattened
  * plane, each lane's column and row masks known at compile time, so a 56-wide plane takes
  * 3.5 vectors a row rather than 4 (resblock 10% faster) and a 7x7 one 4 vectors (the last
- * overlapping the third) rather than 7 half-width ones. The runs and blocks are planned by cg_window.c, the vector loads
- * and stores are cg_vec.c's. */
+ * overlapping the third) rather than 7 half-width ones. The runs and blocks are planned by
+ * cg_window.c, the vector loads and stores are cg_vec.c's. */
 #include <string.h>
 
 #include "cg_vec.h"
