@@ -71,7 +71,7 @@ static LLVMTypeRef vec_type(Cg *cg, int width) {
 LLVMValueRef cg_vec_splat(Cg *cg, LLVMValueRef s, int width) {
     if (width == 1)
         return s;
-    LLVMTypeRef vt = vec_type(cg, width);
+    LLVMTypeRef vt = LLVMVectorType(LLVMTypeOf(s), (unsigned)width);
     LLVMValueRef v = LLVMBuildInsertElement(cg->b, LLVMGetPoison(vt), s, cg_i64(cg, 0), "");
     return LLVMBuildShuffleVector(cg->b, v, LLVMGetPoison(vt),
                                   LLVMConstNull(LLVMVectorType(cg->i32, (unsigned)width)), "");
@@ -237,9 +237,6 @@ LLVMValueRef cg_vec_lanes_below(Cg *cg, int64_t first, LLVMValueRef n, int width
     LLVMValueRef idx[CG_MAX_SPAN];
     for (int l = 0; l < width; l++)
         idx[l] = cg_i64(cg, first + l);
-    LLVMTypeRef vt = LLVMVectorType(cg->i64, (unsigned)width);
-    LLVMValueRef v = LLVMBuildInsertElement(cg->b, LLVMGetPoison(vt), n, cg_i64(cg, 0), "");
-    v = LLVMBuildShuffleVector(cg->b, v, LLVMGetPoison(vt),
-                               LLVMConstNull(LLVMVectorType(cg->i32, (unsigned)width)), "");
-    return LLVMBuildICmp(cg->b, LLVMIntSLT, LLVMConstVector(idx, (unsigned)width), v, "lanes");
+    return LLVMBuildICmp(cg->b, LLVMIntSLT, LLVMConstVector(idx, (unsigned)width),
+                         cg_vec_splat(cg, n, width), "lanes");
 }

@@ -35,7 +35,7 @@ LLVMValueRef cg_vec_fma(Cg *cg, LLVMValueRef a, LLVMValueRef b, LLVMValueRef acc
 LLVMValueRef cg_contract(LLVMValueRef v);
 
 /* --- vectors of `width` floats (a plain float for width 1) ------------------------------- */
-LLVMValueRef cg_vec_splat(Cg *cg, LLVMValueRef s, int width);  /* s in every lane */
+LLVMValueRef cg_vec_splat(Cg *cg, LLVMValueRef s, int width);  /* s (any scalar) in every lane */
 LLVMValueRef cg_vec_const(Cg *cg, const double *v, int width); /* v[l] in lane l */
 LLVMValueRef cg_vec_splat_const(Cg *cg, double v, int width);  /* v in every lane */
 /* base[i], base[i + stride], ... (width of them), lane l only if bit l of mask is set and

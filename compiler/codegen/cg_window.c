@@ -113,6 +113,17 @@ static bool rows_inside(const CgWindow *rows, int64_t r, int64_t n) {
     return true;
 }
 
+/* A new run of f: one period (or stretch) of nvec vectors from p0, at p0 + v * width, with
+ * room for their masks. */
+static CgFlatRun *new_run(Arena *a, CgFlat *f, int64_t p0, int nvec, int64_t taps) {
+    CgFlatRun *run = &f->runs[f->nruns++];
+    *run = (CgFlatRun){p0, 1, nvec, arena_array(a, (size_t)nvec, sizeof(int64_t)),
+                       arena_array(a, (size_t)(nvec * taps), sizeof(uint32_t))};
+    for (int v = 0; v < nvec; v++)
+        run->off[v] = v * f->width;
+    return run;
+}
+
 CgFlat cg_window_flat(Arena *a, const CgWindow *rows, const CgWindow *cols, int64_t oh,
                       int64_t ow, int width) {
     int64_t g = ow, r = width;
@@ -144,23 +155,15 @@ CgFlat cg_window_flat(Arena *a, const CgWindow *rows, const CgWindow *cols, int6
             last->count++;
             continue;
         }
-        CgFlatRun *run = &f.runs[f.nruns++];
-        *run = (CgFlatRun){i * period, 1, pvec, arena_array(a, (size_t)pvec, sizeof(int64_t)),
-                           arena_array(a, (size_t)(pvec * taps), sizeof *cur)};
-        for (int v = 0; v < pvec; v++)
-            run->off[v] = v * width;
-        memcpy(run->mask, cur, bytes);
+        memcpy(new_run(a, &f, i * period, pvec, taps)->mask, cur, bytes);
     }
     if (tail > 0) {
         int nvec = (int)((tail + width - 1) / width);
-        CgFlatRun *run = &f.runs[f.nruns++];
-        *run = (CgFlatRun){nper * period, 1, nvec, arena_array(a, (size_t)nvec, sizeof(int64_t)),
-                           arena_array(a, (size_t)(nvec * taps), sizeof *cur)};
-        for (int v = 0; v < nvec; v++) {
-            /* The last vector ends at the last output, overlapping the one before. */
-            run->off[v] = v == nvec - 1 ? total - width - run->p0 : v * width;
+        CgFlatRun *run = new_run(a, &f, nper * period, nvec, taps);
+        /* The last vector ends at the last output, overlapping the one before. */
+        run->off[nvec - 1] = total - width - run->p0;
+        for (int v = 0; v < nvec; v++)
             flat_vector(rows, cols, ow, width, run->p0 + run->off[v], run->mask + v * taps);
-        }
     }
     return f;
 }
