@@ -99,6 +99,13 @@ static LLVMValueRef mask_vec(Cg *cg, uint32_t bits, int n) {
     return LLVMConstVector(e, (unsigned)n);
 }
 
+LLVMValueRef cg_vec_keep_lanes(Cg *cg, LLVMValueRef v, uint32_t lanes, int width, double other) {
+    if (lanes == (uint32_t)((1ull << width) - 1))
+        return v;
+    return LLVMBuildSelect(cg->b, mask_vec(cg, lanes, width), v,
+                           cg_vec_splat_const(cg, other, width), "");
+}
+
 /* llvm.masked.load of `span` floats at p: lanes whose bit of the <span x i1> mask is clear
  * are not read and give `fill`. p may lie outside the buffer where those lanes are. */
 static LLVMValueRef masked_load(Cg *cg, LLVMValueRef p, int span, LLVMValueRef mask, double fill) {

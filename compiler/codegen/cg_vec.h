@@ -50,6 +50,8 @@ LLVMValueRef cg_vec_mask_pick(Cg *cg, const uint32_t *masks, int n, LLVMValueRef
 /* cg_vec_load with the lane mask cg_vec_mask_pick chose. */
 LLVMValueRef cg_vec_load_picked(Cg *cg, LLVMValueRef base, LLVMValueRef i, int width,
                                 int64_t stride, LLVMValueRef picked, double fill);
+/* v in the lanes set in `lanes`, `other` in the rest. */
+LLVMValueRef cg_vec_keep_lanes(Cg *cg, LLVMValueRef v, uint32_t lanes, int width, double other);
 /* base[i..i+width) = v, only the lanes set in `lanes`. */
 void cg_vec_store(Cg *cg, LLVMValueRef v, LLVMValueRef base, LLVMValueRef i, int width,
                   uint32_t lanes);

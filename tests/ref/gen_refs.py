@@ -756,7 +756,7 @@ for _base, _call, _f, _kind in ACTS:
 
 # ---------------------------------------------------------------------------------------------
 # softmax / log_softmax
-def _softmax(op, decl, axis, scale=3.0, big=False, spike=False):
+def _softmax(op, decl, axis, scale=3.0, big=False, spike=False, ninf=False):
     f = F.softmax if op == "softmax" else F.log_softmax
 
     def fn(c):
@@ -770,6 +770,12 @@ def _softmax(op, decl, axis, scale=3.0, big=False, spike=False):
             rows = x.reshape(-1, x.shape[-1])
             for r in range(rows.shape[0]):
                 rows[r, (7 * r + 35) % rows.shape[1]] = 1000.0
+            c.inputs["x"] = (decl, x)
+        if ninf:  # -inf in every row but never a whole row (masked attention's scores)
+            rows = x.reshape(-1, x.shape[-1])
+            for r in range(rows.shape[0]):
+                rows[r, (3 * r) % rows.shape[1]::3] = -np.inf
+                rows[r, (3 * r + 1) % rows.shape[1]] = 0.5
             c.inputs["x"] = (decl, x)
         arg = "" if axis is None else f", axis={axis}"
         c.body = [f"output y = {op}(x{arg})"]
@@ -787,7 +793,13 @@ for _op in ("softmax", "log_softmax"):
          f"{_op} on values in +-100 and a row of +-1000: needs max subtraction")
     case(f"{_op}_wide", _softmax(_op, ["N", 257], None), f"{_op} over 257 classes (odd, > vector width)")
     case(f"{_op}_spike", _softmax(_op, ["N", 37], None, spike=True),
-         f"{_op} over 37 with one 1000 a row, some in the last 5 (the maximum's scalar tail)")
+         f"{_op} over 37 with one 1000 a row, some in the last 5 (the masked last vector)")
+    case(f"{_op}_3", _softmax(_op, ["N", 3], None), f"{_op} over 3: one vector, mostly masked")
+    case(f"{_op}_64", _softmax(_op, ["N", 64], None),
+         f"{_op} over 64: whole vectors, unrolled with AVX-512, a loop with AVX2")
+    case(f"{_op}_128", _softmax(_op, ["N", 128], None), f"{_op} over 128: a loop of whole vectors")
+case("softmax_ninf", _softmax("softmax", ["N", 21], None, ninf=True),
+     "softmax over 21 with a third of every row -inf (their outputs 0)")
 
 
 # ---------------------------------------------------------------------------------------------

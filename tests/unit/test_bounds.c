@@ -6,8 +6,8 @@
  * bytes, which no output would show. The models reach the loads that lie near the ends:
  * matmul's tiled kernel on b as it lies (the columns past the last full panel are masked
  * loads), strided convolutions and pools (two loads at the ends of the span they cover),
- * borders of padded convolutions, dense rows. The outputs must equal a run on ordinary
- * buffers. */
+ * borders of padded convolutions, dense rows, softmax lines. The outputs must equal a run
+ * on ordinary buffers. */
 #define _DEFAULT_SOURCE
 #include <stdbool.h>
 #include <stdlib.h>
@@ -111,6 +111,9 @@ static const char *models[] = {
     "model m {\n  input x : f32[N, 3, 9, 15]\n  output y = maxpool2d(x, 3, stride=2)\n}\n",
     "model m {\n  input x : f32[N, 3, 10, 37]\n  output y = avgpool2d(x, 2)\n}\n",
     "model m {\n  input x : f32[N, 37]\n  output y = dense(x, 20) -> relu\n}\n",
+    /* softmax lines in vectors, the last one masked: unrolled, and in a loop */
+    "model m {\n  input x : f32[N, 37]\n  output y = softmax(x)\n}\n",
+    "model m {\n  input x : f32[N, 83]\n  output y = log_softmax(x)\n}\n",
 };
 
 static void test_bounds_inputs_are_read_inside(void) {
