@@ -2,16 +2,16 @@
  * matrix multiplication over pre-packed weights.
  *
  * x [..., K] is M rows (M may be symbolic), weight [U, K] (PyTorch layout), bias [U] ->
- * y [M, U]. At compile time the weights are packed into panels of NR columns (one or two
- * native vectors): panel p holds W[p*NR + c][k] at [p][k][c], zero past U, so a kernel
+ * y [M, U]. At compile time the weights are packed into panels of NR columns (up to four
+ * native vectors, see plan): panel p holds W[p*NR + c][k] at [p][k][c], zero past U, so a kernel
  * reads one contiguous line of NR floats per k; the bias is padded the same way.
  *
  * The panels are the outer loop, so a panel (K*NR floats) stays in L2 while every block of
  * MR rows passes over it. A block keeps MR x NR/V accumulator vectors in registers; per k it
  * loads the panel's line, broadcasts MR elements of x and issues MR*NR/V FMAs. Rows past the
- * last full block go through one block of 8 rows and one of 4 where they fit; the last
- * rows (fewer than 4), all of them at batch 1, go through a one-row kernel that covers four
- * panels at a time so eight independent FMA chains hide the latency. A panel cut by U is
+ * last full block go through one block of 8 rows, one of 4 and one of 2 where they fit; the
+ * last row, all of them at batch 1, goes through a one-row kernel that covers four
+ * panels at a time so that enough independent FMA chains hide the latency. A panel cut by U is
  * emitted on its own, with only the vectors and lanes that exist.
  *
  * Every output is the same sequence of FMAs over k = 0..K-1 starting from 0, then the bias,
@@ -23,6 +23,7 @@
 enum {
     ROW_PANELS = 4,      /* panels per one-row kernel */
     PREFETCH_BLOCKS = 4, /* the blocks of a panel that prefetch the next one, a share each */
+    MAX_NV = 4,          /* native vectors per panel, at most */
 };
 
 typedef struct Dense {
@@ -70,9 +71,18 @@ static void pack(Cg *cg, Dense *dn) {
 /* The tiling of a K x U weight matrix for n's kernel. */
 static void plan(Cg *cg, const Node *n, int64_t K, int64_t U, Dense *dn) {
     int V = cg_vec_native(cg);
-    *dn = (Dense){.n = n, .K = K, .U = U, .V = V, .NR = U <= V ? V : 2 * V};
-    /* MR x NR/V accumulators, NR/V panel vectors and one broadcast within the registers. */
-    int nv = dn->NR / V;
+    /* Panels of four vectors with 32 registers (6 rows x 4), else two (6 x 2 with 16), and
+     * no wider than U. Per k a 6 x 4 block issues 24 FMAs for 4 loads and 6 broadcasts, a
+     * 12 x 2 one (the old tile) 24 for 2 loads and 12 broadcasts: 39 instructions a k against
+     * 43. On a quiet core both keep the two FMA ports busy (mlp_s at batch 64: 80.5 and
+     * 81.6 us), but in the busy phases of a shared host, when every kernel slows down, the
+     * 12 x 2 one slowed down more: a 1024 -> 1024 layer at batch 64 took 1.27x oneDNN's
+     * time (median over interleaved blocks), the 6 x 4 one 0.90x. */
+    int nv = cg_vec_regs(cg) >= 32 ? MAX_NV : 2;
+    if (nv > (U + V - 1) / V)
+        nv = (int)((U + V - 1) / V);
+    *dn = (Dense){.n = n, .K = K, .U = U, .V = V, .NR = nv * V};
+    /* MR x nv accumulators, nv panel vectors and one broadcast within the registers. */
     dn->MR = (cg_vec_regs(cg) - nv - 2) / nv;
     if (dn->MR > 12)
         dn->MR = 12;
@@ -127,12 +137,28 @@ static void emit_tile(Cg *cg, const Dense *dn, const Tile *t) {
     for (int j = 0; j < t->np; j++)
         wbase[j] = plus(cg, dn->woff, cg_mulc(cg, cg_addc(cg, t->panel, j), dn->pstride));
 
+    /* Each accumulator's place in y, its columns and lanes. */
+    LLVMValueRef at[CG_MAX_ACC], col[CG_MAX_ACC];
+    uint32_t lanes[CG_MAX_ACC];
+    LLVMValueRef y0 = plus(cg, dn->yoff, cg_mulc(cg, t->row, dn->U));
+    for (int r = 0, a = 0; r < t->mr; r++) {
+        LLVMValueRef yrow = cg_addc(cg, y0, r * dn->U);
+        for (int j = 0; j < t->np; j++) {
+            LLVMValueRef col0 = cg_mulc(cg, cg_addc(cg, t->panel, j), NR);
+            for (int h = 0; h < nv[j]; h++, a++) {
+                col[a] = cg_addc(cg, col0, (int64_t)h * V);
+                lanes[a] = vector_lanes(dn, t, j, h);
+                at[a] = cg_add(cg, yrow, col[a]);
+            }
+        }
+    }
+
     CgLoop lk;
     LLVMValueRef k = cg_loop_begin(cg, &lk, cg_i64(cg, K), "dense.k");
     LLVMValueRef zero = cg_vec_splat_const(cg, 0.0, V), acc[CG_MAX_ACC], next[CG_MAX_ACC];
     for (int a = 0; a < nacc; a++)
         acc[a] = cg_loop_acc(cg, &lk, zero, "acc");
-    LLVMValueRef w[ROW_PANELS][2];
+    LLVMValueRef w[ROW_PANELS][MAX_NV];
     for (int j = 0; j < t->np; j++) {
         LLVMValueRef line = cg_add(cg, wbase[j], cg_mulc(cg, k, dn->ldw));
         for (int h = 0; h < nv[j]; h++)
@@ -141,15 +167,16 @@ static void emit_tile(Cg *cg, const Dense *dn, const Tile *t) {
                                                : (uint32_t)((1ull << V) - 1),
                                   0.0);
     }
-    /* The next panel, into L2: a block's panel comes from L2 but a panel's first block
-     * reads it from memory (L3), unless the blocks before it fetched it ahead. Blocks
-     * 0..PREFETCH_BLOCKS-1 each fetch their share, NR / PREFETCH_BLOCKS floats further at
-     * each k (later blocks fetch the last share again, from L2). The whole panel in the
-     * first block asked L3 for 128 KB in a sixth of the panel's time: a 1024 -> 1024 layer
-     * at batch 64 ran 5-6% slower (mlp_l 8-10%), and no prefetch at all the same. With
-     * fewer than PREFETCH_BLOCKS blocks (a batch under 48) part of the next panel is left to
-     * the hardware's prefetchers: at batch 16, 1024 -> 1024 measured the same as with the
-     * whole panel fetched by every block, and so did shares fitted to the block count. */
+    /* The next panel, into L2: a block's panel comes from L2 but a panel's first
+     * block reads it from memory (L3), unless the blocks before it fetched it ahead.
+     * Blocks 0..PREFETCH_BLOCKS-1 each fetch their share, NR / PREFETCH_BLOCKS floats
+     * further at each k (later blocks fetch the last share again, from L2). The whole panel
+     * in the first block asked L3 for 128 KB in a sixth of the panel's time: a 1024 -> 1024
+     * layer at batch 64 ran 5-6% slower (mlp_l 8-10%), and no prefetch at all the same.
+     * With fewer than PREFETCH_BLOCKS blocks (a batch under 48) part of the next panel is
+     * left to the hardware's prefetchers: at batch 16, 1024 -> 1024 measured the same as
+     * with the whole panel fetched by every block, and so did shares fitted to the block
+     * count. */
     if (t->block && !t->cut && !dn->unpadded) {
         LLVMValueRef last = cg_i64(cg, PREFETCH_BLOCKS - 1);
         LLVMValueRef b = LLVMBuildSelect(
@@ -166,52 +193,57 @@ static void emit_tile(Cg *cg, const Dense *dn, const Tile *t) {
     }
     cg_loop_end(cg, &lk, next);
 
-    a = 0;
-    LLVMValueRef y0 = plus(cg, dn->yoff, cg_mulc(cg, t->row, dn->U));
-    for (int r = 0; r < t->mr; r++) {
-        LLVMValueRef yrow = cg_addc(cg, y0, r * dn->U);
-        for (int j = 0; j < t->np; j++) {
-            LLVMValueRef col0 = cg_mulc(cg, cg_addc(cg, t->panel, j), NR);
-            for (int h = 0; h < nv[j]; h++, a++) {
-                LLVMValueRef col = cg_addc(cg, col0, (int64_t)h * V), v = lk.acc_out[a];
-                uint32_t lanes = vector_lanes(dn, t, j, h);
-                if (dn->Bp)
-                    v = LLVMBuildFAdd(cg->b, v,
-                                      cg_vec_load(cg, dn->Bp, col, V, 1, (uint32_t)((1ull << V) - 1), 0.0),
-                                      "");
-                LLVMValueRef at = cg_add(cg, yrow, col);
-                v = cg_epilogue_lanes(cg, dn->n, v, at, lanes);
-                cg_vec_store(cg, v, dn->Y, at, V, lanes);
-            }
-        }
+    for (a = 0; a < nacc; a++) {
+        LLVMValueRef v = lk.acc_out[a];
+        if (dn->Bp)
+            v = LLVMBuildFAdd(cg->b, v,
+                              cg_vec_load(cg, dn->Bp, col[a], V, 1, (uint32_t)((1ull << V) - 1), 0.0), "");
+        v = cg_epilogue_lanes(cg, dn->n, v, at[a], lanes[a]);
+        cg_vec_store(cg, v, dn->Y, at[a], V, lanes[a]);
     }
 }
 
-/* `count` blocks of mr rows from row `first`: for each panel of the part, every block. */
-static void emit_blocks(Cg *cg, const Dense *dn, LLVMValueRef first, LLVMValueRef count, int mr) {
+/* Blocks of mr rows: `count` of them from row `first`. */
+typedef struct Blocks {
+    LLVMValueRef first, count;
+    int mr;
+} Blocks;
+
+/* The blocks over the part's panels: for each panel, every block of every size, so that the
+ * panel stays in L2 while they pass over it. */
+static void emit_blocks(Cg *cg, const Dense *dn, const Blocks *bl, int nbl) {
+    Tile t = {.np = 1};
     if (dn->Pfull > 0) {
         LLVMValueRef np = cg_mulc(cg, dn->gn, ROW_PANELS);
         if (dn->left > 0)
             np = cg_add(cg, np, LLVMBuildSelect(cg->b, dn->tail, cg_i64(cg, dn->left), cg_i64(cg, 0), ""));
-        CgLoop lp, lb;
-        LLVMValueRef p = cg_add(cg, cg_mulc(cg, dn->g0, ROW_PANELS),
-                                cg_loop_begin(cg, &lp, np, "dense.panel"));
-        LLVMValueRef b = cg_loop_begin(cg, &lb, count, "dense.block");
-        Tile t = {.row = cg_add(cg, first, cg_mulc(cg, b, mr)), .panel = p, .mr = mr, .np = 1,
-                  .block = mr > 1 ? b : NULL};
-        emit_tile(cg, dn, &t);
-        cg_loop_end(cg, &lb, NULL);
+        CgLoop lp;
+        t.panel = cg_add(cg, cg_mulc(cg, dn->g0, ROW_PANELS), cg_loop_begin(cg, &lp, np, "dense.panel"));
+        for (int g = 0; g < nbl; g++) {
+            CgLoop lb;
+            LLVMValueRef b = cg_loop_begin(cg, &lb, bl[g].count, "dense.block");
+            t.row = cg_add(cg, bl[g].first, cg_mulc(cg, b, bl[g].mr));
+            t.mr = bl[g].mr;
+            t.block = b;
+            emit_tile(cg, dn, &t);
+            cg_loop_end(cg, &lb, NULL);
+        }
         cg_loop_end(cg, &lp, NULL);
     }
     if (dn->P > dn->Pfull) {
         CgIf f;
         cg_if_begin(cg, &f, dn->tail, "dense.cut");
-        CgLoop lb;
-        LLVMValueRef b = cg_loop_begin(cg, &lb, count, "dense.block.cut");
-        Tile t = {.row = cg_add(cg, first, cg_mulc(cg, b, mr)), .panel = cg_i64(cg, dn->Pfull),
-                  .mr = mr, .np = 1, .cut = true};
-        emit_tile(cg, dn, &t);
-        cg_loop_end(cg, &lb, NULL);
+        t.panel = cg_i64(cg, dn->Pfull);
+        t.cut = true;
+        t.block = NULL;
+        for (int g = 0; g < nbl; g++) {
+            CgLoop lb;
+            LLVMValueRef b = cg_loop_begin(cg, &lb, bl[g].count, "dense.block.cut");
+            t.row = cg_add(cg, bl[g].first, cg_mulc(cg, b, bl[g].mr));
+            t.mr = bl[g].mr;
+            emit_tile(cg, dn, &t);
+            cg_loop_end(cg, &lb, NULL);
+        }
         cg_if_end(cg, &f);
     }
 }
@@ -266,18 +298,21 @@ static void take_part(Cg *cg, Dense *dn, LLVMValueRef M, LLVMValueRef *first, LL
 static void emit_gemm(Cg *cg, Dense *dn, LLVMValueRef rows) {
     LLVMValueRef first, M;
     take_part(cg, dn, rows, &first, &M);
-    LLVMValueRef blocks = LLVMBuildUDiv(cg->b, M, cg_i64(cg, dn->MR), "dense.blocks");
-    LLVMValueRef done = cg_add(cg, first, cg_mulc(cg, blocks, dn->MR));
-    emit_blocks(cg, dn, first, blocks, dn->MR);
-    /* The rows left (fewer than MR): a block of 8 and one of 4 where they fit, so that a
-     * batch of 64 or 256 (12 * k + 4) does not pass over every panel once per row. */
-    for (int mr = 8; mr >= 4; mr /= 2)
+    Blocks bl[4];
+    int nbl = 0;
+    bl[nbl++] = (Blocks){first, LLVMBuildUDiv(cg->b, M, cg_i64(cg, dn->MR), "dense.blocks"), dn->MR};
+    LLVMValueRef done = cg_add(cg, first, cg_mulc(cg, bl[0].count, dn->MR));
+    /* The rows left (fewer than MR): blocks of 8, 4 and 2 where they fit, over each panel
+     * while it is in cache, so that only an odd row is left to the one-row kernel: a batch
+     * of 64 or 256 is 6 * k + 4, and each of two threads' 32 or 128 rows 6 * k + 2. */
+    for (int mr = 8; mr >= 2; mr /= 2)
         if (mr < dn->MR) {
             LLVMValueRef rest = LLVMBuildSub(cg->b, cg_add(cg, first, M), done, "");
             LLVMValueRef one = LLVMBuildUDiv(cg->b, rest, cg_i64(cg, mr), "");
-            emit_blocks(cg, dn, done, one, mr);
+            bl[nbl++] = (Blocks){done, one, mr};
             done = cg_add(cg, done, cg_mulc(cg, one, mr));
         }
+    emit_blocks(cg, dn, bl, nbl);
     emit_rows(cg, dn, done, LLVMBuildSub(cg->b, cg_add(cg, first, M), done, "dense.rest"));
 }
 
