@@ -7,18 +7,33 @@
  * a few hundred microseconds) before it sleeps on the condition variable: forward passes
  * come back to back, and waking a sleeping thread costs tens to hundreds of microseconds on
  * a VM, as much as a small model's whole pass (LeNet-5 at batch 64 on 2 threads ran no
- * faster than on 1). The condition is checked again under the mutex before sleeping, and
- * the signals are sent under it, so no wake-up is lost. */
+ * faster than on 1). Every YIELD_EVERY pauses the spinner yields the CPU: the scheduler
+ * sometimes puts a woken worker on the CPU of the thread that woke it, and a spinner that
+ * never yields keeps the thread it waits for off that CPU for a whole time slice (on one
+ * CPU, mlp_s at batch 256 on 2 threads took 1150 us a pass against 500 us on 1 thread, and
+ * 330-400 us with the yields; in bench/, blocks of calls now and then took 4x their usual
+ * time). The condition is checked again under the mutex before sleeping, and the signals
+ * are sent under it, so no wake-up is lost. */
 #include "thread_pool.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 
-enum { SPIN = 1 << 14 };
+enum {
+    SPIN = 1 << 14,   /* waits spin this many turns before they sleep */
+    YIELD_EVERY = 16, /* and give up the CPU every this many turns */
+};
 
-static void cpu_relax(void) {
+/* One turn of a spin-wait: a pause, or every YIELD_EVERY turns sched_yield, so that a
+ * thread waiting for this CPU can run. */
+static void spin_turn(int i) {
+    if (i % YIELD_EVERY == YIELD_EVERY - 1) {
+        sched_yield();
+        return;
+    }
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_ia32_pause();
 #elif defined(__aarch64__)
@@ -51,7 +66,7 @@ static bool spin_for_work(ThreadPool *pool, unsigned long seen) {
         if (atomic_load_explicit(&pool->generation, memory_order_acquire) != seen ||
             atomic_load_explicit(&pool->stop, memory_order_acquire))
             return true;
-        cpu_relax();
+        spin_turn(i);
     }
     return false;
 }
@@ -127,7 +142,7 @@ void pool_run(ThreadPool *p, PoolTask fn, void *arg, int ntasks) {
     fn(arg, 0);
     if (ntasks > 1) {
         for (int i = 0; i < SPIN && atomic_load_explicit(&p->running, memory_order_acquire); i++)
-            cpu_relax();
+            spin_turn(i);
         pthread_mutex_lock(&p->lock);
         while (atomic_load(&p->running) > 0)
             pthread_cond_wait(&p->done, &p->lock);
