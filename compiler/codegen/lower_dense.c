@@ -3,20 +3,23 @@
  *
  * x [..., K] is M rows (M may be symbolic), weight [U, K] (PyTorch layout), bias [U] ->
  * y [M, U]. At compile time the weights are packed into panels of NR columns (up to four
- * native vectors, see plan): panel p holds W[p*NR + c][k] at [p][k][c], zero past U, so a kernel
- * reads one contiguous line of NR floats per k; the bias is padded the same way.
+ * native vectors, see plan): panel p holds W[p*NR + c][k] at [p][k][c], zero past U, so a
+ * kernel reads one contiguous line of NR floats per k; the bias is padded the same way.
  *
  * The panels are the outer loop, so a panel (K*NR floats) stays in L2 while every block of
- * MR rows passes over it. A block keeps MR x NR/V accumulator vectors in registers; per k it
- * loads the panel's line, broadcasts MR elements of x and issues MR*NR/V FMAs. Rows past the
- * last full block go through one block of 8 rows, one of 4 and one of 2 where they fit; the
- * last row, all of them at batch 1, goes through a one-row kernel that covers four
- * panels at a time so that enough independent FMA chains hide the latency. A panel cut by U is
- * emitted on its own, with only the vectors and lanes that exist.
+ * MR rows passes over it; a panel over PANEL_BYTES is taken in chunks of k, each chunk over
+ * every panel and block before the next, with the sums of a chunk stored in y and reloaded.
+ * A block keeps MR x NR/V accumulator vectors in registers; per k it loads the panel's line,
+ * broadcasts MR elements of x and issues MR*NR/V FMAs. Rows past the last full block go
+ * through one block of 8 rows, one of 4 and one of 2 where they fit; the last row (every
+ * row at batch 1) goes through a one-row kernel that covers four panels at a time so that
+ * enough independent FMA chains hide the latency. A panel cut by U is emitted on its own,
+ * with only the vectors and lanes that exist.
  *
- * Every output is the same sequence of FMAs over k = 0..K-1 starting from 0, then the bias,
- * then the fused epilogue, whichever kernel computes it: results do not depend on the batch
- * size, on a row's position, or on how rows are split between threads. */
+ * Every output is the same sequence of FMAs over k = 0..K-1 starting from 0 (a chunk's sums
+ * pass through y unchanged), then the bias, then the fused epilogue, whichever kernel
+ * computes it: results do not depend on the batch size, on a row's position, or on how rows
+ * are split between threads. */
 #include "cg_vec.h"
 #include "pack_weights.h"
 
@@ -24,6 +27,7 @@ enum {
     ROW_PANELS = 4,      /* panels per one-row kernel */
     PREFETCH_BLOCKS = 4, /* the blocks of a panel that prefetch the next one, a share each */
     MAX_NV = 4,          /* native vectors per panel, at most */
+    PANEL_BYTES = 256 << 10, /* the most of a panel the blocks pass over at once (plan) */
 };
 
 typedef struct Dense {
@@ -34,6 +38,7 @@ typedef struct Dense {
     int64_t P, Pfull;      /* panels; panels with all NR columns inside U */
     int64_t G, left;       /* groups of ROW_PANELS full panels; full panels after them */
     int64_t ldw, pstride;  /* floats from one line k of a panel to the next; panel to panel */
+    int64_t Kc, nk;        /* k per chunk (the last one may be shorter); chunks */
     bool unpadded;         /* the weights are matmul's b: a cut panel's lines end at U */
     LLVMValueRef X, Y, Wp, Bp;
     LLVMValueRef xoff, woff, yoff; /* the matrices' element offsets in X, Wp, Y (NULL: 0) */
@@ -48,6 +53,10 @@ typedef struct Tile {
     int mr, np;
     bool cut; /* the last panel is the one U cuts */
     LLVMValueRef block; /* the block's index over the panel (prefetch share), or NULL */
+    LLVMValueRef k0, kn; /* the chunk [k0, k0 + kn) of k */
+    /* i1s, NULL for true: the sums start from 0 (else from y's partial sums); bias and
+     * epilogue follow (else the partial sums are stored). */
+    LLVMValueRef first, last;
 } Tile;
 
 /* The weights and bias in the panels' layout (pack_weights.c), as module constants. */
@@ -92,6 +101,12 @@ static void plan(Cg *cg, const Node *n, int64_t K, int64_t U, Dense *dn) {
     dn->left = dn->Pfull % ROW_PANELS;
     dn->ldw = dn->NR;
     dn->pstride = K * dn->NR;
+    /* A panel over PANEL_BYTES is taken in chunks of k (the sums of a chunk go through y):
+     * a panel must stay in L2 beside the block's rows of x and the next panel, and a
+     * 4096 x 64 one (1 MB) did not: cifar_cnn's 4096 -> 512 layer at batch 64 took 1904-1946
+     * us, 1593-1597 in chunks of 256 KB (97% of the peak); 128 KB ones were no faster. */
+    dn->nk = (K * dn->NR * (int64_t)sizeof(float) + PANEL_BYTES - 1) / PANEL_BYTES;
+    dn->Kc = (K + dn->nk - 1) / dn->nk;
 }
 
 static void setup(Cg *cg, const Node *n, Dense *dn) {
@@ -133,12 +148,13 @@ static void emit_tile(Cg *cg, const Dense *dn, const Tile *t) {
      * multiplication per row inside the k loop (mlp_s at batch 64 ran 1.7x slower). */
     LLVMValueRef xrow[CG_MAX_ACC], wbase[ROW_PANELS], x0 = plus(cg, dn->xoff, cg_mulc(cg, t->row, K));
     for (int r = 0; r < t->mr; r++)
-        xrow[r] = cg_addc(cg, x0, r * K);
+        xrow[r] = cg_add(cg, cg_addc(cg, x0, r * K), t->k0);
     for (int j = 0; j < t->np; j++)
         wbase[j] = plus(cg, dn->woff, cg_mulc(cg, cg_addc(cg, t->panel, j), dn->pstride));
 
     /* Each accumulator's place in y, its columns and lanes. */
-    LLVMValueRef at[CG_MAX_ACC], col[CG_MAX_ACC];
+    LLVMValueRef at[CG_MAX_ACC], col[CG_MAX_ACC], init[CG_MAX_ACC];
+    LLVMValueRef zero = cg_vec_splat_const(cg, 0.0, V);
     uint32_t lanes[CG_MAX_ACC];
     LLVMValueRef y0 = plus(cg, dn->yoff, cg_mulc(cg, t->row, dn->U));
     for (int r = 0, a = 0; r < t->mr; r++) {
@@ -149,15 +165,19 @@ static void emit_tile(Cg *cg, const Dense *dn, const Tile *t) {
                 col[a] = cg_addc(cg, col0, (int64_t)h * V);
                 lanes[a] = vector_lanes(dn, t, j, h);
                 at[a] = cg_add(cg, yrow, col[a]);
+                init[a] = t->first ? LLVMBuildSelect(cg->b, t->first, zero,
+                                                     cg_vec_load(cg, dn->Y, at[a], V, 1, lanes[a], 0.0), "")
+                                   : zero;
             }
         }
     }
 
     CgLoop lk;
-    LLVMValueRef k = cg_loop_begin(cg, &lk, cg_i64(cg, K), "dense.k");
-    LLVMValueRef zero = cg_vec_splat_const(cg, 0.0, V), acc[CG_MAX_ACC], next[CG_MAX_ACC];
+    LLVMValueRef i = cg_loop_begin(cg, &lk, t->kn, "dense.k");
+    LLVMValueRef acc[CG_MAX_ACC], next[CG_MAX_ACC];
     for (int a = 0; a < nacc; a++)
-        acc[a] = cg_loop_acc(cg, &lk, zero, "acc");
+        acc[a] = cg_loop_acc(cg, &lk, init[a], "acc");
+    LLVMValueRef k = cg_add(cg, t->k0, i);
     LLVMValueRef w[ROW_PANELS][MAX_NV];
     for (int j = 0; j < t->np; j++) {
         LLVMValueRef line = cg_add(cg, wbase[j], cg_mulc(cg, k, dn->ldw));
@@ -181,18 +201,25 @@ static void emit_tile(Cg *cg, const Dense *dn, const Tile *t) {
         LLVMValueRef last = cg_i64(cg, PREFETCH_BLOCKS - 1);
         LLVMValueRef b = LLVMBuildSelect(
             cg->b, LLVMBuildICmp(cg->b, LLVMIntULT, t->block, last, ""), t->block, last, "");
-        LLVMValueRef at = cg_mulc(cg, cg_add(cg, cg_mulc(cg, b, K), k), NR / PREFETCH_BLOCKS);
-        cg_prefetch_l2(cg, dn->Wp, cg_add(cg, cg_addc(cg, wbase[0], dn->pstride), at));
+        LLVMValueRef share = cg_mulc(cg, cg_add(cg, cg_mul(cg, b, t->kn), i), NR / PREFETCH_BLOCKS);
+        LLVMValueRef at = cg_add(cg, cg_addc(cg, wbase[0], dn->pstride), cg_mulc(cg, t->k0, NR));
+        cg_prefetch_l2(cg, dn->Wp, cg_add(cg, at, share));
     }
     int a = 0;
     for (int r = 0; r < t->mr; r++) {
-        LLVMValueRef xs = cg_vec_splat(cg, cg_load(cg, dn->X, cg_add(cg, xrow[r], k)), V);
+        LLVMValueRef xs = cg_vec_splat(cg, cg_load(cg, dn->X, cg_add(cg, xrow[r], i)), V);
         for (int j = 0; j < t->np; j++)
             for (int h = 0; h < nv[j]; h++, a++)
                 next[a] = cg_vec_fma(cg, xs, w[j][h], acc[a]);
     }
     cg_loop_end(cg, &lk, next);
 
+    CgIf f;
+    if (t->last) { /* the partial sums, then the outputs after the last chunk */
+        for (a = 0; a < nacc; a++)
+            cg_vec_store(cg, lk.acc_out[a], dn->Y, at[a], V, lanes[a]);
+        cg_if_begin(cg, &f, t->last, "dense.last");
+    }
     for (a = 0; a < nacc; a++) {
         LLVMValueRef v = lk.acc_out[a];
         if (dn->Bp)
@@ -201,6 +228,8 @@ static void emit_tile(Cg *cg, const Dense *dn, const Tile *t) {
         v = cg_epilogue_lanes(cg, dn->n, v, at[a], lanes[a]);
         cg_vec_store(cg, v, dn->Y, at[a], V, lanes[a]);
     }
+    if (t->last)
+        cg_if_end(cg, &f);
 }
 
 /* Blocks of mr rows: `count` of them from row `first`. */
@@ -210,9 +239,20 @@ typedef struct Blocks {
 } Blocks;
 
 /* The blocks over the part's panels: for each panel, every block of every size, so that the
- * panel stays in L2 while they pass over it. */
+ * panel (or its chunk of k) stays in cache while they pass over it; over each chunk in turn
+ * where the panels are taken in chunks. */
 static void emit_blocks(Cg *cg, const Dense *dn, const Blocks *bl, int nbl) {
-    Tile t = {.np = 1};
+    Tile t = {.np = 1, .k0 = cg_i64(cg, 0), .kn = cg_i64(cg, dn->K)};
+    CgLoop lc;
+    if (dn->nk > 1) {
+        LLVMValueRef c = cg_loop_begin(cg, &lc, cg_i64(cg, dn->nk), "dense.chunk");
+        t.k0 = cg_mulc(cg, c, dn->Kc);
+        LLVMValueRef left = LLVMBuildSub(cg->b, cg_i64(cg, dn->K), t.k0, "");
+        t.kn = LLVMBuildSelect(cg->b, LLVMBuildICmp(cg->b, LLVMIntULT, left, cg_i64(cg, dn->Kc), ""),
+                               left, cg_i64(cg, dn->Kc), "dense.kn");
+        t.first = LLVMBuildICmp(cg->b, LLVMIntEQ, c, cg_i64(cg, 0), "dense.first");
+        t.last = LLVMBuildICmp(cg->b, LLVMIntEQ, c, cg_i64(cg, dn->nk - 1), "dense.last");
+    }
     if (dn->Pfull > 0) {
         LLVMValueRef np = cg_mulc(cg, dn->gn, ROW_PANELS);
         if (dn->left > 0)
@@ -246,6 +286,8 @@ static void emit_blocks(Cg *cg, const Dense *dn, const Blocks *bl, int nbl) {
         }
         cg_if_end(cg, &f);
     }
+    if (dn->nk > 1)
+        cg_loop_end(cg, &lc, NULL);
 }
 
 /* The remaining rows, one at a time, ROW_PANELS panels per tile; the panels are the outer
@@ -254,7 +296,9 @@ static void emit_row_tiles(Cg *cg, const Dense *dn, LLVMValueRef first, LLVMValu
                            LLVMValueRef panel, int np, bool cut) {
     CgLoop lm;
     LLVMValueRef row = cg_add(cg, first, cg_loop_begin(cg, &lm, count, "dense.row"));
-    emit_tile(cg, dn, &(Tile){.row = row, .panel = panel, .mr = 1, .np = np, .cut = cut});
+    emit_tile(cg, dn,
+              &(Tile){.row = row, .panel = panel, .mr = 1, .np = np, .cut = cut,
+                      .k0 = cg_i64(cg, 0), .kn = cg_i64(cg, dn->K)});
     cg_loop_end(cg, &lm, NULL);
 }
 

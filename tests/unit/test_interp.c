@@ -168,7 +168,7 @@ static double compare_runs(const Runner *a, const Runner *b, const char *what) {
 }
 
 /* The model (source text, or a file when src is NULL) through the interpreter and the JIT at
- * -O0 and -O2, at batch 1, 7 and 33 (dense takes blocks of 12, 8 and 4 rows and single rows
+ * -O0 and -O2, at batch 1, 7 and 33 (dense takes blocks of 6, 4 and 2 rows and single rows
  * from these), or on x alone when given. */
 static void interp_vs_jit(const char *src, const char *path, const NpyArray *x) {
     static const int64_t batches[] = {1, 7, 33};
@@ -229,10 +229,12 @@ static void test_interp_matches_jit_on_odd_convolutions(void) {
     interp_vs_jit(conv_odd, NULL, NULL);
 }
 
-/* Dense layers whose K is split into chunks (lower_dense.c), with panels cut by U. */
+/* Dense layers whose K is split into chunks (lower_dense.c: panels over 256 KB; with AVX-512
+ * 4 chunks of h's 48-column panels and 5 of z's 64-column ones, with AVX2 2 of h's), with
+ * panels cut by U. */
 static const char wide_dense[] =
     "model wide_dense {\n"
-    "  input x : f32[N, 1000]\n"
+    "  input x : f32[N, 4500]\n"
     "  h = dense(x, 45) -> relu\n"
     "  output y = dense(h, 10)\n"
     "  output z = dense(x, 300, bias=false) -> sigmoid\n"
