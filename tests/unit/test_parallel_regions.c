@@ -98,16 +98,20 @@ static int same_for_every_runner(const char *src, int64_t batch) {
     return most;
 }
 
-/* 1100 units: 34 full panels of 32 (8 groups of 4, 2 panels after them) and a cut one. At
- * batch 13 up to 8 tasks take groups of panels, 9 take rows. */
+/* With AVX-512, 1100 units are 17 full panels of 64 (4 groups of 4, one panel after them)
+ * and a cut one: at batch 13 up to 4 tasks take groups of panels, more take rows. A K of
+ * 1200 makes those panels 300 KB, taken in two chunks of k. */
 static void test_regions_dense_panels_and_rows(void) {
     const char *wide = "model m {\n  input x : f32[N, 300]\n  output y = dense(x, 1100) -> relu\n}\n";
     CU_ASSERT(same_for_every_runner(wide, 13) == 9);
     CU_ASSERT(same_for_every_runner(wide, 3) >= 7);
-    /* 45 units: one full panel and a cut one, so always rows. */
+    const char *chunked = "model m {\n  input x : f32[N, 1200]\n  output y = dense(x, 1100) -> relu\n}\n";
+    CU_ASSERT(same_for_every_runner(chunked, 13) == 9);
+    CU_ASSERT(same_for_every_runner(chunked, 2) >= 4);
+    /* 45 units: one panel, cut, so always rows. */
     CU_ASSERT(same_for_every_runner(
                   "model m {\n  input x : f32[N, 500]\n  output y = dense(x, 45) -> tanh\n}\n", 37) >= 6);
-    /* batch 1: the one-row kernels, 7 groups and 3 panels after them plus a cut one. */
+    /* batch 1: the one-row kernels, 3 groups and 3 panels after them plus a cut one. */
     CU_ASSERT(same_for_every_runner(
                   "model m {\n  input x : f32[N, 700]\n  output y = dense(x, 1000)\n}\n", 1) >= 5);
 }
@@ -126,9 +130,9 @@ static void test_regions_conv2d_images_and_filters(void) {
                                     3) >= 3);
 }
 
-/* Each matrix of the batch split the way dense splits: by rows (6 full panels, one group)
- * and by groups of panels (18 full panels and a cut one) for up to 4 tasks; with a symbolic
- * K or P, by rows. */
+/* Each matrix of the batch split the way dense splits (panels of 64 columns with AVX-512): by
+ * rows (3 full panels, no group) and by groups of panels (9 full panels and a cut one) for
+ * up to 2 tasks; with a symbolic K or P, by rows. */
 static void test_regions_matmul(void) {
     CU_ASSERT(same_for_every_runner("model m {\n  input a : f32[N, 3, 64, 300]\n"
                                     "  input b : f32[300, 200]\n  output y = matmul(a, b)\n}\n",
