@@ -238,6 +238,19 @@ typedef struct Blocks {
     int mr;
 } Blocks;
 
+/* Every block of every size over t's panel. The blocks of a full panel prefetch the next. */
+static void emit_panel(Cg *cg, const Dense *dn, Tile t, const Blocks *bl, int nbl) {
+    for (int g = 0; g < nbl; g++) {
+        CgLoop lb;
+        LLVMValueRef b = cg_loop_begin(cg, &lb, bl[g].count, t.cut ? "dense.block.cut" : "dense.block");
+        t.row = cg_add(cg, bl[g].first, cg_mulc(cg, b, bl[g].mr));
+        t.mr = bl[g].mr;
+        t.block = t.cut ? NULL : b;
+        emit_tile(cg, dn, &t);
+        cg_loop_end(cg, &lb, NULL);
+    }
+}
+
 /* The blocks over the part's panels: for each panel, every block of every size, so that the
  * panel (or its chunk of k) stays in cache while they pass over it; over each chunk in turn
  * where the panels are taken in chunks. */
@@ -259,15 +272,7 @@ static void emit_blocks(Cg *cg, const Dense *dn, const Blocks *bl, int nbl) {
             np = cg_add(cg, np, LLVMBuildSelect(cg->b, dn->tail, cg_i64(cg, dn->left), cg_i64(cg, 0), ""));
         CgLoop lp;
         t.panel = cg_add(cg, cg_mulc(cg, dn->g0, ROW_PANELS), cg_loop_begin(cg, &lp, np, "dense.panel"));
-        for (int g = 0; g < nbl; g++) {
-            CgLoop lb;
-            LLVMValueRef b = cg_loop_begin(cg, &lb, bl[g].count, "dense.block");
-            t.row = cg_add(cg, bl[g].first, cg_mulc(cg, b, bl[g].mr));
-            t.mr = bl[g].mr;
-            t.block = b;
-            emit_tile(cg, dn, &t);
-            cg_loop_end(cg, &lb, NULL);
-        }
+        emit_panel(cg, dn, t, bl, nbl);
         cg_loop_end(cg, &lp, NULL);
     }
     if (dn->P > dn->Pfull) {
@@ -275,15 +280,7 @@ static void emit_blocks(Cg *cg, const Dense *dn, const Blocks *bl, int nbl) {
         cg_if_begin(cg, &f, dn->tail, "dense.cut");
         t.panel = cg_i64(cg, dn->Pfull);
         t.cut = true;
-        t.block = NULL;
-        for (int g = 0; g < nbl; g++) {
-            CgLoop lb;
-            LLVMValueRef b = cg_loop_begin(cg, &lb, bl[g].count, "dense.block.cut");
-            t.row = cg_add(cg, bl[g].first, cg_mulc(cg, b, bl[g].mr));
-            t.mr = bl[g].mr;
-            emit_tile(cg, dn, &t);
-            cg_loop_end(cg, &lb, NULL);
-        }
+        emit_panel(cg, dn, t, bl, nbl);
         cg_if_end(cg, &f);
     }
     if (dn->nk > 1)
