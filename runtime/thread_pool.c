@@ -3,17 +3,18 @@
  * One mutex guards the task; the run generation and the count of workers still running are
  * atomics written under it. pool_run publishes a task and a new generation and broadcasts;
  * each worker whose index is below the task count runs its task, and the last to finish
- * signals the caller. Waiting, on either side, first spins for a while (SPIN pauses, about
- * a few hundred microseconds) before it sleeps on the condition variable: forward passes
- * come back to back, and waking a sleeping thread costs tens to hundreds of microseconds on
- * a VM, as much as a small model's whole pass (LeNet-5 at batch 64 on 2 threads ran no
- * faster than on 1). Every YIELD_EVERY pauses the spinner yields the CPU: the scheduler
- * sometimes puts a woken worker on the CPU of the thread that woke it, and a spinner that
- * never yields keeps the thread it waits for off that CPU for a whole time slice (on one
- * CPU, mlp_s at batch 256 on 2 threads took 1150 us a pass against 500 us on 1 thread, and
- * 330-400 us with the yields; in bench/, blocks of calls now and then took 4x their usual
- * time). The condition is checked again under the mutex before sleeping, and the signals
- * are sent under it, so no wake-up is lost. */
+ * signals the caller. Waiting, on either side, first spins for a while (SPIN turns: about
+ * half a millisecond when nothing else runs, longer when the yields hand the CPU to other
+ * threads) before it sleeps on the condition variable: forward passes come back to back,
+ * and waking a sleeping thread costs tens to hundreds of microseconds on a VM, as much as a
+ * small model's whole pass (LeNet-5 at batch 64 on 2 threads ran no faster than on 1). Every
+ * YIELD_EVERY turns the spinner yields the CPU: the scheduler sometimes puts a woken worker
+ * on the CPU of the thread that woke it, and a spinner that never yields keeps the thread it
+ * waits for off that CPU for a whole time slice (on one CPU, mlp_s at batch 256 on 2 threads
+ * took 1150 us a pass against 500 us on 1 thread, and 330-400 us with the yields; in bench/,
+ * blocks of calls now and then took 4x their usual time). The condition is checked again
+ * under the mutex before sleeping, and the signals are sent under it, so no wake-up is
+ * lost. */
 #include "thread_pool.h"
 
 #include <pthread.h>

@@ -13,7 +13,8 @@
  * broadcasts MR elements of x and issues MR*NR/V FMAs. Rows past the last full block go
  * through one block of 8 rows, one of 4 and one of 2 where they fit; the last row (every
  * row at batch 1) goes through a one-row kernel that covers four panels at a time so that
- * enough independent FMA chains hide the latency. A panel cut by U is emitted on its own,
+ * enough independent FMA chains hide the latency; it reads each panel once, whole, and is
+ * never chunked. A panel cut by U is emitted on its own,
  * with only the vectors and lanes that exist.
  *
  * Every output is the same sequence of FMAs over k = 0..K-1 starting from 0 (a chunk's sums
@@ -33,7 +34,7 @@ enum {
 typedef struct Dense {
     const Node *n;
     int64_t K, U;
-    int V, NR;             /* floats per vector; columns per panel (V or 2V) */
+    int V, NR;             /* floats per vector; columns per panel (V to MAX_NV * V) */
     int MR;                /* rows per block */
     int64_t P, Pfull;      /* panels; panels with all NR columns inside U */
     int64_t G, left;       /* groups of ROW_PANELS full panels; full panels after them */
@@ -86,7 +87,8 @@ static void plan(Cg *cg, const Node *n, int64_t K, int64_t U, Dense *dn) {
      * 43. On a quiet core both keep the two FMA ports busy (mlp_s at batch 64: 80.5 and
      * 81.6 us), but in the busy phases of a shared host, when every kernel slows down, the
      * 12 x 2 one slowed down more: a 1024 -> 1024 layer at batch 64 took 1.27x oneDNN's
-     * time (median over interleaved blocks), the 6 x 4 one 0.90x. */
+     * time (median over interleaved blocks), the 6 x 4 one 0.90x. A narrower U gets
+     * fewer vectors and more rows: 3 vectors take blocks of 9 rows, 2 and 1 of 12. */
     int nv = cg_vec_regs(cg) >= 32 ? MAX_NV : 2;
     if (nv > (U + V - 1) / V)
         nv = (int)((U + V - 1) / V);
@@ -105,8 +107,7 @@ static void plan(Cg *cg, const Node *n, int64_t K, int64_t U, Dense *dn) {
      * a panel must stay in L2 beside the block's rows of x and the next panel, and a
      * 4096 x 64 one (1 MB) did not: cifar_cnn's 4096 -> 512 layer at batch 64 took 1904-1946
      * us, 1593-1597 in chunks of 256 KB (97% of the peak); 128 KB ones were no faster. */
-    dn->nk = (K * dn->NR * (int64_t)sizeof(float) + PANEL_BYTES - 1) / PANEL_BYTES;
-    dn->Kc = (K + dn->nk - 1) / dn->nk;
+    dn->nk = dense_k_chunks(K, dn->NR * (int64_t)sizeof(float), PANEL_BYTES, &dn->Kc);
 }
 
 static void setup(Cg *cg, const Node *n, Dense *dn) {
@@ -193,7 +194,7 @@ static void emit_tile(Cg *cg, const Dense *dn, const Tile *t) {
      * further at each k (later blocks fetch the last share again, from L2). The whole panel
      * in the first block asked L3 for 128 KB in a sixth of the panel's time: a 1024 -> 1024
      * layer at batch 64 ran 5-6% slower (mlp_l 8-10%), and no prefetch at all the same.
-     * With fewer than PREFETCH_BLOCKS blocks (a batch under 48) part of the next panel is
+     * With fewer than PREFETCH_BLOCKS blocks (a batch under 24) part of the next panel is
      * left to the hardware's prefetchers: at batch 16, 1024 -> 1024 measured the same as
      * with the whole panel fetched by every block, and so did shares fitted to the block
      * count. */
@@ -214,6 +215,9 @@ static void emit_tile(Cg *cg, const Dense *dn, const Tile *t) {
     }
     cg_loop_end(cg, &lk, next);
 
+    /* Chunked, the partial sums go through y, so y must share no memory with x or with an
+     * epilogue's operand: plan_memory puts an output in its input's buffer only for unary
+     * kernels. */
     CgIf f;
     if (t->last) { /* the partial sums, then the outputs after the last chunk */
         for (a = 0; a < nacc; a++)
@@ -260,11 +264,11 @@ static void emit_blocks(Cg *cg, const Dense *dn, const Blocks *bl, int nbl) {
     if (dn->nk > 1) {
         LLVMValueRef c = cg_loop_begin(cg, &lc, cg_i64(cg, dn->nk), "dense.chunk");
         t.k0 = cg_mulc(cg, c, dn->Kc);
-        LLVMValueRef left = LLVMBuildSub(cg->b, cg_i64(cg, dn->K), t.k0, "");
-        t.kn = LLVMBuildSelect(cg->b, LLVMBuildICmp(cg->b, LLVMIntULT, left, cg_i64(cg, dn->Kc), ""),
-                               left, cg_i64(cg, dn->Kc), "dense.kn");
         t.first = LLVMBuildICmp(cg->b, LLVMIntEQ, c, cg_i64(cg, 0), "dense.first");
         t.last = LLVMBuildICmp(cg->b, LLVMIntEQ, c, cg_i64(cg, dn->nk - 1), "dense.last");
+        /* the last chunk's lines, between 1 and Kc (dense_k_chunks) */
+        t.kn = LLVMBuildSelect(cg->b, t.last, cg_i64(cg, dn->K - (dn->nk - 1) * dn->Kc),
+                               cg_i64(cg, dn->Kc), "dense.kn");
     }
     if (dn->Pfull > 0) {
         LLVMValueRef np = cg_mulc(cg, dn->gn, ROW_PANELS);
@@ -334,7 +338,7 @@ static void take_part(Cg *cg, Dense *dn, LLVMValueRef M, LLVMValueRef *first, LL
     dn->tail = LLVMBuildSelect(cg->b, panels, cg_task_last(cg), yes, "");
 }
 
-/* All M rows (this task's part of them or of the panels): blocks of MR, of 8 and 4 rows,
+/* All M rows (this task's part of them or of the panels): blocks of MR, of 8, 4 and 2 rows,
  * then the one-row kernels. */
 static void emit_gemm(Cg *cg, Dense *dn, LLVMValueRef rows) {
     LLVMValueRef first, M;

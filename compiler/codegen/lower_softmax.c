@@ -63,7 +63,7 @@ static LLVMValueRef masked_exp(Cg *cg, LLVMValueRef d, uint32_t lanes, int V) {
     return cg_vec_keep_lanes(cg, cg_exp(cg, cg_vec_keep_lanes(cg, d, lanes, V, 0.0)), lanes, V, 0.0);
 }
 
-/* The line's maximum: vectors folded with maxnum, then their lanes by vector.reduce.fmax.
+/* The line's maximum: vectors folded with maxnum, then their lanes pairwise (tree).
  * Masked lanes read -inf. maxnum ignores a NaN as a scalar loop would (a NaN still reaches
  * every output through exp(x - m)). */
 static LLVMValueRef line_max(Cg *cg, const Line *ln) {

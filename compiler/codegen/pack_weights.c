@@ -25,3 +25,13 @@ float *pack_conv_weight(Arena *a, const float *w, int64_t F, int64_t taps, int64
             p[((f / fb) * taps + t) * fb + f % fb] = w[f * taps + t];
     return p;
 }
+
+int64_t dense_k_chunks(int64_t K, int64_t line_bytes, int64_t max_bytes, int64_t *Kc) {
+    int64_t per = max_bytes / line_bytes > 0 ? max_bytes / line_bytes : 1; /* lines a chunk may hold */
+    int64_t n = (K + per - 1) / per;
+    *Kc = (K + n - 1) / n; /* as even as possible, and at most `per` */
+    /* the chunks of Kc that cover K: never more than n, but a count taken from bytes rather
+     * than whole lines once planned 1368 chunks of 1366 lines for K = 1867321 lines of 48
+     * floats, the last starting past K */
+    return (K + *Kc - 1) / *Kc;
+}

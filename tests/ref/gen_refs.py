@@ -620,9 +620,10 @@ def _dense_tiles(rows, k, units, act=None):
     return fn
 
 
-# Enough rows for the register-tiled blocks (6 rows at a time with 4 or 2 vectors; 12 with one)
-# and their remainder (blocks of 8, 4 and 2 rows, then one row), and widths that make full
-# panels, groups of four and a panel cut by units.
+# Enough rows for the register-tiled blocks (with AVX-512: 6 rows at a time for panels of 4
+# vectors, 9 for 3, 12 for 1 or 2; with AVX2 6) and their remainder (blocks of 8, 4 and 2
+# rows, then one row), and widths that make full panels, groups of four and a panel cut by
+# units.
 case("dense_tiles_37_200", _dense_tiles(5, 37, 200, act="relu"),
      "dense 37 -> 200 on [N, 5, 37]: row blocks, a remainder, panels cut by 200",
      rtol=RTOL_ACC, atol=ATOL_ACC)
@@ -631,10 +632,10 @@ case("dense_tiles_20_70", _dense_tiles(13, 20, 70), "dense 20 -> 70 on [N, 13, 2
 case("dense_tiles_9_16", _dense_tiles(3, 9, 16), "dense 9 -> 16 on [N, 3, 9]: one exact vector",
      rtol=RTOL_ACC, atol=ATOL_ACC)
 case("dense_tiles_33_130", _dense_tiles(8, 33, 130),
-     "dense 33 -> 130 on [N, 8, 33]: 6 + 2 rows, two full panels and one of 2 columns",
+     "dense 33 -> 130 on [N, 8, 33]: AVX-512 6 + 2 rows, two full panels and one of 2 columns",
      rtol=RTOL_ACC, atol=ATOL_ACC)
 case("dense_tiles_40_40", _dense_tiles(11, 40, 40, act="relu"),
-     "dense 40 -> 40 on [N, 11, 40]: 6 + 4 + 1 rows, one panel of 2.5 vectors",
+     "dense 40 -> 40 on [N, 11, 40]: one panel of 2.5 vectors (AVX-512: 9 + 2 rows)",
      rtol=RTOL_ACC, atol=ATOL_ACC)
 
 

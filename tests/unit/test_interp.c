@@ -168,8 +168,8 @@ static double compare_runs(const Runner *a, const Runner *b, const char *what) {
 }
 
 /* The model (source text, or a file when src is NULL) through the interpreter and the JIT at
- * -O0 and -O2, at batch 1, 7 and 33 (dense takes blocks of 6, 4 and 2 rows and single rows
- * from these), or on x alone when given. */
+ * -O0 and -O2, at batch 1, 7 and 33 (dense takes blocks of 6 to 12 rows, of 8, 4 and 2 rows
+ * and single rows from these), or on x alone when given. */
 static void interp_vs_jit(const char *src, const char *path, const NpyArray *x) {
     static const int64_t batches[] = {1, 7, 33};
     for (int bi = 0; bi < (x ? 1 : 3); bi++) {

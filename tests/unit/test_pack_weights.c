@@ -4,6 +4,9 @@
  * padding past the tensor is zero: dense panels with U not a multiple of NR (and one that
  * is), the padded bias, conv2d blocks of fb filters. The lowerings' use of these layouts is
  * checked by the reference cases (test_reference), which reach every panel and block shape. */
+#include <stdbool.h>
+#include <stdio.h>
+
 #include "arena.h"
 #include "pack_weights.h"
 #include "unit_harness.h"
@@ -56,4 +59,36 @@ static void test_pack_conv_blocks(void) {
     arena_free(a);
 }
 
-NND_SUITE("pack_weights", test_pack_dense_panels, test_pack_conv_blocks)
+/* The chunks of k cover 0..K-1 exactly, none empty or over the budget. */
+static void check_chunks(int64_t K, int64_t line_bytes, int64_t max_bytes) {
+    int64_t Kc = 0, n = dense_k_chunks(K, line_bytes, max_bytes, &Kc);
+    int64_t last = K - (n - 1) * Kc;
+    bool ok = n >= 1 && Kc >= 1 && last >= 1 && last <= Kc &&
+              (Kc * line_bytes <= max_bytes || Kc == 1);
+    if (!ok)
+        fprintf(stderr, "\n  K %lld, %lld-byte lines: %lld chunks of %lld, the last %lld",
+                (long long)K, (long long)line_bytes, (long long)n, (long long)Kc, (long long)last);
+    CU_ASSERT(ok);
+}
+
+static void test_dense_k_chunks(void) {
+    int64_t Kc;
+    CU_ASSERT_EQUAL(dense_k_chunks(1024, 256, 256 << 10, &Kc), 1); /* exactly 256 KB: one */
+    CU_ASSERT_EQUAL(Kc, 1024);
+    CU_ASSERT_EQUAL(dense_k_chunks(4096, 256, 256 << 10, &Kc), 4);
+    CU_ASSERT_EQUAL(Kc, 1024);
+    CU_ASSERT_EQUAL(dense_k_chunks(4500, 192, 256 << 10, &Kc), 4);
+    CU_ASSERT_EQUAL(Kc, 1125);
+    /* A count planned from K * line_bytes / max_bytes (1368) with chunks evened out from it
+     * (1366 lines) started its last chunk past K. */
+    CU_ASSERT_EQUAL(dense_k_chunks(1867321, 192, 256 << 10, &Kc), 1369);
+    CU_ASSERT_EQUAL(Kc, 1365);
+    for (int64_t K = 1866321; K < 1868321; K++)
+        check_chunks(K, 192, 256 << 10);
+    for (int64_t K = 1; K < 40000; K += 7)
+        for (int64_t line = 32; line <= 256; line += 32)
+            check_chunks(K, line, 256 << 10);
+    check_chunks(100, 1 << 20, 256 << 10); /* lines over the budget: one a chunk */
+}
+
+NND_SUITE("pack_weights", test_pack_dense_panels, test_pack_conv_blocks, test_dense_k_chunks)
