@@ -33,12 +33,13 @@ typedef struct Line {
     bool log;
 } Line;
 
-/* v's lanes folded pairwise by fadd (or maxnum), halves first: log2(V) shuffles and ops.
- * LLVM's vector.reduce.fmax without fast-math flags is a serial chain of 16 scalar maxes. */
+/* a + b, or maxnum(a, b). */
 static LLVMValueRef fold(Cg *cg, LLVMValueRef a, LLVMValueRef b, bool max) {
     return max ? cg_intrinsic2(cg, "maxnum", a, b) : cg_fadd(cg, a, b);
 }
 
+/* v's lanes folded pairwise by fadd (or maxnum), halves first: log2(V) shuffles and ops.
+ * LLVM's vector.reduce.fmax without fast-math flags is a serial chain of 16 scalar maxes. */
 static LLVMValueRef tree(Cg *cg, LLVMValueRef v, int V, bool max) {
     LLVMTypeRef i32 = LLVMInt32TypeInContext(cg->ctx);
     LLVMValueRef undef = LLVMGetUndef(LLVMTypeOf(v));
@@ -57,8 +58,8 @@ static LLVMValueRef tree(Cg *cg, LLVMValueRef v, int V, bool max) {
 }
 
 /* exp(d) in the lanes set, 0 in the others. Their d (-inf, from the masked load) goes
- * through exp as 0: exp(-inf) would be 2^-150, whose underflow costs a microcode assist
- * per lane (a 64 x 10 softmax took 5.5 us). */
+ * through exp as 0: cg_exp clamps -inf to -104, whose result underflows below the smallest
+ * float, and that costs a microcode assist per lane (a 64 x 10 softmax took 5.5 us). */
 static LLVMValueRef masked_exp(Cg *cg, LLVMValueRef d, uint32_t lanes, int V) {
     return cg_vec_keep_lanes(cg, cg_exp(cg, cg_vec_keep_lanes(cg, d, lanes, V, 0.0)), lanes, V, 0.0);
 }
