@@ -66,6 +66,15 @@ struct ThreadPool {
     Worker *workers;
 };
 
+/* The CPU the calling thread runs on, or -1 where that cannot be known. */
+static int this_cpu(void) {
+#ifdef __linux__
+    return sched_getcpu();
+#else
+    return -1;
+#endif
+}
+
 /* Moves the calling worker off `cpu` when it runs there, by taking that CPU out of its
  * affinity for a moment (the kernel migrates a thread at once from a CPU it may no longer
  * use) and then giving back the CPUs it had. The scheduler sometimes wakes a worker on the
@@ -75,7 +84,7 @@ struct ThreadPool {
  * other CPU, or where affinity cannot be read or set. */
 static void leave_cpu(int cpu) {
 #ifdef __linux__
-    if (cpu < 0 || sched_getcpu() != cpu)
+    if (cpu < 0 || this_cpu() != cpu)
         return;
     cpu_set_t had, others;
     if (pthread_getaffinity_np(pthread_self(), sizeof had, &had))
@@ -165,11 +174,7 @@ void pool_run(ThreadPool *p, PoolTask fn, void *arg, int ntasks) {
         p->arg = arg;
         p->ntasks = ntasks;
         atomic_store(&p->running, ntasks - 1);
-#ifdef __linux__
-        atomic_store_explicit(&p->caller_cpu, sched_getcpu(), memory_order_relaxed);
-#else
-        atomic_store_explicit(&p->caller_cpu, -1, memory_order_relaxed);
-#endif
+        atomic_store_explicit(&p->caller_cpu, this_cpu(), memory_order_relaxed);
         atomic_fetch_add_explicit(&p->generation, 1, memory_order_release);
         pthread_cond_broadcast(&p->wake);
         pthread_mutex_unlock(&p->lock);

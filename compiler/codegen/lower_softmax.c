@@ -2,7 +2,9 @@
  *
  * The tensor is seen as [outer, L, inner] around the axis. For each (outer, inner) line:
  * m = max, s = sum exp(x - m), then y = exp(x - m) / s, or x - m - log(s). Subtracting the
- * maximum keeps exp from overflowing, as PyTorch does.
+ * maximum keeps exp from overflowing, as PyTorch does. log_softmax is (x - m) - log(s), in
+ * that order: x - m is exact for the largest entries, while m + log(s) would round at the
+ * magnitude of m.
  *
  * A unit-stride line of constant length (the last axis) runs in native vectors, the last
  * one masked: max, exp and sum as vectors, their lanes folded pairwise at the end. Lines of
@@ -64,6 +66,11 @@ static LLVMValueRef masked_exp(Cg *cg, LLVMValueRef d, uint32_t lanes, int V) {
     return cg_vec_keep_lanes(cg, cg_exp(cg, cg_vec_keep_lanes(cg, d, lanes, V, 0.0)), lanes, V, 0.0);
 }
 
+/* What the last pass applies: 1 / s for softmax, log(s) for log_softmax. */
+static LLVMValueRef scale_of(Cg *cg, LLVMValueRef total, bool log) {
+    return log ? cg_log(cg, total) : LLVMBuildFDiv(cg->b, cg_f32(cg, 1.0), total, "");
+}
+
 /* The line's maximum: vectors folded with maxnum, then their lanes pairwise (tree).
  * Masked lanes read -inf. maxnum ignores a NaN as a scalar loop would (a NaN still reaches
  * every output through exp(x - m)). */
@@ -101,8 +108,6 @@ static LLVMValueRef line_step(Cg *cg, const Line *ln, LLVMValueRef at, uint32_t 
             cg_vec_store(cg, e, ln->Y, at, V, lanes);
         return cg_fadd(cg, acc, e);
     }
-    /* log_softmax is (x - m) - log(s), in that order: x - m is exact for the largest
-     * entries, while m + log(s) would round at the magnitude of m. */
     LLVMValueRef y = ln->log ? LLVMBuildFSub(cg->b, d, scale, "")
                              : cg_fmul(cg, cg_vec_load(cg, ln->Y, at, V, 1, lanes, 0.0), scale);
     cg_vec_store(cg, y, ln->Y, at, V, lanes);
@@ -149,9 +154,7 @@ static void short_line(Cg *cg, const Line *ln) {
         if (!ln->log)
             x[v] = e;
     }
-    LLVMValueRef total = tree(cg, sum, V, false);
-    LLVMValueRef scale = cg_vec_splat(
-        cg, ln->log ? cg_log(cg, total) : LLVMBuildFDiv(cg->b, cg_f32(cg, 1.0), total, ""), V);
+    LLVMValueRef scale = cg_vec_splat(cg, scale_of(cg, tree(cg, sum, V, false), ln->log), V);
     for (int v = 0; v < nv; v++)
         cg_vec_store(cg, ln->log ? LLVMBuildFSub(cg->b, x[v], scale, "") : cg_fmul(cg, x[v], scale),
                      ln->Y, at[v], V, lanes[v]);
@@ -165,38 +168,15 @@ static void softmax_line(Cg *cg, const Line *ln) {
         return;
     }
     LLVMValueRef m = cg_vec_splat(cg, line_max(cg, ln), V);
-    LLVMValueRef total = line_pass(cg, ln, true, m, NULL);
-    LLVMValueRef scale = ln->log ? cg_log(cg, total) : LLVMBuildFDiv(cg->b, cg_f32(cg, 1.0), total, "");
+    LLVMValueRef scale = scale_of(cg, line_pass(cg, ln, true, m, NULL), ln->log);
     line_pass(cg, ln, false, m, cg_vec_splat(cg, scale, V));
 }
 
-bool lower_softmax(Cg *cg, Node *n) {
-    const Shape *s = &n->shape;
-    int axis = (int)attr_int(n, "axis");
-    if (axis < 0)
-        axis += s->rank;
-    LLVMValueRef outer = cg_dim(cg, prod(s, 0, axis));
-    LLVMValueRef L = cg_dim(cg, s->d[axis]);
-    LLVMValueRef inner = cg_dim(cg, prod(s, axis + 1, s->rank));
-    LLVMValueRef X = cg->buf[n->in[0]->id], Y = cg->buf[n->id];
-    bool log = n->op == OP_LOG_SOFTMAX;
-
-    CgLoop lo, li, l1, l2, l3;
-    LLVMValueRef o = cg_loop_begin(cg, &lo, outer, "softmax.outer");
-    LLVMValueRef i = cg_loop_begin(cg, &li, inner, "softmax.inner");
-    LLVMValueRef base = cg_add(cg, cg_mul(cg, cg_mul(cg, o, L), inner), i);
+/* softmax over any line, element by element: x[base + l * inner] for l < L. */
+static void scalar_line(Cg *cg, LLVMValueRef X, LLVMValueRef Y, LLVMValueRef base, LLVMValueRef L,
+                        LLVMValueRef inner, bool log) {
 #define AT(l) cg_add(cg, base, cg_mul(cg, (l), inner))
-
-    if (dim_is(prod(s, axis + 1, s->rank), 1) && dim_is_const(s->d[axis])) {
-        int V = cg_vec_native(cg);
-        int64_t Lc = s->d[axis].c;
-        Line ln = {.X = X, .Y = Y, .base = base, .V = V, .full = Lc / V,
-                   .tail = (uint32_t)((1ull << (Lc % V)) - 1), .log = log};
-        softmax_line(cg, &ln);
-        cg_loop_end(cg, &li, NULL);
-        cg_loop_end(cg, &lo, NULL);
-        return true;
-    }
+    CgLoop l1, l2, l3;
     LLVMValueRef k = cg_loop_begin(cg, &l1, L, "softmax.max");
     LLVMValueRef m = cg_loop_acc(cg, &l1, cg_f32(cg, -__builtin_inf()), "max");
     LLVMValueRef mnext = cg_intrinsic2(cg, "maxnum", m, cg_load(cg, X, AT(k)));
@@ -210,11 +190,8 @@ bool lower_softmax(Cg *cg, Node *n) {
         cg_store(cg, e, Y, AT(k)); /* kept, then scaled in the third pass */
     LLVMValueRef snext = cg_fadd(cg, sum, e);
     cg_loop_end(cg, &l2, &snext);
-    LLVMValueRef total = l2.acc_out[0];
 
-    /* log_softmax is (x - m) - log(s), in that order: x - m is exact for the largest
-     * entries, while m + log(s) would round at the magnitude of m. */
-    LLVMValueRef scale = log ? cg_log(cg, total) : LLVMBuildFDiv(cg->b, cg_f32(cg, 1.0), total, "");
+    LLVMValueRef scale = scale_of(cg, l2.acc_out[0], log);
     k = cg_loop_begin(cg, &l3, L, "softmax.write");
     LLVMValueRef y = log ? LLVMBuildFSub(cg->b, LLVMBuildFSub(cg->b, cg_load(cg, X, AT(k)), max, ""),
                                          scale, "")
@@ -222,6 +199,32 @@ bool lower_softmax(Cg *cg, Node *n) {
     cg_store(cg, y, Y, AT(k));
     cg_loop_end(cg, &l3, NULL);
 #undef AT
+}
+
+bool lower_softmax(Cg *cg, Node *n) {
+    const Shape *s = &n->shape;
+    int axis = (int)attr_int(n, "axis");
+    if (axis < 0)
+        axis += s->rank;
+    LLVMValueRef outer = cg_dim(cg, prod(s, 0, axis));
+    LLVMValueRef L = cg_dim(cg, s->d[axis]);
+    LLVMValueRef inner = cg_dim(cg, prod(s, axis + 1, s->rank));
+    LLVMValueRef X = cg->buf[n->in[0]->id], Y = cg->buf[n->id];
+    bool log = n->op == OP_LOG_SOFTMAX;
+
+    CgLoop lo, li;
+    LLVMValueRef o = cg_loop_begin(cg, &lo, outer, "softmax.outer");
+    LLVMValueRef i = cg_loop_begin(cg, &li, inner, "softmax.inner");
+    LLVMValueRef base = cg_add(cg, cg_mul(cg, cg_mul(cg, o, L), inner), i);
+    if (dim_is(prod(s, axis + 1, s->rank), 1) && dim_is_const(s->d[axis])) {
+        int V = cg_vec_native(cg);
+        int64_t Lc = s->d[axis].c;
+        Line ln = {.X = X, .Y = Y, .base = base, .V = V, .full = Lc / V,
+                   .tail = (uint32_t)((1ull << (Lc % V)) - 1), .log = log};
+        softmax_line(cg, &ln);
+    } else {
+        scalar_line(cg, X, Y, base, L, inner, log);
+    }
     cg_loop_end(cg, &li, NULL);
     cg_loop_end(cg, &lo, NULL);
     return true;
