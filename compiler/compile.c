@@ -42,8 +42,8 @@ void compilation_free(Compilation *c) {
         return;
     if (c->has_cg)
         cg_dispose(&c->cg);
-    if (c->tsc)
-        LLVMOrcDisposeThreadSafeContext(c->tsc);
+    if (c->ctx)
+        LLVMContextDispose(c->ctx);
     arena_free(c->arena);
     free(c);
 }
@@ -130,10 +130,10 @@ static bool run_stage(Compilation *c, Stage s, const CompileOptions *o) {
         passes_run(c->graph, c->diag, o->opt_level, o->stop_after);
         return true;
     case STAGE_LLVM: {
-        c->tsc = LLVMOrcCreateNewThreadSafeContext();
+        c->ctx = LLVMContextCreate();
         CgOptions co = {.opt_level = o->opt_level, .triple = o->triple, .cpu = o->cpu,
                         .prefix = o->prefix};
-        if (!cg_init(&c->cg, c->graph, c->diag, LLVMOrcThreadSafeContextGetContext(c->tsc), &co))
+        if (!cg_init(&c->cg, c->graph, c->diag, c->ctx, &co))
             return true;
         c->has_cg = true;
         cg_emit_model(&c->cg);
@@ -178,11 +178,14 @@ bool compile_to(Compilation *c, Stage stage, const CompileOptions *o) {
 
 LLVMModuleRef compile_take_module(Compilation *c) { return cg_take_module(&c->cg); }
 
-Jit *compile_jit(Compilation *c, int opt_level, CgForwardFn *forward, CgParallelFn *parallel,
-                 CgWorkspaceFn *workspace_size, char **error) {
+Jit *compile_jit(Compilation *c, int opt_level, int parts, CgForwardFn *forward,
+                 CgParallelFn *parallel, CgWorkspaceFn *workspace_size, char **error) {
     *error = NULL;
-    Jit *j = jit_create(c->tsc, compile_take_module(c), c->cg.cpu, c->cg.features, opt_level,
-                        error);
+    CgObjects objs;
+    Jit *j = NULL;
+    if (cg_split_codegen(compile_take_module(c), c->cg.cpu, c->cg.features,
+                         cg_codegen_level(opt_level), parts, &objs, error))
+        j = jit_create(&objs, c->cg.cpu, c->cg.features, opt_level, error);
     uint64_t f = j ? jit_lookup(j, c->cg.forward_name, error) : 0;
     uint64_t w = f ? jit_lookup(j, c->cg.workspace_name, error) : 0;
     uint64_t p = w ? jit_lookup(j, c->cg.parallel_name, error) : 0;

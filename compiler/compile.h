@@ -54,7 +54,7 @@ typedef struct Compilation {
     const StFile *preloaded_weights; /* an imported ONNX model's parameters (NULL: none) */
     AstModel *ast;
     Graph *graph;
-    LLVMOrcThreadSafeContextRef tsc;
+    LLVMContextRef ctx;   /* the module's, from STAGE_LLVM on */
     Cg cg;                /* valid from STAGE_LLVM on */
     bool has_cg;
     Stage done;           /* the last stage completed */
@@ -74,13 +74,14 @@ bool compile_read_file(Compilation *c, const char *path);
 bool compile_read_onnx_bytes(Compilation *c, const char *name, const uint8_t *bytes, size_t len);
 void compile_set_source(Compilation *c, const char *name, const char *text, size_t len);
 bool compile_to(Compilation *c, Stage stage, const CompileOptions *o);
-/* Moves the module out (for the JIT); the Compilation keeps the thread-safe context ref,
- * which the caller must pass along with it. */
+/* Moves the module out; it stays in the Compilation's context, so it must be disposed before
+ * the Compilation is freed. */
 LLVMModuleRef compile_take_module(Compilation *c);
 
-/* JIT-compiles the optimized module (taken out of c) at opt_level and finds its entry points
- * (parallel may be NULL). NULL on failure, with *error set (release it with free). */
-Jit *compile_jit(Compilation *c, int opt_level, CgForwardFn *forward, CgParallelFn *parallel,
-                 CgWorkspaceFn *workspace_size, char **error);
+/* JIT-compiles the optimized module (taken out of c) at opt_level, its machine code made in
+ * `parts` threads (0: as many as pay, split_codegen.h), and finds its entry points (parallel
+ * may be NULL). NULL on failure, with *error set (release it with free). */
+Jit *compile_jit(Compilation *c, int opt_level, int parts, CgForwardFn *forward,
+                 CgParallelFn *parallel, CgWorkspaceFn *workspace_size, char **error);
 
 #endif

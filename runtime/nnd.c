@@ -278,7 +278,7 @@ static bool check_options(const nnd_options *opt, const char *base_dir, CompileO
 /* The model's generated code, from the optimized and lowered compilation c. */
 static nnd_status attach_jit(nnd_model *m, Compilation *c, int opt_level, char **error) {
     char *jerr = NULL;
-    m->jit = compile_jit(c, opt_level, &m->forward, &m->parallel, &m->workspace_size, &jerr);
+    m->jit = compile_jit(c, opt_level, 0, &m->forward, &m->parallel, &m->workspace_size, &jerr);
     if (m->jit)
         return NND_OK;
     char msg[1024];

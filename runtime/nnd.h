@@ -93,7 +93,9 @@ typedef struct nnd_context nnd_context;
 /* Compiles a model. On success *model is set and the result is NND_OK. On failure *model is
  * NULL and, when error is not NULL, *error receives every diagnostic as one string (release
  * it with nnd_string_free). Relative weights paths are resolved against the model file's
- * directory (for a string, against base_dir, or the current directory when it is NULL). */
+ * directory (for a string, against base_dir, or the current directory when it is NULL).
+ * A large model's machine code is generated in several threads, up to one per CPU the
+ * process may run on (at most 8), which end before the call returns. */
 nnd_status nnd_model_compile_file(const char *path, const nnd_options *options,
                                   nnd_model **model, char **error);
 nnd_status nnd_model_compile_string(const char *source, const char *display_name,

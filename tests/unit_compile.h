@@ -40,7 +40,7 @@ static Jit *unit_jit(Compilation *c, int opt_level, CgForwardFn *forward, CgWork
     __attribute__((unused));
 static Jit *unit_jit(Compilation *c, int opt_level, CgForwardFn *forward, CgWorkspaceFn *wsize) {
     char *err = NULL;
-    Jit *j = compile_jit(c, opt_level, forward, NULL, wsize, &err);
+    Jit *j = compile_jit(c, opt_level, 0, forward, NULL, wsize, &err);
     if (!j)
         fprintf(stderr, "\nJIT: %s\n", err ? err : "?");
     free(err);

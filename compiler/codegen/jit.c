@@ -24,29 +24,24 @@ static char *take_error(LLVMErrorRef e) {
     return copy;
 }
 
-Jit *jit_create(LLVMOrcThreadSafeContextRef tsc, LLVMModuleRef mod, const char *cpu,
-                const char *features, int opt_level, char **error) {
+Jit *jit_create(CgObjects *objs, const char *cpu, const char *features, int opt_level,
+                char **error) {
     *error = NULL;
-    LLVMOrcThreadSafeModuleRef tsm = LLVMOrcCreateNewThreadSafeModule(mod, tsc);
+    int next = 0; /* objs->obj[next..] still ours */
     Jit *j = calloc(1, sizeof *j);
     if (!j) {
-        LLVMOrcDisposeThreadSafeModule(tsm);
         *error = strdup("out of memory");
-        return NULL;
+        goto fail;
     }
-    /* The JIT gets its own target machine (the builder takes ownership of it), so that its
-     * code generation level and CPU match the optimizer's. */
+    /* The JIT only links the objects; its target machine matches the one that made them. */
     char *triple = LLVMGetDefaultTargetTriple();
     LLVMTargetRef target;
     char *msg = NULL;
-    LLVMErrorRef err = NULL;
     if (LLVMGetTargetFromTriple(triple, &target, &msg)) {
         *error = strdup(msg ? msg : "no target for the host");
         LLVMDisposeMessage(msg);
         LLVMDisposeMessage(triple);
-        LLVMOrcDisposeThreadSafeModule(tsm);
-        free(j);
-        return NULL;
+        goto fail;
     }
     LLVMCodeGenOptLevel cl = cg_codegen_level(opt_level);
     LLVMTargetMachineRef tm = LLVMCreateTargetMachine(target, triple, cpu, features, cl,
@@ -55,7 +50,7 @@ Jit *jit_create(LLVMOrcThreadSafeContextRef tsc, LLVMModuleRef mod, const char *
     LLVMOrcJITTargetMachineBuilderRef jtmb = LLVMOrcJITTargetMachineBuilderCreateFromTargetMachine(tm);
     LLVMOrcLLJITBuilderRef builder = LLVMOrcCreateLLJITBuilder();
     LLVMOrcLLJITBuilderSetJITTargetMachineBuilder(builder, jtmb);
-    err = LLVMOrcCreateLLJIT(&j->lljit, builder);
+    LLVMErrorRef err = LLVMOrcCreateLLJIT(&j->lljit, builder);
     if (!err) {
         LLVMOrcDefinitionGeneratorRef gen;
         err = LLVMOrcCreateDynamicLibrarySearchGeneratorForProcess(
@@ -63,19 +58,18 @@ Jit *jit_create(LLVMOrcThreadSafeContextRef tsc, LLVMModuleRef mod, const char *
         if (!err)
             LLVMOrcJITDylibAddGenerator(LLVMOrcLLJITGetMainJITDylib(j->lljit), gen);
     }
-    if (!err) {
-        /* Takes the module even when it fails. */
-        err = LLVMOrcLLJITAddLLVMIRModule(j->lljit, LLVMOrcLLJITGetMainJITDylib(j->lljit), tsm);
-        tsm = NULL;
-    }
-    if (err) {
-        *error = take_error(err);
-        if (tsm)
-            LLVMOrcDisposeThreadSafeModule(tsm);
-        jit_dispose(j);
-        return NULL;
-    }
-    return j;
+    /* Each call takes its object, also when it fails. */
+    for (; !err && next < objs->n; next++)
+        err = LLVMOrcLLJITAddObjectFile(j->lljit, LLVMOrcLLJITGetMainJITDylib(j->lljit),
+                                        objs->obj[next]);
+    if (!err)
+        return j;
+    *error = take_error(err);
+fail:
+    for (; next < objs->n; next++)
+        LLVMDisposeMemoryBuffer(objs->obj[next]);
+    jit_dispose(j);
+    return NULL;
 }
 
 uint64_t jit_lookup(Jit *j, const char *name, char **error) {

@@ -1,8 +1,7 @@
 /* jit.h: ORC LLJIT for one compiled model.
  *
- * In: an optimized module (ownership passes to the JIT, also on failure) in a thread-safe
- * context, and the target the module was built for. Out: the addresses of its two entry
- * points, valid until jit_dispose. Symbols the code calls outside itself (memcpy, memset)
+ * In: the object files of an optimized module (split_codegen.h) and the target they were
+ * made for. Out: the addresses of its entry points, valid until jit_dispose. Symbols the code calls outside itself (memcpy, memset)
  * resolve against the host process. */
 #ifndef NND_JIT_H
 #define NND_JIT_H
@@ -10,10 +9,14 @@
 #include <llvm-c/Orc.h>
 #include <stdbool.h>
 
+#include "split_codegen.h"
+
 typedef struct Jit Jit;
 
-Jit *jit_create(LLVMOrcThreadSafeContextRef tsc, LLVMModuleRef mod, const char *cpu,
-                const char *features, int opt_level, char **error);
+/* Links objs (cg_split_codegen's, made for cpu and features at opt_level); takes them, also
+ * on failure. */
+Jit *jit_create(CgObjects *objs, const char *cpu, const char *features, int opt_level,
+                char **error);
 /* 0 when the symbol is missing (error set). */
 uint64_t jit_lookup(Jit *j, const char *name, char **error);
 void jit_dispose(Jit *j);

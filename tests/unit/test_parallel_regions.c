@@ -52,7 +52,7 @@ static int same_for_every_runner(const char *src, int64_t batch) {
     CgParallelFn parallel;
     CgWorkspaceFn wsize;
     char *err = NULL;
-    Jit *j = compile_jit(c, 2, &forward, &parallel, &wsize, &err);
+    Jit *j = compile_jit(c, 2, 0, &forward, &parallel, &wsize, &err);
     if (!j)
         fprintf(stderr, "\nJIT: %s\n", err ? err : "?");
     free(err);

@@ -544,7 +544,7 @@ static bool jit_model(Jitted *j, const char *src, const char *stop_after) {
         return false;
     }
     char *err = NULL;
-    j->jit = compile_jit(j->c, o.opt_level, &j->forward, NULL, &j->workspace_size, &err);
+    j->jit = compile_jit(j->c, o.opt_level, 0, &j->forward, NULL, &j->workspace_size, &err);
     if (err)
         fprintf(stderr, "%s\n", err);
     free(err);

@@ -1,0 +1,29 @@
+/* split_codegen.h: machine code for one optimized module as several object files, generated
+ * in threads (see split_codegen.c). */
+#ifndef NND_SPLIT_CODEGEN_H
+#define NND_SPLIT_CODEGEN_H
+
+#include <llvm-c/Core.h>
+#include <llvm-c/TargetMachine.h>
+#include <stdbool.h>
+
+enum { CG_MAX_PARTS = 8 };
+
+typedef struct CgObjects {
+    int n;
+    LLVMMemoryBufferRef obj[CG_MAX_PARTS];
+} CgObjects;
+
+/* How many parts cg_split_codegen makes of mod when asked for `parts` (0: as many as this
+ * process has CPUs): at most CG_MAX_PARTS and the module's functions, and none smaller than
+ * about CG_MIN_PART_INSTRUCTIONS instructions. */
+int cg_split_count(LLVMModuleRef mod, int parts);
+
+/* Generates position-independent code for JIT linking (code model JITDefault) for cpu and
+ * features at codegen level `level`, split into cg_split_count(mod, parts) objects that
+ * link into the module's whole code. Takes mod (disposed, also on failure). On failure
+ * returns false, with *error set (release with free) and out empty. */
+bool cg_split_codegen(LLVMModuleRef mod, const char *cpu, const char *features,
+                      LLVMCodeGenOptLevel level, int parts, CgObjects *out, char **error);
+
+#endif

@@ -1,0 +1,144 @@
+/* test_split_codegen.c: a model's machine code made in parts (split_codegen.c).
+ *
+ * The number of parts follows the request, the functions and the size floor; a model JIT-
+ * compiled in 2 to 8 parts links (kernels, weights, lane-mask tables and the entry points
+ * across parts) and computes exactly what the one-part compile does, at -O0, -O2 and -O3
+ * (whose optimizer may give internal functions another calling convention), batch 1 and 7,
+ * through forward and forward_parallel. */
+#define _POSIX_C_SOURCE 200809L
+#include <stdlib.h>
+#include <string.h>
+
+#include "split_codegen.h"
+#include "unit_compile.h"
+#include "unit_harness.h"
+
+/* Convolutions (a 5x5 one with its column masks picked from tables), pools, dense layers
+ * and a softmax: a dozen kernel functions. */
+static const char *const model_src =
+    "model m {\n"
+    "  input x : f32[N, 3, 20, 20]\n"
+    "  c1 = conv2d(x, 8, kernel=5, padding=2) -> relu -> maxpool2d(2)\n"
+    "  c2 = conv2d(c1, 16, kernel=3, padding=1) -> relu -> avgpool2d(2)\n"
+    "  f = flatten(c2) -> dense(50) -> tanh\n"
+    "  g = dense(f, 30) -> relu\n"
+    "  output y = dense(g, 10) -> softmax\n"
+    "}\n";
+
+static int count_functions(LLVMModuleRef mod) {
+    int n = 0;
+    for (LLVMValueRef f = LLVMGetFirstFunction(mod); f; f = LLVMGetNextFunction(f))
+        n += LLVMCountBasicBlocks(f) > 0;
+    return n;
+}
+
+static void test_split_count_limits(void) {
+    Compilation *c = unit_compile_to(model_src, STAGE_LLVM_OPT, 3);
+    LLVMModuleRef mod = compile_take_module(c);
+    int funcs = count_functions(mod);
+    CU_ASSERT_FATAL(funcs >= 6);
+    CU_ASSERT_EQUAL(cg_split_count(mod, 1), 1);
+    CU_ASSERT_EQUAL(cg_split_count(mod, 3), 3);
+    CU_ASSERT_EQUAL(cg_split_count(mod, funcs + 5), funcs < CG_MAX_PARTS ? funcs : CG_MAX_PARTS);
+    CU_ASSERT(cg_split_count(mod, 0) >= 1 && cg_split_count(mod, 0) <= CG_MAX_PARTS);
+    LLVMDisposeModule(mod);
+    compilation_free(c);
+
+    /* A few hundred instructions are not worth a second thread. */
+    c = unit_compile_to("model m {\n  input x : f32[N, 4]\n  output y = dense(x, 2)\n}\n",
+                        STAGE_LLVM_OPT, 3);
+    mod = compile_take_module(c);
+    CU_ASSERT_EQUAL(cg_split_count(mod, 0), 1);
+    CU_ASSERT_EQUAL(cg_split_count(mod, 2), 2);
+    LLVMDisposeModule(mod);
+    compilation_free(c);
+}
+
+typedef struct Run {
+    float out[7 * 10];
+} Run;
+
+/* model_src compiled at opt_level in `parts` parts, run at batch 1 and 7 through forward and
+ * forward_parallel (outputs in that order). */
+static void run_parts(int opt_level, int parts, Run runs[4]) {
+    Compilation *c = compilation_new();
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    compile_set_source(c, "t.nnd", model_src, strlen(model_src));
+    CompileOptions o;
+    compile_options_init(&o);
+    o.init_random = true;
+    o.seed = 3;
+    o.opt_level = opt_level;
+    CU_ASSERT_FATAL(compile_to(c, STAGE_LLVM_OPT, &o));
+    CgForwardFn forward;
+    CgParallelFn parallel;
+    CgWorkspaceFn wsize;
+    char *err = NULL;
+    Jit *j = compile_jit(c, opt_level, parts, &forward, &parallel, &wsize, &err);
+    if (!j)
+        fprintf(stderr, "\nJIT in %d parts: %s\n", parts, err ? err : "?");
+    free(err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(j);
+    static float x[7 * 3 * 20 * 20];
+    for (size_t i = 0; i < sizeof x / sizeof *x; i++)
+        x[i] = (float)((i * 2654435761u) % 1999) / 500.0f - 2.0f;
+    const float *in[1] = {x};
+    for (int k = 0; k < 4; k++) {
+        int64_t syms[MAX_SYMS] = {k < 2 ? 1 : 7};
+        void *ws = aligned_alloc(64, ((size_t)wsize(syms) + 63) / 64 * 64 + 64);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(ws);
+        float *out = runs[k].out;
+        memset(out, 0, sizeof runs[k].out);
+        if (k % 2 == 0)
+            forward(in, &out, syms, ws);
+        else
+            parallel(in, &out, syms, ws, NULL);
+        free(ws);
+    }
+    jit_dispose(j);
+    compilation_free(c);
+}
+
+static void test_split_same_code(void) {
+    static const int levels[] = {0, 2, 3};
+    for (size_t l = 0; l < sizeof levels / sizeof *levels; l++) {
+        Run whole[4];
+        run_parts(levels[l], 1, whole);
+        /* The softmax's rows sum to 1: the model ran. */
+        float sum = 0;
+        for (int i = 0; i < 10; i++)
+            sum += whole[0].out[i];
+        CU_ASSERT_DOUBLE_EQUAL(sum, 1.0, 1e-5);
+        for (int parts = 2; parts <= CG_MAX_PARTS; parts += 3) {
+            Run split[4];
+            run_parts(levels[l], parts, split);
+            for (int k = 0; k < 4; k++)
+                if (memcmp(whole[k].out, split[k].out, sizeof whole[k].out) != 0) {
+                    fprintf(stderr, "\n-O%d in %d parts: run %d differs\n", levels[l], parts, k);
+                    CU_FAIL("a split compile computes something else");
+                }
+        }
+    }
+}
+
+static void test_split_objects(void) {
+    Compilation *c = unit_compile_to(model_src, STAGE_LLVM_OPT, 3);
+    LLVMModuleRef mod = compile_take_module(c);
+    int want = cg_split_count(mod, 4);
+    CgObjects objs;
+    char *err = NULL;
+    CU_ASSERT_FATAL(cg_split_codegen(mod, c->cg.cpu, c->cg.features, LLVMCodeGenLevelLess, 4,
+                                     &objs, &err));
+    CU_ASSERT_PTR_NULL(err);
+    CU_ASSERT_EQUAL(objs.n, want);
+    for (int i = 0; i < objs.n; i++) {
+        CU_ASSERT_PTR_NOT_NULL(objs.obj[i]);
+        /* An ELF object, not an empty buffer. */
+        CU_ASSERT(LLVMGetBufferSize(objs.obj[i]) > 64 &&
+                  memcmp(LLVMGetBufferStart(objs.obj[i]), "\177ELF", 4) == 0);
+        LLVMDisposeMemoryBuffer(objs.obj[i]);
+    }
+    compilation_free(c);
+}
+
+NND_SUITE("split_codegen", test_split_count_limits, test_split_same_code, test_split_objects)
