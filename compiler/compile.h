@@ -78,9 +78,10 @@ bool compile_to(Compilation *c, Stage stage, const CompileOptions *o);
  * the Compilation is freed. */
 LLVMModuleRef compile_take_module(Compilation *c);
 
-/* JIT-compiles the optimized module (taken out of c) at opt_level, its machine code made in
- * `parts` threads (0: as many as pay, split_codegen.h), and finds its entry points (parallel
- * may be NULL). NULL on failure, with *error set (release it with free). */
+/* JIT-compiles the module taken out of c at opt_level: optimized already (c at
+ * STAGE_LLVM_OPT) or here (c at STAGE_LLVM), in `parts` threads (0: as many as pay,
+ * split_codegen.h), and finds its entry points (parallel may be NULL). NULL on failure, with
+ * *error set (release it with free). */
 Jit *compile_jit(Compilation *c, int opt_level, int parts, CgForwardFn *forward,
                  CgParallelFn *parallel, CgWorkspaceFn *workspace_size, char **error);
 

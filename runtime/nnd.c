@@ -299,8 +299,9 @@ static nnd_status finish_compile(Compilation *c, const nnd_options *opt, const c
         compilation_free(c);
         return NND_ERR_INVALID_ARGUMENT;
     }
-    /* The interpreter runs the graph as written: shaped, weights bound, no passes. */
-    Stage last = backend == NND_BACKEND_INTERP ? STAGE_WEIGHTS : STAGE_LLVM_OPT;
+    /* The interpreter runs the graph as written: shaped, weights bound, no passes. The JIT
+     * optimizes the LLVM module in parts, in threads (compile_jit). */
+    Stage last = backend == NND_BACKEND_INTERP ? STAGE_WEIGHTS : STAGE_LLVM;
     nnd_model *m = NULL;
     nnd_status st = NND_OK;
     if (!compile_to(c, last, &co)) {

@@ -8,6 +8,7 @@
 #include <llvm-c/Analysis.h>
 #include <llvm-c/Transforms/PassBuilder.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const LowerFn lowerings[] = {
@@ -367,7 +368,7 @@ LLVMCodeGenOptLevel cg_codegen_level(int opt_level) {
                             : LLVMCodeGenLevelAggressive;
 }
 
-bool cg_optimize(Cg *cg, int opt_level) {
+char *cg_optimize_module(LLVMModuleRef mod, LLVMTargetMachineRef tm, int opt_level) {
     const char *pipeline = pipelines[opt_level < 0 ? 0 : opt_level > 3 ? 3 : opt_level];
     LLVMPassBuilderOptionsRef po = LLVMCreatePassBuilderOptions();
     /* Only default<O3> reads these (loop-vectorize named in a pipeline string vectorizes
@@ -375,15 +376,23 @@ bool cg_optimize(Cg *cg, int opt_level) {
     LLVMPassBuilderOptionsSetSLPVectorization(po, opt_level >= 2);
     LLVMPassBuilderOptionsSetLoopVectorization(po, opt_level >= 2);
     LLVMPassBuilderOptionsSetLoopUnrolling(po, opt_level >= 2);
-    LLVMErrorRef err = LLVMRunPasses(cg->mod, pipeline, cg->tm, po);
+    LLVMErrorRef err = LLVMRunPasses(mod, pipeline, tm, po);
     LLVMDisposePassBuilderOptions(po);
-    if (err) {
-        char *msg = LLVMGetErrorMessage(err);
-        diag_error(cg->d, (SrcLoc){.file = cg->g->file}, "internal error: optimizer: %s", msg);
-        LLVMDisposeErrorMessage(msg);
-        return false;
-    }
-    return true;
+    if (!err)
+        return NULL;
+    char *msg = LLVMGetErrorMessage(err);
+    char *copy = strdup(msg ? msg : "?");
+    LLVMDisposeErrorMessage(msg);
+    return copy;
+}
+
+bool cg_optimize(Cg *cg, int opt_level) {
+    char *msg = cg_optimize_module(cg->mod, cg->tm, opt_level);
+    if (msg)
+        diag_error(cg->d, (SrcLoc){.file = cg->g->file}, "internal error: optimizer: %s",
+                   msg);
+    free(msg);
+    return !msg;
 }
 
 LLVMMemoryBufferRef cg_emit_machine_code(Cg *cg, LLVMCodeGenFileType kind, char **error) {

@@ -79,6 +79,9 @@ bool cg_can_lower(OpKind op);
 /* Runs the new pass manager's pipeline for opt_level with the target machine: nnd's own
  * cleanup pipeline at -O1 and -O2 (see cg.c), default<O3> at -O3, nothing at -O0. */
 bool cg_optimize(Cg *cg, int opt_level);
+/* The same for any module and target machine (split_codegen.c's parts); NULL, or the error
+ * (release with free). */
+char *cg_optimize_module(LLVMModuleRef mod, LLVMTargetMachineRef tm, int opt_level);
 /* The code generator's level for opt_level, shared by cg_init's target machine (AOT, emit
  * asm) and the JIT's, so both produce the same code. */
 LLVMCodeGenOptLevel cg_codegen_level(int opt_level);

@@ -1,24 +1,28 @@
-/* split_codegen.c: machine code for one optimized module as several object files, generated
- * in threads; see split_codegen.h.
+/* split_codegen.c: one model's module optimized and compiled to machine code in parts, in
+ * threads; see split_codegen.h.
  *
- * In: an optimized module. Out: object files that the JIT's linker joins into the module's
- * code. LLVM's code generator works one function at a time and is most of a JIT compile
- * (LeNet-5: instruction selection, loop strength reduction and register allocation over its
- * convolutions and dense layers), and one model's kernels are independent functions, so they
- * can be compiled side by side. An LLVMContext is not thread-safe, so each part but the first
- * is a copy of the module in a context of its own (written as bitcode here, read back by its
- * thread) in which the other parts' functions and every global variable are declarations;
- * the first part is the module itself, less the other parts' functions, and defines the
- * globals (the weights, which are therefore never copied). Internal symbols become external
- * ones (default visibility, so that a reference from another part goes through the GOT or a
- * stub, which the linker resolves wherever the parts land). Each function's machine code is
- * the same whichever part it is in: the code generator sees one function at a time, and only
- * a global's address is loaded differently. Parts are balanced by instruction count, largest
- * function first. */
+ * In: a module, optimized or not. Out: object files that the JIT's linker joins into the
+ * module's code. The optimizer and the code generator work one function at a time and are
+ * most of a JIT compile (LeNet-5: instruction selection, loop strength reduction and register
+ * allocation over its convolutions and dense layers), and one model's kernels are
+ * independent functions, so they can be compiled side by side. An LLVMContext is not
+ * thread-safe, so each part but the first reads the module back from bitcode in a context
+ * of its own and keeps only its functions' bodies. The first part is the module itself, less
+ * the other parts' functions, and defines every global; the bitcode holds the small
+ * constants (biases, lane-mask tables: up to SMALL_BYTES), which the other parts keep as
+ * private copies so that the optimizer can still fold them, and declarations of the rest
+ * (the weights, which are therefore never copied). Internal symbols become external ones
+ * (default visibility, so that a reference from another part goes through the GOT or a
+ * stub, which the linker resolves wherever the parts land). The optimizer's pipeline is
+ * function by function (-O1, -O2) and so is the code generator, so each function's code is
+ * the same whichever part it is in, but for how a weight's address is loaded; -O3's
+ * interprocedural passes see one part at a time. Parts are balanced by instruction count,
+ * largest function first. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
 #include "split_codegen.h"
+#include "cg.h"
 
 #include <llvm-c/BitReader.h>
 #include <llvm-c/BitWriter.h>
@@ -30,14 +34,17 @@
 #include <unistd.h>
 
 /* A part smaller than this is not worth a thread, a context and a target machine of its own
- * (about 2 ms); LeNet-5 has about 9000 instructions. */
-enum { CG_MIN_PART_INSTRUCTIONS = 1500 };
+ * (about 2 ms); LeNet-5 has about 10000 instructions before optimization. */
+enum { CG_MIN_PART_INSTRUCTIONS = 1500, SMALL_BYTES = 4096 };
 
 typedef struct Part {
+    int index;
     LLVMModuleRef mod;    /* the first part's module; NULL: read bc in a context of its own */
     LLVMMemoryBufferRef bc;
+    const int *where;     /* the part of each function with a body, in module order */
     const char *triple, *cpu, *features;
-    LLVMCodeGenOptLevel level;
+    int opt_level;
+    bool optimized;       /* the module was optimized before it was split */
     LLVMMemoryBufferRef obj;
     char *error;
 } Part;
@@ -118,19 +125,51 @@ static void declare_only(LLVMModuleRef mod, LLVMValueRef f) {
     free(saved);
 }
 
-/* Keeps in mod only the bodies of the functions in part p (part[i] of the i-th function with
- * a body); with globals false, every global variable becomes a declaration too. */
-static void keep_part(LLVMModuleRef mod, const int *part, int p, bool globals) {
+/* Keeps in mod only the bodies of the functions in part p (where[i]: the part of the i-th
+ * function with a body). In the other parts the globals that are defined are the small
+ * constants of the bitcode, which become private copies. */
+static void keep_part(LLVMModuleRef mod, const int *where, int p) {
     int i = 0;
     for (LLVMValueRef f = LLVMGetFirstFunction(mod), next; f; f = next) {
         next = LLVMGetNextFunction(f);
-        if (has_body(f) && part[i++] != p)
+        if (has_body(f) && where[i++] != p)
             declare_only(mod, f);
     }
-    if (!globals)
+    if (p > 0)
         for (LLVMValueRef g = LLVMGetFirstGlobal(mod); g; g = LLVMGetNextGlobal(g))
             if (!LLVMIsDeclaration(g))
-                LLVMSetInitializer(g, NULL);
+                LLVMSetLinkage(g, LLVMPrivateLinkage);
+}
+
+/* Whether global g is shared by reference (defined by the first part only): it is not a
+ * constant, or a large one. */
+static bool shared_global(LLVMTargetDataRef td, LLVMValueRef g) {
+    return !LLVMIsGlobalConstant(g) ||
+           LLVMABISizeOfType(td, LLVMGlobalGetValueType(g)) > SMALL_BYTES;
+}
+
+/* mod as bitcode, with the shared globals as declarations. */
+static LLVMMemoryBufferRef write_parts_bitcode(LLVMModuleRef mod) {
+    LLVMTargetDataRef td = LLVMGetModuleDataLayout(mod);
+    size_t n = 0;
+    for (LLVMValueRef g = LLVMGetFirstGlobal(mod); g; g = LLVMGetNextGlobal(g))
+        n++;
+    LLVMValueRef *init = calloc(n + 1, sizeof *init);
+    if (!init)
+        return NULL;
+    size_t i = 0;
+    for (LLVMValueRef g = LLVMGetFirstGlobal(mod); g; g = LLVMGetNextGlobal(g), i++)
+        if (!LLVMIsDeclaration(g) && shared_global(td, g)) {
+            init[i] = LLVMGetInitializer(g); /* constants live as long as the context */
+            LLVMSetInitializer(g, NULL);
+        }
+    LLVMMemoryBufferRef bc = LLVMWriteBitcodeToMemoryBuffer(mod);
+    i = 0;
+    for (LLVMValueRef g = LLVMGetFirstGlobal(mod); g; g = LLVMGetNextGlobal(g), i++)
+        if (init[i])
+            LLVMSetInitializer(g, init[i]);
+    free(init);
+    return bc;
 }
 
 /* Assigns each function with a body to a part, largest first to the lightest part. */
@@ -167,42 +206,47 @@ static int *assign_parts(LLVMModuleRef mod, int nparts) {
     return part;
 }
 
-static char *message_copy(const char *what, char *msg) {
-    size_t len = strlen(what) + (msg ? strlen(msg) : 0) + 3;
+/* "what: msg" in memory of its own (NULL when out of memory). */
+static char *error_text(const char *what, const char *msg) {
+    size_t len = strlen(what) + (msg ? strlen(msg) : 1) + 3;
     char *s = malloc(len);
     if (s)
         snprintf(s, len, "%s: %s", what, msg ? msg : "?");
-    LLVMDisposeMessage(msg);
     return s;
 }
 
+/* Optimizes (unless p->optimized) and compiles part p, in its own context unless it is the
+ * first. */
 static void *emit_part(void *arg) {
     Part *p = arg;
     LLVMContextRef ctx = NULL;
     LLVMModuleRef mod = p->mod;
     if (!mod) {
-        if (!p->bc) {
-            p->error = strdup("cannot write a part's bitcode");
-            return NULL;
-        }
         ctx = LLVMContextCreate();
-        if (LLVMParseBitcodeInContext2(ctx, p->bc, &mod)) {
-            p->error = strdup("cannot read back a part's bitcode");
+        if (!p->bc || LLVMParseBitcodeInContext2(ctx, p->bc, &mod)) {
+            p->error = error_text("split code generation", "no bitcode to read back");
             LLVMContextDispose(ctx);
             return NULL;
         }
     }
+    if (p->where)
+        keep_part(mod, p->where, p->index);
     LLVMTargetRef target;
     char *msg = NULL;
     if (LLVMGetTargetFromTriple(p->triple, &target, &msg)) {
-        p->error = message_copy("no target", msg);
+        p->error = error_text("no target", msg);
+        LLVMDisposeMessage(msg);
     } else {
-        LLVMTargetMachineRef tm =
-            LLVMCreateTargetMachine(target, p->triple, p->cpu, p->features, p->level,
-                                    LLVMRelocPIC, LLVMCodeModelJITDefault);
-        if (LLVMTargetMachineEmitToMemoryBuffer(tm, mod, LLVMObjectFile, &msg, &p->obj)) {
+        LLVMTargetMachineRef tm = LLVMCreateTargetMachine(
+            target, p->triple, p->cpu, p->features, cg_codegen_level(p->opt_level), LLVMRelocPIC,
+            LLVMCodeModelJITDefault);
+        if (!p->optimized && (msg = cg_optimize_module(mod, tm, p->opt_level))) {
+            p->error = error_text("optimizer", msg);
+            free(msg);
+        } else if (LLVMTargetMachineEmitToMemoryBuffer(tm, mod, LLVMObjectFile, &msg, &p->obj)) {
             p->obj = NULL;
-            p->error = message_copy("code generation", msg);
+            p->error = error_text("code generation", msg);
+            LLVMDisposeMessage(msg);
         }
         LLVMDisposeTargetMachine(tm);
     }
@@ -212,34 +256,30 @@ static void *emit_part(void *arg) {
     return NULL;
 }
 
-bool cg_split_codegen(LLVMModuleRef mod, const char *cpu, const char *features,
-                      LLVMCodeGenOptLevel level, int parts, CgObjects *out, char **error) {
+bool cg_split_codegen(LLVMModuleRef mod, const char *cpu, const char *features, int opt_level,
+                      bool optimized, int parts, CgObjects *out, char **error) {
     *error = NULL;
     memset(out, 0, sizeof *out);
     int n = cg_split_count(mod, parts);
     char *triple = strdup(LLVMGetTarget(mod));
-    Part part[CG_MAX_PARTS] = {{0}};
-    for (int p = 0; p < n; p++)
-        part[p] = (Part){.triple = triple, .cpu = cpu, .features = features, .level = level};
     int *where = n > 1 ? assign_parts(mod, n) : NULL;
-    if (!triple || (n > 1 && !where)) {
+    LLVMMemoryBufferRef bc = NULL;
+    if (triple && where) {
+        export_symbols(mod);
+        bc = write_parts_bitcode(mod);
+    }
+    if (!triple || (n > 1 && !bc)) {
         free(triple);
+        free(where);
         LLVMDisposeModule(mod);
         *error = strdup("out of memory");
         return false;
     }
-    if (n > 1) {
-        export_symbols(mod);
-        for (int p = 1; p < n; p++) {
-            LLVMModuleRef copy = LLVMCloneModule(mod);
-            keep_part(copy, where, p, false);
-            part[p].bc = LLVMWriteBitcodeToMemoryBuffer(copy);
-            LLVMDisposeModule(copy);
-        }
-        keep_part(mod, where, 0, true);
-    }
-    free(where);
-    part[0].mod = mod;
+    Part part[CG_MAX_PARTS];
+    for (int p = 0; p < n; p++)
+        part[p] = (Part){.index = p, .mod = p ? NULL : mod, .bc = bc, .where = where,
+                         .triple = triple, .cpu = cpu, .features = features,
+                         .opt_level = opt_level, .optimized = optimized};
     pthread_t thread[CG_MAX_PARTS];
     bool started[CG_MAX_PARTS] = {false};
     for (int p = 1; p < n; p++)
@@ -252,21 +292,24 @@ bool cg_split_codegen(LLVMModuleRef mod, const char *cpu, const char *features,
             pthread_join(thread[p], NULL);
     bool ok = true;
     for (int p = 0; p < n; p++) {
-        if (part[p].bc)
-            LLVMDisposeMemoryBuffer(part[p].bc);
-        if (part[p].error && ok)
+        ok = ok && part[p].obj && !part[p].error;
+        if (!*error && part[p].error)
             *error = part[p].error;
         else
             free(part[p].error);
-        ok = ok && !part[p].error;
         out->obj[out->n++] = part[p].obj;
     }
+    if (bc)
+        LLVMDisposeMemoryBuffer(bc);
+    free(where);
     free(triple);
     if (!ok) {
         for (int p = 0; p < out->n; p++)
             if (out->obj[p])
                 LLVMDisposeMemoryBuffer(out->obj[p]);
         memset(out, 0, sizeof *out);
+        if (!*error)
+            *error = strdup("out of memory");
     }
     return ok;
 }

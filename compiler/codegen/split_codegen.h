@@ -4,7 +4,6 @@
 #define NND_SPLIT_CODEGEN_H
 
 #include <llvm-c/Core.h>
-#include <llvm-c/TargetMachine.h>
 #include <stdbool.h>
 
 enum { CG_MAX_PARTS = 8 };
@@ -19,11 +18,12 @@ typedef struct CgObjects {
  * about CG_MIN_PART_INSTRUCTIONS instructions. */
 int cg_split_count(LLVMModuleRef mod, int parts);
 
-/* Generates position-independent code for JIT linking (code model JITDefault) for cpu and
- * features at codegen level `level`, split into cg_split_count(mod, parts) objects that
- * link into the module's whole code. Takes mod (disposed, also on failure). On failure
- * returns false, with *error set (release with free) and out empty. */
-bool cg_split_codegen(LLVMModuleRef mod, const char *cpu, const char *features,
-                      LLVMCodeGenOptLevel level, int parts, CgObjects *out, char **error);
+/* Optimizes mod at opt_level (unless it is optimized already) and generates position-
+ * independent code for JIT linking (code model JITDefault) for cpu and features, split into
+ * cg_split_count(mod, parts) objects that link into the module's whole code. Takes mod
+ * (disposed, also on failure). On failure returns false, with *error set (release with free)
+ * and out empty. */
+bool cg_split_codegen(LLVMModuleRef mod, const char *cpu, const char *features, int opt_level,
+                      bool optimized, int parts, CgObjects *out, char **error);
 
 #endif

@@ -1,10 +1,10 @@
 /* test_split_codegen.c: a model's machine code made in parts (split_codegen.c).
  *
  * The number of parts follows the request, the functions and the size floor; a model JIT-
- * compiled in 2 to 8 parts links (kernels, weights, lane-mask tables and the entry points
- * across parts) and computes exactly what the one-part compile does, at -O0, -O2 and -O3
- * (whose optimizer may give internal functions another calling convention), batch 1 and 7,
- * through forward and forward_parallel. */
+ * compiled in 1 to 7 parts, optimized whole or in the parts, links (kernels, weights,
+ * lane-mask tables and the entry points across parts) and computes exactly what the
+ * whole-module compile does, at -O0, -O2 and -O3 (whose interprocedural passes see one part
+ * at a time), batch 1 and 7, through forward and forward_parallel. */
 #define _POSIX_C_SOURCE 200809L
 #include <stdlib.h>
 #include <string.h>
@@ -58,9 +58,10 @@ typedef struct Run {
     float out[7 * 10];
 } Run;
 
-/* model_src compiled at opt_level in `parts` parts, run at batch 1 and 7 through forward and
- * forward_parallel (outputs in that order). */
-static void run_parts(int opt_level, int parts, Run runs[4]) {
+/* model_src compiled at opt_level in `parts` parts, optimized before the split (as `nndc
+ * emit` shows it) or in the parts (as the runtime compiles), run at batch 1 and 7 through
+ * forward and forward_parallel (outputs in that order). */
+static void run_parts(int opt_level, bool optimize_whole, int parts, Run runs[4]) {
     Compilation *c = compilation_new();
     CU_ASSERT_PTR_NOT_NULL_FATAL(c);
     compile_set_source(c, "t.nnd", model_src, strlen(model_src));
@@ -69,7 +70,7 @@ static void run_parts(int opt_level, int parts, Run runs[4]) {
     o.init_random = true;
     o.seed = 3;
     o.opt_level = opt_level;
-    CU_ASSERT_FATAL(compile_to(c, STAGE_LLVM_OPT, &o));
+    CU_ASSERT_FATAL(compile_to(c, optimize_whole ? STAGE_LLVM_OPT : STAGE_LLVM, &o));
     CgForwardFn forward;
     CgParallelFn parallel;
     CgWorkspaceFn wsize;
@@ -103,21 +104,23 @@ static void test_split_same_code(void) {
     static const int levels[] = {0, 2, 3};
     for (size_t l = 0; l < sizeof levels / sizeof *levels; l++) {
         Run whole[4];
-        run_parts(levels[l], 1, whole);
+        run_parts(levels[l], true, 1, whole);
         /* The softmax's rows sum to 1: the model ran. */
         float sum = 0;
         for (int i = 0; i < 10; i++)
             sum += whole[0].out[i];
         CU_ASSERT_DOUBLE_EQUAL(sum, 1.0, 1e-5);
-        for (int parts = 2; parts <= CG_MAX_PARTS; parts += 3) {
-            Run split[4];
-            run_parts(levels[l], parts, split);
-            for (int k = 0; k < 4; k++)
-                if (memcmp(whole[k].out, split[k].out, sizeof whole[k].out) != 0) {
-                    fprintf(stderr, "\n-O%d in %d parts: run %d differs\n", levels[l], parts, k);
-                    CU_FAIL("a split compile computes something else");
-                }
-        }
+        for (int parts = 1; parts <= CG_MAX_PARTS; parts += 3)
+            for (int whole_opt = 0; whole_opt < 2; whole_opt++) {
+                Run split[4];
+                run_parts(levels[l], whole_opt, parts, split);
+                for (int k = 0; k < 4; k++)
+                    if (memcmp(whole[k].out, split[k].out, sizeof whole[k].out) != 0) {
+                        fprintf(stderr, "\n-O%d in %d parts (optimized %s): run %d differs\n",
+                                levels[l], parts, whole_opt ? "whole" : "in parts", k);
+                        CU_FAIL("a split compile computes something else");
+                    }
+            }
     }
 }
 
@@ -127,8 +130,8 @@ static void test_split_objects(void) {
     int want = cg_split_count(mod, 4);
     CgObjects objs;
     char *err = NULL;
-    CU_ASSERT_FATAL(cg_split_codegen(mod, c->cg.cpu, c->cg.features, LLVMCodeGenLevelLess, 4,
-                                     &objs, &err));
+    CU_ASSERT_FATAL(cg_split_codegen(mod, c->cg.cpu, c->cg.features, 2, true, 4, &objs,
+                                     &err));
     CU_ASSERT_PTR_NULL(err);
     CU_ASSERT_EQUAL(objs.n, want);
     for (int i = 0; i < objs.n; i++) {
