@@ -4,8 +4,10 @@
  * compiled in 1 to 7 parts, optimized whole or in the parts, links (kernels, weights,
  * lane-mask tables and the entry points across parts) and computes exactly what the
  * whole-module compile does, at -O0, -O2 and -O3 (whose interprocedural passes see one part
- * at a time), batch 1 and 7, through forward and forward_parallel. */
+ * at a time), batch 1 and 7, through forward and forward_parallel, also when several threads
+ * compile at once. */
 #define _POSIX_C_SOURCE 200809L
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -60,44 +62,55 @@ typedef struct Run {
 
 /* model_src compiled at opt_level in `parts` parts, optimized before the split (as `nndc
  * emit` shows it) or in the parts (as the runtime compiles), run at batch 1 and 7 through
- * forward and forward_parallel (outputs in that order). */
-static void run_parts(int opt_level, bool optimize_whole, int parts, Run runs[4]) {
+ * forward and forward_parallel (outputs in that order). No CUnit assertions, so that threads
+ * may call it: false, after printing why, when it fails. */
+static bool compile_run(int opt_level, bool optimize_whole, int parts, Run runs[4]) {
     Compilation *c = compilation_new();
-    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    if (!c)
+        return false;
     compile_set_source(c, "t.nnd", model_src, strlen(model_src));
     CompileOptions o;
     compile_options_init(&o);
     o.init_random = true;
     o.seed = 3;
     o.opt_level = opt_level;
-    CU_ASSERT_FATAL(compile_to(c, optimize_whole ? STAGE_LLVM_OPT : STAGE_LLVM, &o));
     CgForwardFn forward;
     CgParallelFn parallel;
     CgWorkspaceFn wsize;
     char *err = NULL;
-    Jit *j = compile_jit(c, opt_level, parts, &forward, &parallel, &wsize, &err);
+    Jit *j = NULL;
+    if (compile_to(c, optimize_whole ? STAGE_LLVM_OPT : STAGE_LLVM, &o))
+        j = compile_jit(c, opt_level, parts, &forward, &parallel, &wsize, &err);
     if (!j)
-        fprintf(stderr, "\nJIT in %d parts: %s\n", parts, err ? err : "?");
+        fprintf(stderr, "\nJIT in %d parts: %s\n", parts, err ? err : diag_text(c->diag));
     free(err);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(j);
-    static float x[7 * 3 * 20 * 20];
-    for (size_t i = 0; i < sizeof x / sizeof *x; i++)
+    enum { XN = 7 * 3 * 20 * 20 };
+    float *x = malloc(XN * sizeof *x);
+    bool ok = j && x;
+    for (size_t i = 0; ok && i < XN; i++)
         x[i] = (float)((i * 2654435761u) % 1999) / 500.0f - 2.0f;
     const float *in[1] = {x};
-    for (int k = 0; k < 4; k++) {
+    for (int k = 0; k < 4 && ok; k++) {
         int64_t syms[MAX_SYMS] = {k < 2 ? 1 : 7};
         void *ws = aligned_alloc(64, ((size_t)wsize(syms) + 63) / 64 * 64 + 64);
-        CU_ASSERT_PTR_NOT_NULL_FATAL(ws);
         float *out = runs[k].out;
         memset(out, 0, sizeof runs[k].out);
+        if (!(ok = ws != NULL))
+            break;
         if (k % 2 == 0)
             forward(in, &out, syms, ws);
         else
             parallel(in, &out, syms, ws, NULL);
         free(ws);
     }
+    free(x);
     jit_dispose(j);
     compilation_free(c);
+    return ok;
+}
+
+static void run_parts(int opt_level, bool optimize_whole, int parts, Run runs[4]) {
+    CU_ASSERT_FATAL(compile_run(opt_level, optimize_whole, parts, runs));
 }
 
 static void test_split_same_code(void) {
@@ -124,6 +137,34 @@ static void test_split_same_code(void) {
     }
 }
 
+typedef struct Compiler {
+    pthread_t thread;
+    bool started, ok;
+    Run runs[4];
+} Compiler;
+
+static void *compile_in_thread(void *arg) {
+    Compiler *c = arg;
+    c->ok = compile_run(2, false, 3, c->runs);
+    return NULL;
+}
+
+/* Models compiled from several threads at once, each in 3 parts of its own threads. */
+static void test_split_concurrent_compiles(void) {
+    static Run whole[4];
+    run_parts(2, true, 1, whole);
+    static Compiler comp[3];
+    for (int i = 0; i < 3; i++)
+        comp[i].started = pthread_create(&comp[i].thread, NULL, compile_in_thread, &comp[i]) == 0;
+    for (int i = 0; i < 3; i++) {
+        CU_ASSERT_FATAL(comp[i].started);
+        pthread_join(comp[i].thread, NULL);
+        CU_ASSERT(comp[i].ok);
+        for (int k = 0; k < 4; k++)
+            CU_ASSERT(memcmp(whole[k].out, comp[i].runs[k].out, sizeof whole[k].out) == 0);
+    }
+}
+
 static void test_split_objects(void) {
     Compilation *c = unit_compile_to(model_src, STAGE_LLVM_OPT, 3);
     LLVMModuleRef mod = compile_take_module(c);
@@ -144,4 +185,5 @@ static void test_split_objects(void) {
     compilation_free(c);
 }
 
-NND_SUITE("split_codegen", test_split_count_limits, test_split_same_code, test_split_objects)
+NND_SUITE("split_codegen", test_split_count_limits, test_split_same_code, test_split_objects,
+          test_split_concurrent_compiles)
