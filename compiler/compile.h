@@ -14,7 +14,7 @@
 #ifndef NND_COMPILE_H
 #define NND_COMPILE_H
 
-#include <llvm-c/Orc.h>
+#include <llvm-c/Core.h>
 #include <setjmp.h>
 #include <stdbool.h>
 #include <stdint.h>

@@ -275,7 +275,7 @@ static bool check_options(const nnd_options *opt, const char *base_dir, CompileO
     return true;
 }
 
-/* The model's generated code, from the optimized and lowered compilation c. */
+/* The model's generated code, from compilation c at STAGE_LLVM (compile_jit optimizes it). */
 static nnd_status attach_jit(nnd_model *m, Compilation *c, int opt_level, char **error) {
     char *jerr = NULL;
     m->jit = compile_jit(c, opt_level, 0, &m->forward, &m->parallel, &m->workspace_size, &jerr);

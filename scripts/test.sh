@@ -25,7 +25,7 @@ if [ "${NND_SKIP_TSAN:-0}" != 1 ]; then
   CC=clang-19 CXX=clang++-19 NND_BUILD_DIR=$root/build-tsan \
     NND_BUILD_TARGETS="nndc test_runtime test_runtime_args test_runtime_threads test_threads test_split_codegen" \
     scripts/build.sh -DNND_TSAN=ON
-  TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
+  TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$PWD/tests/tsan.supp" \
     ctest --test-dir "$root/build-tsan" --output-on-failure -R '^test_(runtime|threads|split_codegen)'
 fi
 if [ "${NND_SKIP_FUZZ:-0}" != 1 ]; then

@@ -1,8 +1,8 @@
 /* jit.h: ORC LLJIT for one compiled model.
  *
- * In: the object files of an optimized module (split_codegen.h) and the target they were
- * made for. Out: the addresses of its entry points, valid until jit_dispose. Symbols the code calls outside itself (memcpy, memset)
- * resolve against the host process. */
+ * In: the object files of a model's module (split_codegen.h) and the target they were made
+ * for. Out: the addresses of its entry points, valid until jit_dispose. Symbols the code
+ * calls outside itself (memcpy, memset) resolve against the host process. */
 #ifndef NND_JIT_H
 #define NND_JIT_H
 

@@ -8,16 +8,17 @@
  * independent functions, so they can be compiled side by side. An LLVMContext is not
  * thread-safe, so each part but the first reads the module back from bitcode in a context
  * of its own and keeps only its functions' bodies. The first part is the module itself, less
- * the other parts' functions, and defines every global; the bitcode holds the small
- * constants (biases, lane-mask tables: up to SMALL_BYTES), which the other parts keep as
- * private copies so that the optimizer can still fold them, and declarations of the rest
- * (the weights, which are therefore never copied). Internal symbols become external ones
- * (default visibility, so that a reference from another part goes through the GOT or a
- * stub, which the linker resolves wherever the parts land). The optimizer's pipeline is
- * function by function (-O1, -O2) and so is the code generator, so each function's code is
- * the same whichever part it is in, but for how a weight's address is loaded; -O3's
- * interprocedural passes see one part at a time. Parts are balanced by instruction count,
- * largest function first. */
+ * the other parts' functions, and defines the shared globals: the weights and anything not
+ * constant, which the bitcode holds without their contents (so the weights are never copied)
+ * and the other parts declare. Small constants (biases, lane-mask tables: up to SMALL_BYTES)
+ * stay private, each part with its own copy, so that the optimizer can still fold them.
+ * Functions and shared globals become external symbols under reserved names; the other
+ * parts reach them through the GOT or a stub (and JITDefault is the large code model on
+ * x86-64 and AArch64), which the linker resolves wherever the parts land. The optimizer's
+ * pipeline is function by function (-O1, -O2) and so is the code generator, so each
+ * function's code is the same whichever part it is in, but for how a weight's address is
+ * loaded; -O3's interprocedural passes see one part at a time. Parts are balanced by
+ * instruction count, largest function first. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -26,6 +27,7 @@
 
 #include <llvm-c/BitReader.h>
 #include <llvm-c/BitWriter.h>
+#include <llvm-c/Transforms/PassBuilder.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
@@ -86,48 +88,68 @@ int cg_split_count(LLVMModuleRef mod, int parts) {
     return n < 1 ? 1 : (int)n;
 }
 
-/* Every internal symbol defined in mod becomes external, named if it had no name, so that
- * the parts can refer to each other's. */
+/* Whether global g is shared by reference (defined by the first part only, declared by the
+ * others): it is not a constant, or a large one. */
+static bool shared_global(LLVMTargetDataRef td, LLVMValueRef g) {
+    return !LLVMIsGlobalConstant(g) ||
+           LLVMABISizeOfType(td, LLVMGlobalGetValueType(g)) > SMALL_BYTES;
+}
+
+/* Every internal function and shared global defined in mod becomes external, so that the
+ * parts can refer to each other's, under a name no C symbol can have ("nnd.s." and the old
+ * name): a parameter called memcpy must not stand in for the library's memcpy. */
 static void export_symbols(LLVMModuleRef mod) {
+    LLVMTargetDataRef td = LLVMGetModuleDataLayout(mod);
     int unnamed = 0;
     LLVMValueRef first[2] = {LLVMGetFirstFunction(mod), LLVMGetFirstGlobal(mod)};
     for (int kind = 0; kind < 2; kind++)
         for (LLVMValueRef v = first[kind]; v;
              v = kind ? LLVMGetNextGlobal(v) : LLVMGetNextFunction(v)) {
-            if (LLVMIsDeclaration(v))
-                continue;
             LLVMLinkage l = LLVMGetLinkage(v);
-            if (l != LLVMInternalLinkage && l != LLVMPrivateLinkage)
+            if (LLVMIsDeclaration(v) || (l != LLVMInternalLinkage && l != LLVMPrivateLinkage) ||
+                (kind == 1 && !shared_global(td, v)))
                 continue;
             size_t len;
-            LLVMGetValueName2(v, &len);
-            if (len == 0) {
-                char name[32];
-                snprintf(name, sizeof name, "nnd.split.%d", unnamed++);
-                LLVMSetValueName2(v, name, strlen(name));
-            }
+            const char *old = LLVMGetValueName2(v, &len);
+            char name[200];
+            if (len == 0 || len > sizeof name - 8)
+                snprintf(name, sizeof name, "nnd.s.%d", unnamed++);
+            else
+                snprintf(name, sizeof name, "nnd.s.%.*s", (int)len, old);
+            LLVMSetValueName2(v, name, strlen(name));
             LLVMSetLinkage(v, LLVMExternalLinkage);
             LLVMSetVisibility(v, LLVMDefaultVisibility);
         }
 }
 
-/* Replaces function f of mod by a declaration of the same name, type and calling
- * convention. */
-static void declare_only(LLVMModuleRef mod, LLVMValueRef f) {
+/* Replaces v (a function or a global variable of mod) by a declaration of the same name,
+ * type and calling convention or constness. The declaration is not dso_local, so other
+ * parts reach it through the GOT or a stub. */
+static void declare_only(LLVMModuleRef mod, LLVMValueRef v) {
     size_t len;
-    const char *name = LLVMGetValueName2(f, &len);
+    const char *name = LLVMGetValueName2(v, &len);
     char *saved = strndup(name, len);
-    LLVMValueRef d = LLVMAddFunction(mod, "", LLVMGlobalGetValueType(f));
-    LLVMSetFunctionCallConv(d, LLVMGetFunctionCallConv(f));
-    LLVMReplaceAllUsesWith(f, d);
-    LLVMDeleteFunction(f);
+    LLVMValueRef d;
+    if (LLVMIsAFunction(v)) {
+        d = LLVMAddFunction(mod, "", LLVMGlobalGetValueType(v));
+        LLVMSetFunctionCallConv(d, LLVMGetFunctionCallConv(v));
+    } else {
+        d = LLVMAddGlobal(mod, LLVMGlobalGetValueType(v), "");
+        LLVMSetGlobalConstant(d, LLVMIsGlobalConstant(v));
+        LLVMSetAlignment(d, LLVMGetAlignment(v));
+    }
+    LLVMReplaceAllUsesWith(v, d);
+    if (LLVMIsAFunction(v))
+        LLVMDeleteFunction(v);
+    else
+        LLVMDeleteGlobal(v);
     LLVMSetValueName2(d, saved ? saved : "", saved ? len : 0);
     free(saved);
 }
 
 /* Keeps in mod only the bodies of the functions in part p (where[i]: the part of the i-th
- * function with a body). In the other parts the globals that are defined are the small
- * constants of the bitcode, which become private copies. */
+ * function with a body); the other parts declare the shared globals (the bitcode holds them
+ * with undefined contents) and keep their own private copies of the small constants. */
 static void keep_part(LLVMModuleRef mod, const int *where, int p) {
     int i = 0;
     for (LLVMValueRef f = LLVMGetFirstFunction(mod), next; f; f = next) {
@@ -135,20 +157,16 @@ static void keep_part(LLVMModuleRef mod, const int *where, int p) {
         if (has_body(f) && where[i++] != p)
             declare_only(mod, f);
     }
-    if (p > 0)
-        for (LLVMValueRef g = LLVMGetFirstGlobal(mod); g; g = LLVMGetNextGlobal(g))
-            if (!LLVMIsDeclaration(g))
-                LLVMSetLinkage(g, LLVMPrivateLinkage);
+    LLVMTargetDataRef td = LLVMGetModuleDataLayout(mod);
+    for (LLVMValueRef g = LLVMGetFirstGlobal(mod), next; p > 0 && g; g = next) {
+        next = LLVMGetNextGlobal(g);
+        if (!LLVMIsDeclaration(g) && shared_global(td, g))
+            declare_only(mod, g);
+    }
 }
 
-/* Whether global g is shared by reference (defined by the first part only): it is not a
- * constant, or a large one. */
-static bool shared_global(LLVMTargetDataRef td, LLVMValueRef g) {
-    return !LLVMIsGlobalConstant(g) ||
-           LLVMABISizeOfType(td, LLVMGlobalGetValueType(g)) > SMALL_BYTES;
-}
-
-/* mod as bitcode, with the shared globals as declarations. */
+/* mod as bitcode, the shared globals' contents left undefined (the weights are never
+ * copied; constants live as long as their context, so they are put back afterwards). */
 static LLVMMemoryBufferRef write_parts_bitcode(LLVMModuleRef mod) {
     LLVMTargetDataRef td = LLVMGetModuleDataLayout(mod);
     size_t n = 0;
@@ -160,8 +178,8 @@ static LLVMMemoryBufferRef write_parts_bitcode(LLVMModuleRef mod) {
     size_t i = 0;
     for (LLVMValueRef g = LLVMGetFirstGlobal(mod); g; g = LLVMGetNextGlobal(g), i++)
         if (!LLVMIsDeclaration(g) && shared_global(td, g)) {
-            init[i] = LLVMGetInitializer(g); /* constants live as long as the context */
-            LLVMSetInitializer(g, NULL);
+            init[i] = LLVMGetInitializer(g);
+            LLVMSetInitializer(g, LLVMGetUndef(LLVMGlobalGetValueType(g)));
         }
     LLVMMemoryBufferRef bc = LLVMWriteBitcodeToMemoryBuffer(mod);
     i = 0;
@@ -206,6 +224,21 @@ static int *assign_parts(LLVMModuleRef mod, int nparts) {
     return part;
 }
 
+/* Removes what no function of the part uses any more (the other parts' small constants and
+ * declarations), with LLVM's global DCE, which also sees through dead constant expressions.
+ * NULL, or the error (release with free). */
+static char *drop_unused(LLVMModuleRef mod, LLVMTargetMachineRef tm) {
+    LLVMPassBuilderOptionsRef po = LLVMCreatePassBuilderOptions();
+    LLVMErrorRef err = LLVMRunPasses(mod, "globaldce", tm, po);
+    LLVMDisposePassBuilderOptions(po);
+    if (!err)
+        return NULL;
+    char *msg = LLVMGetErrorMessage(err);
+    char *copy = strdup(msg ? msg : "?");
+    LLVMDisposeErrorMessage(msg);
+    return copy;
+}
+
 /* "what: msg" in memory of its own (NULL when out of memory). */
 static char *error_text(const char *what, const char *msg) {
     size_t len = strlen(what) + (msg ? strlen(msg) : 1) + 3;
@@ -223,8 +256,8 @@ static void *emit_part(void *arg) {
     LLVMModuleRef mod = p->mod;
     if (!mod) {
         ctx = LLVMContextCreate();
-        if (!p->bc || LLVMParseBitcodeInContext2(ctx, p->bc, &mod)) {
-            p->error = error_text("split code generation", "no bitcode to read back");
+        if (LLVMParseBitcodeInContext2(ctx, p->bc, &mod)) {
+            p->error = error_text("split code generation", "cannot read the parts' bitcode");
             LLVMContextDispose(ctx);
             return NULL;
         }
@@ -240,7 +273,12 @@ static void *emit_part(void *arg) {
         LLVMTargetMachineRef tm = LLVMCreateTargetMachine(
             target, p->triple, p->cpu, p->features, cg_codegen_level(p->opt_level), LLVMRelocPIC,
             LLVMCodeModelJITDefault);
-        if (!p->optimized && (msg = cg_optimize_module(mod, tm, p->opt_level))) {
+        if (!tm) {
+            p->error = error_text("split code generation", "cannot create a target machine");
+        } else if (p->where && (msg = drop_unused(mod, tm))) {
+            p->error = error_text("split code generation", msg);
+            free(msg);
+        } else if (!p->optimized && (msg = cg_optimize_module(mod, tm, p->opt_level))) {
             p->error = error_text("optimizer", msg);
             free(msg);
         } else if (LLVMTargetMachineEmitToMemoryBuffer(tm, mod, LLVMObjectFile, &msg, &p->obj)) {
@@ -248,7 +286,8 @@ static void *emit_part(void *arg) {
             p->error = error_text("code generation", msg);
             LLVMDisposeMessage(msg);
         }
-        LLVMDisposeTargetMachine(tm);
+        if (tm)
+            LLVMDisposeTargetMachine(tm);
     }
     LLVMDisposeModule(mod);
     if (ctx)

@@ -1,5 +1,5 @@
-/* split_codegen.h: machine code for one optimized module as several object files, generated
- * in threads (see split_codegen.c). */
+/* split_codegen.h: one module optimized and compiled to machine code as several object
+ * files, in threads (see split_codegen.c). */
 #ifndef NND_SPLIT_CODEGEN_H
 #define NND_SPLIT_CODEGEN_H
 
