@@ -368,8 +368,8 @@ LLVMCodeGenOptLevel cg_codegen_level(int opt_level) {
                             : LLVMCodeGenLevelAggressive;
 }
 
-char *cg_optimize_module(LLVMModuleRef mod, LLVMTargetMachineRef tm, int opt_level) {
-    const char *pipeline = pipelines[opt_level < 0 ? 0 : opt_level > 3 ? 3 : opt_level];
+char *cg_run_passes(LLVMModuleRef mod, LLVMTargetMachineRef tm, const char *pipeline,
+                    int opt_level) {
     LLVMPassBuilderOptionsRef po = LLVMCreatePassBuilderOptions();
     /* Only default<O3> reads these (loop-vectorize named in a pipeline string vectorizes
      * and interleaves by default). The C API leaves SLP vectorization off, unlike clang. */
@@ -384,6 +384,11 @@ char *cg_optimize_module(LLVMModuleRef mod, LLVMTargetMachineRef tm, int opt_lev
     char *copy = strdup(msg ? msg : "?");
     LLVMDisposeErrorMessage(msg);
     return copy;
+}
+
+char *cg_optimize_module(LLVMModuleRef mod, LLVMTargetMachineRef tm, int opt_level) {
+    return cg_run_passes(mod, tm, pipelines[opt_level < 0 ? 0 : opt_level > 3 ? 3 : opt_level],
+                         opt_level);
 }
 
 bool cg_optimize(Cg *cg, int opt_level) {

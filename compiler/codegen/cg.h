@@ -82,6 +82,10 @@ bool cg_optimize(Cg *cg, int opt_level);
 /* The same for any module and target machine (split_codegen.c's parts); NULL, or the error
  * (release with free). */
 char *cg_optimize_module(LLVMModuleRef mod, LLVMTargetMachineRef tm, int opt_level);
+/* Runs a pass pipeline (LLVMRunPasses' syntax) with opt_level's vectorizer and unroller
+ * settings; NULL, or the error (release with free). */
+char *cg_run_passes(LLVMModuleRef mod, LLVMTargetMachineRef tm, const char *pipeline,
+                    int opt_level);
 /* The code generator's level for opt_level, shared by cg_init's target machine (AOT, emit
  * asm) and the JIT's, so both produce the same code. */
 LLVMCodeGenOptLevel cg_codegen_level(int opt_level);

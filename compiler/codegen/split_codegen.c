@@ -27,7 +27,6 @@
 
 #include <llvm-c/BitReader.h>
 #include <llvm-c/BitWriter.h>
-#include <llvm-c/Transforms/PassBuilder.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
@@ -224,21 +223,6 @@ static int *assign_parts(LLVMModuleRef mod, int nparts) {
     return part;
 }
 
-/* Removes what no function of the part uses any more (the other parts' small constants and
- * declarations), with LLVM's global DCE, which also sees through dead constant expressions.
- * NULL, or the error (release with free). */
-static char *drop_unused(LLVMModuleRef mod, LLVMTargetMachineRef tm) {
-    LLVMPassBuilderOptionsRef po = LLVMCreatePassBuilderOptions();
-    LLVMErrorRef err = LLVMRunPasses(mod, "globaldce", tm, po);
-    LLVMDisposePassBuilderOptions(po);
-    if (!err)
-        return NULL;
-    char *msg = LLVMGetErrorMessage(err);
-    char *copy = strdup(msg ? msg : "?");
-    LLVMDisposeErrorMessage(msg);
-    return copy;
-}
-
 /* "what: msg" in memory of its own (NULL when out of memory). */
 static char *error_text(const char *what, const char *msg) {
     size_t len = strlen(what) + (msg ? strlen(msg) : 1) + 3;
@@ -273,9 +257,11 @@ static void *emit_part(void *arg) {
         LLVMTargetMachineRef tm = LLVMCreateTargetMachine(
             target, p->triple, p->cpu, p->features, cg_codegen_level(p->opt_level), LLVMRelocPIC,
             LLVMCodeModelJITDefault);
+        /* Global DCE drops what no function of a split part uses any more (other parts'
+         * small constants and declarations), seeing through dead constant expressions. */
         if (!tm) {
             p->error = error_text("split code generation", "cannot create a target machine");
-        } else if (p->where && (msg = drop_unused(mod, tm))) {
+        } else if (p->where && (msg = cg_run_passes(mod, tm, "globaldce", 0))) {
             p->error = error_text("split code generation", msg);
             free(msg);
         } else if (!p->optimized && (msg = cg_optimize_module(mod, tm, p->opt_level))) {
