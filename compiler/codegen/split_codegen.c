@@ -71,15 +71,21 @@ static int available_cpus(void) {
 }
 
 int cg_split_count(LLVMModuleRef mod, int parts) {
-    size_t funcs = 0, total = 0;
+    size_t funcs = 0, total = 0, largest = 0;
     for (LLVMValueRef f = LLVMGetFirstFunction(mod); f; f = LLVMGetNextFunction(f))
         if (has_body(f)) {
+            size_t n = instruction_count(f);
             funcs++;
-            total += instruction_count(f);
+            total += n;
+            largest = n > largest ? n : largest;
         }
     size_t n = parts > 0 ? (size_t)parts : (size_t)available_cpus();
     if (parts <= 0 && n > total / CG_MIN_PART_INSTRUCTIONS)
         n = total / CG_MIN_PART_INSTRUCTIONS;
+    /* No part can take less than the largest function: more parts than total / largest
+     * would only add threads that wait for it. */
+    if (parts <= 0 && largest && n > total / largest)
+        n = total / largest;
     if (n > funcs)
         n = funcs;
     if (n > CG_MAX_PARTS)

@@ -13,9 +13,10 @@ typedef struct CgObjects {
     LLVMMemoryBufferRef obj[CG_MAX_PARTS];
 } CgObjects;
 
-/* How many parts cg_split_codegen makes of mod when asked for `parts` (0: as many as this
- * process has CPUs): at most CG_MAX_PARTS and the module's functions, and none smaller than
- * about CG_MIN_PART_INSTRUCTIONS instructions. */
+/* How many parts cg_split_codegen makes of mod when asked for `parts`: at most CG_MAX_PARTS
+ * and the module's functions; for 0, as many as this process has CPUs, but none smaller than
+ * about 1000 instructions and no more than the module's instructions over its largest
+ * function's. */
 int cg_split_count(LLVMModuleRef mod, int parts);
 
 /* Optimizes mod at opt_level (unless it is optimized already) and generates position-

@@ -60,6 +60,17 @@ static void test_split_count_limits(void) {
     CU_ASSERT_EQUAL(cg_split_count(mod, 2), 2);
     LLVMDisposeModule(mod);
     compilation_free(c);
+
+    /* One large kernel (about 4000 instructions of 4000): a second part would only wait
+     * for it. */
+    c = unit_compile_to("model m {\n  input x : f32[N, 3, 40, 40]\n"
+                        "  output y = conv2d(x, 16, kernel=5, padding=2) -> relu\n}\n",
+                        STAGE_LLVM, 3);
+    mod = compile_take_module(c);
+    CU_ASSERT_EQUAL(cg_split_count(mod, 0), 1);
+    CU_ASSERT_EQUAL(cg_split_count(mod, 3), 3);
+    LLVMDisposeModule(mod);
+    compilation_free(c);
 }
 
 typedef struct Run {
