@@ -40,6 +40,17 @@ static int count_functions(LLVMModuleRef mod) {
     return n;
 }
 
+/* src's module makes one part when the count is left to cg_split_count, and `asked` when
+ * asked for. */
+static void expect_parts(const char *src, int asked) {
+    Compilation *c = unit_compile_to(src, STAGE_LLVM, 3);
+    LLVMModuleRef mod = compile_take_module(c);
+    CU_ASSERT_EQUAL(cg_split_count(mod, 0), 1);
+    CU_ASSERT_EQUAL(cg_split_count(mod, asked), asked);
+    LLVMDisposeModule(mod);
+    compilation_free(c);
+}
+
 static void test_split_count_limits(void) {
     Compilation *c = unit_compile_to(model_src, STAGE_LLVM_OPT, 3);
     LLVMModuleRef mod = compile_take_module(c);
@@ -53,24 +64,12 @@ static void test_split_count_limits(void) {
     compilation_free(c);
 
     /* A few hundred instructions are not worth a second thread. */
-    c = unit_compile_to("model m {\n  input x : f32[N, 4]\n  output y = dense(x, 2)\n}\n",
-                        STAGE_LLVM_OPT, 3);
-    mod = compile_take_module(c);
-    CU_ASSERT_EQUAL(cg_split_count(mod, 0), 1);
-    CU_ASSERT_EQUAL(cg_split_count(mod, 2), 2);
-    LLVMDisposeModule(mod);
-    compilation_free(c);
-
+    expect_parts("model m {\n  input x : f32[N, 4]\n  output y = dense(x, 2)\n}\n", 2);
     /* One large kernel (about 4000 instructions of 4000): a second part would only wait
      * for it. */
-    c = unit_compile_to("model m {\n  input x : f32[N, 3, 40, 40]\n"
-                        "  output y = conv2d(x, 16, kernel=5, padding=2) -> relu\n}\n",
-                        STAGE_LLVM, 3);
-    mod = compile_take_module(c);
-    CU_ASSERT_EQUAL(cg_split_count(mod, 0), 1);
-    CU_ASSERT_EQUAL(cg_split_count(mod, 3), 3);
-    LLVMDisposeModule(mod);
-    compilation_free(c);
+    expect_parts("model m {\n  input x : f32[N, 3, 40, 40]\n"
+                 "  output y = conv2d(x, 16, kernel=5, padding=2) -> relu\n}\n",
+                 3);
 }
 
 typedef struct Run {
