@@ -215,7 +215,7 @@ static int *assign_parts(LLVMModuleRef mod, int nparts) {
     for (int k = 0; k < n; k++) {
         int big = -1;
         for (int j = 0; j < n; j++)
-            if (part[j] == 0 && size[j] != (size_t)-1 && (big < 0 || size[j] > size[big]))
+            if (size[j] != (size_t)-1 && (big < 0 || size[j] > size[big]))
                 big = j;
         int light = 0;
         for (int q = 1; q < nparts; q++)
