@@ -186,7 +186,7 @@ Jit *compile_jit(Compilation *c, int opt_level, int parts, CgForwardFn *forward,
     bool optimized = c->done >= STAGE_LLVM_OPT;
     if (cg_split_codegen(compile_take_module(c), c->cg.cpu, c->cg.features, opt_level,
                          optimized, parts, &objs, error))
-        j = jit_create(&objs, c->cg.cpu, c->cg.features, opt_level, error);
+        j = jit_create(&objs, error);
     uint64_t f = j ? jit_lookup(j, c->cg.forward_name, error) : 0;
     uint64_t w = f ? jit_lookup(j, c->cg.workspace_name, error) : 0;
     uint64_t p = w ? jit_lookup(j, c->cg.parallel_name, error) : 0;

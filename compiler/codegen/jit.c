@@ -1,15 +1,12 @@
 /* jit.c: ORC LLJIT wrapper; see jit.h. */
 #define _POSIX_C_SOURCE 200809L
 #include "jit.h"
-#include "cg.h"
 
 #include <llvm-c/Core.h>
 
 #include <llvm-c/Error.h>
 #include <llvm-c/LLJIT.h>
 #include <llvm-c/OrcEE.h>
-#include <llvm-c/Target.h>
-#include <llvm-c/TargetMachine.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,8 +21,7 @@ static char *take_error(LLVMErrorRef e) {
     return copy;
 }
 
-Jit *jit_create(CgObjects *objs, const char *cpu, const char *features, int opt_level,
-                char **error) {
+Jit *jit_create(CgObjects *objs, char **error) {
     *error = NULL;
     int next = 0; /* objs->obj[next..] still ours */
     Jit *j = calloc(1, sizeof *j);
@@ -33,24 +29,9 @@ Jit *jit_create(CgObjects *objs, const char *cpu, const char *features, int opt_
         *error = strdup("out of memory");
         goto fail;
     }
-    /* The JIT only links the objects; its target machine matches the one that made them. */
-    char *triple = LLVMGetDefaultTargetTriple();
-    LLVMTargetRef target;
-    char *msg = NULL;
-    if (LLVMGetTargetFromTriple(triple, &target, &msg)) {
-        *error = strdup(msg ? msg : "no target for the host");
-        LLVMDisposeMessage(msg);
-        LLVMDisposeMessage(triple);
-        goto fail;
-    }
-    LLVMCodeGenOptLevel cl = cg_codegen_level(opt_level);
-    LLVMTargetMachineRef tm = LLVMCreateTargetMachine(target, triple, cpu, features, cl,
-                                                      LLVMRelocPIC, LLVMCodeModelJITDefault);
-    LLVMDisposeMessage(triple);
-    LLVMOrcJITTargetMachineBuilderRef jtmb = LLVMOrcJITTargetMachineBuilderCreateFromTargetMachine(tm);
-    LLVMOrcLLJITBuilderRef builder = LLVMOrcCreateLLJITBuilder();
-    LLVMOrcLLJITBuilderSetJITTargetMachineBuilder(builder, jtmb);
-    LLVMErrorRef err = LLVMOrcCreateLLJIT(&j->lljit, builder);
+    /* The JIT only links objects made for this host, so LLJIT's defaults (the host's
+     * target) do; its own compile layer is never used. */
+    LLVMErrorRef err = LLVMOrcCreateLLJIT(&j->lljit, NULL);
     if (!err) {
         LLVMOrcDefinitionGeneratorRef gen;
         err = LLVMOrcCreateDynamicLibrarySearchGeneratorForProcess(

@@ -1,8 +1,8 @@
 /* jit.h: ORC LLJIT for one compiled model.
  *
- * In: the object files of a model's module (split_codegen.h) and the target they were made
- * for. Out: the addresses of its entry points, valid until jit_dispose. Symbols the code
- * calls outside itself (memcpy, memset) resolve against the host process. */
+ * In: the object files of a model's module (split_codegen.h). Out: the addresses of its
+ * entry points, valid until jit_dispose. Symbols the code calls outside itself (memcpy,
+ * memset) resolve against the host process. */
 #ifndef NND_JIT_H
 #define NND_JIT_H
 
@@ -13,10 +13,8 @@
 
 typedef struct Jit Jit;
 
-/* Links objs (cg_split_codegen's, made for cpu and features at opt_level); takes them, also
- * on failure. */
-Jit *jit_create(CgObjects *objs, const char *cpu, const char *features, int opt_level,
-                char **error);
+/* Links objs (cg_split_codegen's, made for this host); takes them, also on failure. */
+Jit *jit_create(CgObjects *objs, char **error);
 /* 0 when the symbol is missing (error set). */
 uint64_t jit_lookup(Jit *j, const char *name, char **error);
 void jit_dispose(Jit *j);
