@@ -27,7 +27,9 @@
  * operands are never y's buffer). A kernel of more than ROLL_TAPS taps (5 x 5 and up) loops
  * over its columns with the kernel rows unrolled inside, each column's border lanes picked
  * from a constant table at run time: the block is then KW times less code, and LLVM's
- * compile time follows the code (LeNet-5's 5 x 5 layers took 60% of its compile). Each
+ * compile time follows the code (LeNet-5's 5 x 5 layers took 60% of its compile); in a flat
+ * plane (below) such a kernel picks each period's masks at run time too, so the top and
+ * bottom borders run the interior's code (merge_runs). Each
  * filter's accumulator is split into chains (contract only, so they are not reassociated
  * back into one) to hide the FMA latency. With stride 1 and rows as long in as out (same
  * padding), a plane whose row length is not a multiple of the width runs as one flat row
@@ -75,12 +77,17 @@ typedef struct Conv {
  * weight, y the first row's first output of filter f. Accumulator (row i, filter fi, chain)
  * is acc[(i * fb + fi) * chains + chain]. In a flat plane a block's "rows" are vectors of a
  * flat run instead: row i at off[i] - off[0] outputs from the first, with mask
- * fmask[(i * KH + kh) * KW + kw] for tap (kh, kw) (run and cb unused). */
+ * fmask[(i * KH + kh) * mlen + kw] for tap (kh, kw) (run and cb unused). In a run of
+ * periods whose masks differ (merge_runs), period q's are at fmask[... + q * KW + kw],
+ * mlen = periods x KW, and mper is the block's period times KW at run time (else NULL,
+ * and mlen = KW). */
 typedef struct Block {
     const CgRun *run[MAX_RB];
     const CgColBlock *cb;
     const int64_t *off;
     const uint32_t *fmask;
+    int64_t mlen;
+    LLVMValueRef mper;
     int width;
     int64_t rows;
     LLVMValueRef x, w, y, f;
@@ -211,10 +218,11 @@ typedef struct TapCol {
     LLVMValueRef kwv, pick;
 } TapCol;
 
-/* A flat block's lane masks for one row and kernel row, over the kernel columns (KW of
- * them at tab), chosen by the kw loop's index: picked from a table at run time, or NULL when
- * they are all alike (tab[0]). Rows and kernel rows with the same masks (all of them away
- * from the borders) share one pick. */
+/* A flat block's lane masks for one row and kernel row, over the kernel columns (n of them
+ * at tab: KW, or KW per period of a merged run), chosen by index `which` (the kw loop's,
+ * plus the period's times KW): picked from a table at run time, or NULL when they are all
+ * alike (tab[0]). Rows and kernel rows with the same masks (all of them away from the
+ * borders) share one pick. */
 typedef struct Picks {
     int n;
     const uint32_t *tab[MAX_PICKS];
@@ -222,11 +230,11 @@ typedef struct Picks {
 } Picks;
 
 static LLVMValueRef flat_pick(Cg *cg, const Conv *cv, Picks *ps, const uint32_t *tab,
-                              LLVMValueRef kwv, int width) {
+                              int64_t n, LLVMValueRef which, int width) {
     for (int i = 0; i < ps->n; i++)
-        if (memcmp(ps->tab[i], tab, (size_t)cv->KW * sizeof *tab) == 0)
+        if (memcmp(ps->tab[i], tab, (size_t)n * sizeof *tab) == 0)
             return ps->pick[i];
-    LLVMValueRef p = cg_vec_mask_pick(cg, tab, (int)cv->KW, kwv, width, cv->sw);
+    LLVMValueRef p = cg_vec_mask_pick(cg, tab, (int)n, which, width, cv->sw);
     if (ps->n < MAX_PICKS) {
         ps->tab[ps->n] = tab;
         ps->pick[ps->n++] = p;
@@ -262,14 +270,16 @@ static void add_column(Cg *cg, const Conv *cv, const Block *bk, LLVMValueRef x, 
                 any |= in[row] = run_has_tap(bk->run[row], kh);
                 continue;
             }
-            const uint32_t *tab = bk->fmask + (row * cv->KH + kh) * cv->KW;
+            const uint32_t *tab = bk->fmask + (row * cv->KH + kh) * bk->mlen;
             m[row] = tab[kw];
             in[row] = m[row] != 0;
-            if (col->kwv) { /* the kw loop: the masks of every kernel column */
-                for (int64_t j = 1; j < cv->KW; j++)
+            if (col->kwv) { /* the kw loop: the masks of every kernel column (and period) */
+                for (int64_t j = 1; j < bk->mlen; j++)
                     in[row] |= tab[j] != 0;
                 if (in[row])
-                    pick[row] = flat_pick(cg, cv, &ps, tab, col->kwv, bk->width);
+                    pick[row] = flat_pick(cg, cv, &ps, tab, bk->mlen,
+                                          bk->mper ? cg_add(cg, bk->mper, col->kwv) : col->kwv,
+                                          bk->width);
             }
             any |= in[row];
         }
@@ -439,52 +449,78 @@ static const CgRun *run_of(const Conv *cv, int64_t o) {
     return &cv->rows.runs[i];
 }
 
+/* What emit_plane places at output row o: a loop of blocks of rb rows inside o's row run,
+ * where the run has rb rows left (returns their count), else (0) one block of *rows rows.
+ * The last rows split into blocks of nearly equal size (16 rows by 3: five blocks of 3 and
+ * one of 1 would leave that row with a third of the tile's accumulators; instead 3, 3, 3,
+ * 3, 2, 2). */
+static int64_t plan_rows(const Conv *cv, int64_t o, int64_t *rows) {
+    const CgRun *r = run_of(cv, o);
+    int64_t full = (r->b - o) / cv->rb, rest = cv->OH - o - full * cv->rb;
+    if (rest > 0 && 2 * rest < cv->rb)
+        full--; /* the rows after the loop: two blocks, rather than one of very few rows */
+    *rows = cv->rb;
+    if (full > 0)
+        return full;
+    int64_t left = cv->OH - o;
+    *rows = left <= cv->rb ? left : left < 2 * cv->rb ? (left + 1) / 2 : cv->rb;
+    return 0;
+}
+
+/* Whether rows [o, o + n) and [o2, o2 + n) lie row for row in the same row runs. */
+static bool same_runs(const Conv *cv, int64_t o, int64_t o2, int64_t n) {
+    for (int64_t i = 0; i < n; i++)
+        if (run_of(cv, o + i) != run_of(cv, o2 + i))
+            return false;
+    return true;
+}
+
 /* Group g of image b over the whole output plane, in blocks of rb rows: where a
  * row run has rb rows left, a loop of blocks inside it; elsewhere (the borders, the ends of
- * runs) one block of up to rb rows at a compile-time position, each row with its own run's
- * kernel rows, so that no border row is a block of its own. The last rows split into blocks
- * of nearly equal size (16 rows by 3: five blocks of 3 and one of 1 would leave that row
- * with a third of the tile's accumulators; instead 3, 3, 3, 3, 2, 2). */
+ * runs) blocks of up to rb rows, each row with its own run's kernel rows, so that no border
+ * row is a block of its own. Consecutive such blocks of the same rows and runs (the last
+ * rows' equal blocks) share a loop too: each block is code the back end compiles (LeNet-5's
+ * second layer, 10 rows by 3, had three block bodies, 3 x k, 2 and 2; now two). */
 static void emit_plane(Cg *cg, const Conv *cv, LLVMValueRef b, LLVMValueRef g) {
     Block bk = {.width = cv->cols.width};
     for (int64_t o = 0; o < cv->OH;) {
-        const CgRun *r = run_of(cv, o);
-        int64_t full = (r->b - o) / cv->rb, rest = cv->OH - o - full * cv->rb;
-        if (rest > 0 && 2 * rest < cv->rb)
-            full--; /* the rows after the loop: two blocks, rather than one of very few rows */
-        if (full > 0) {
-            bk.rows = cv->rb;
-            for (int64_t i = 0; i < cv->rb; i++)
-                bk.run[i] = r;
-            CgLoop l;
-            LLVMValueRef i = cg_loop_begin(cg, &l, cg_i64(cg, full), label(cg, cv, "oh"));
-            emit_row_blocks(cg, cv, bk, b, g, cg_addc(cg, cg_mulc(cg, i, cv->rb), o));
-            cg_loop_end(cg, &l, NULL);
-            o += full * cv->rb;
-            continue;
-        }
-        int64_t left = cv->OH - o;
-        bk.rows = left <= cv->rb ? left : left < 2 * cv->rb ? (left + 1) / 2 : cv->rb;
-        for (int64_t i = 0; i < bk.rows; i++)
+        int64_t rows, count = plan_rows(cv, o, &rows), next;
+        bk.rows = rows;
+        for (int64_t i = 0; i < rows; i++)
             bk.run[i] = run_of(cv, o + i);
-        emit_row_blocks(cg, cv, bk, b, g, cg_i64(cg, o));
-        o += bk.rows;
+        if (!count) {
+            for (count = 1; o + count * rows < cv->OH; count++) {
+                int64_t o2 = o + count * rows;
+                if (plan_rows(cv, o2, &next) || next != rows || !same_runs(cv, o, o2, rows))
+                    break;
+            }
+        }
+        if (count == 1) {
+            emit_row_blocks(cg, cv, bk, b, g, cg_i64(cg, o));
+        } else {
+            CgLoop l;
+            LLVMValueRef i = cg_loop_begin(cg, &l, cg_i64(cg, count), label(cg, cv, "oh"));
+            emit_row_blocks(cg, cv, bk, b, g, cg_addc(cg, cg_mulc(cg, i, rows), o));
+            cg_loop_end(cg, &l, NULL);
+        }
+        o += count * rows;
     }
 }
 
 /* The vectors of flat run fr at flat output p, for every block of fb filters of group g of
- * image b: blocks of up to rb vectors, of nearly equal size (7 by 3: 3, 2, 2). */
-static void emit_flat_blocks(Cg *cg, const Conv *cv, const CgFlatRun *fr, LLVMValueRef b,
-                             LLVMValueRef g, LLVMValueRef p) {
-    Block bk = {.width = cv->flat.width};
+ * image b: blocks of up to rb vectors, of nearly equal size (7 by 3: 3, 2, 2). Masks as in
+ * Block (mlen, mper). */
+static void emit_flat_blocks(Cg *cg, const Conv *cv, const CgFlatRun *fr, int64_t mlen,
+                             LLVMValueRef mper, LLVMValueRef b, LLVMValueRef g, LLVMValueRef p) {
+    Block bk = {.width = cv->flat.width, .mlen = mlen, .mper = mper};
     CgLoop lf;
     LLVMValueRef xbase, ybase;
     filters_begin(cg, cv, &bk, b, g, &lf, &xbase, &ybase);
-    int64_t taps = cv->KH * cv->KW, nb = (fr->nvec + cv->rb - 1) / cv->rb;
+    int64_t nb = (fr->nvec + cv->rb - 1) / cv->rb;
     for (int64_t i = 0, v = 0; i < nb; i++, v += bk.rows) {
         bk.rows = (fr->nvec - v + nb - i - 1) / (nb - i);
         bk.off = fr->off + v;
-        bk.fmask = fr->mask + v * taps;
+        bk.fmask = fr->mask + v * cv->KH * mlen;
         bk.x = cg_add_signed(cg, cg_add(cg, xbase, p), fr->off[v]);
         bk.y = cg_add_signed(cg, cg_add(cg, ybase, p), fr->off[v]);
         emit_block(cg, cv, &bk);
@@ -492,19 +528,58 @@ static void emit_flat_blocks(Cg *cg, const Conv *cv, const CgFlatRun *fr, LLVMVa
     cg_loop_end(cg, &lf, NULL);
 }
 
+/* Whether flat run fr is whole periods (not the stretch at the end). */
+static bool whole_periods(const Conv *cv, const CgFlatRun *fr) {
+    int64_t width = cv->flat.width;
+    return fr->nvec * width == cv->flat.period && fr->off[fr->nvec - 1] == (fr->nvec - 1) * width;
+}
+
+/* Runs [i, j) of whole periods as one run of all their periods, with each period's masks
+ * (Block's layout, mlen = periods x KW): a kernel whose columns are a loop already picks its
+ * masks from tables at run time (roll_kw), and picking them by period as well makes the top
+ * and bottom borders the interior's code rather than blocks of their own. A border period
+ * then also multiplies the zeros of its kernel rows that lie in the padding, a few percent
+ * of a small layer's taps, for a third of its code: LeNet-5's first layer (28 x 28, 5 x 5,
+ * padding 2) was three runs of seven vectors. */
+static CgFlatRun merge_runs(Cg *cg, const Conv *cv, int i, int j) {
+    const CgFlatRun *first = &cv->flat.runs[i];
+    CgFlatRun m = {.p0 = first->p0, .nvec = first->nvec, .off = first->off};
+    for (int r = i; r < j; r++)
+        m.count += cv->flat.runs[r].count;
+    int64_t KH = cv->KH, KW = cv->KW, taps = KH * KW, mlen = m.count * KW;
+    m.mask = arena_array(cg->g->arena, (size_t)(m.nvec * KH * mlen), sizeof *m.mask);
+    for (int r = i, q = 0; r < j; r++)
+        for (int64_t c = 0; c < cv->flat.runs[r].count; c++, q++)
+            for (int64_t v = 0; v < m.nvec; v++)
+                for (int64_t kh = 0; kh < KH; kh++)
+                    memcpy(m.mask + (v * KH + kh) * mlen + q * KW,
+                           cv->flat.runs[r].mask + v * taps + kh * KW, (size_t)KW * sizeof *m.mask);
+    return m;
+}
+
 /* Group g of image b over the whole plane as one flat row: each run, a loop of its periods
- * where it has more than one. */
+ * where it has more than one; with the kernel columns a loop, the runs of whole periods
+ * merged into one (merge_runs). */
 static void emit_plane_flat(Cg *cg, const Conv *cv, LLVMValueRef b, LLVMValueRef g) {
-    for (int i = 0; i < cv->flat.nruns; i++) {
-        const CgFlatRun *fr = &cv->flat.runs[i];
-        LLVMValueRef p = cg_i64(cg, fr->p0);
-        CgLoop l;
-        if (fr->count > 1) {
-            LLVMValueRef k = cg_loop_begin(cg, &l, cg_i64(cg, fr->count), label(cg, cv, "p"));
-            p = cg_addc(cg, cg_mulc(cg, k, cv->flat.period), fr->p0);
+    for (int i = 0, j; i < cv->flat.nruns; i = j) {
+        CgFlatRun fr = cv->flat.runs[i];
+        j = i + 1;
+        if (cv->roll_kw && whole_periods(cv, &fr)) {
+            while (j < cv->flat.nruns && whole_periods(cv, &cv->flat.runs[j]))
+                j++;
+            if (j > i + 1)
+                fr = merge_runs(cg, cv, i, j);
         }
-        emit_flat_blocks(cg, cv, fr, b, g, p);
-        if (fr->count > 1)
+        LLVMValueRef p = cg_i64(cg, fr.p0), mper = NULL;
+        CgLoop l;
+        if (fr.count > 1) {
+            LLVMValueRef k = cg_loop_begin(cg, &l, cg_i64(cg, fr.count), label(cg, cv, "p"));
+            p = cg_addc(cg, cg_mulc(cg, k, cv->flat.period), fr.p0);
+            if (j > i + 1)
+                mper = cg_mulc(cg, k, cv->KW);
+        }
+        emit_flat_blocks(cg, cv, &fr, j > i + 1 ? fr.count * cv->KW : cv->KW, mper, b, g, p);
+        if (fr.count > 1)
             cg_loop_end(cg, &l, NULL);
     }
 }
