@@ -22,6 +22,7 @@
  * computes it: results do not depend on the batch size, on a row's position, or on how rows
  * are split between threads. */
 #include "cg_vec.h"
+#include "flops.h"
 #include "pack_weights.h"
 
 enum {
@@ -29,6 +30,8 @@ enum {
     PREFETCH_BLOCKS = 4, /* the blocks of a panel that prefetch the next one, a share each */
     MAX_NV = 4,          /* native vectors per panel, at most */
     PANEL_BYTES = 256 << 10, /* the most of a panel the blocks pass over at once (plan) */
+    SMALL_SHARE = 20,        /* a layer with at most 1/SMALL_SHARE of the model's work is
+                              * compiled compact (small_layer) */
 };
 
 typedef struct Dense {
@@ -41,6 +44,7 @@ typedef struct Dense {
     int64_t ldw, pstride;  /* floats from one line k of a panel to the next; panel to panel */
     int64_t Kc, nk;        /* k per chunk (the last one may be shorter); chunks */
     bool unpadded;         /* the weights are matmul's b: a cut panel's lines end at U */
+    bool compact;          /* blocks of MR rows and the one-row kernel only (small_layer) */
     LLVMValueRef X, Y, Wp, Bp;
     LLVMValueRef xoff, woff, yoff; /* the matrices' element offsets in X, Wp, Y (NULL: 0) */
     /* This task's part (cg_task_part): groups [g0, g0 + gn) and, where `tail`, the panels
@@ -110,9 +114,35 @@ static void plan(Cg *cg, const Node *n, int64_t K, int64_t U, Dense *dn) {
     dn->nk = dense_k_chunks(K, dn->NR * (int64_t)sizeof(float), PANEL_BYTES, &dn->Kc);
 }
 
+/* Whether dense node n, planned as dn, is compiled compact: the rows after its blocks of MR
+ * go through the one-row kernel rather than blocks of 8, 4 and 2 rows, which were about half
+ * of its code (LeNet-5's 120 -> 84 layer: 78 accumulator vectors in its tiles, 42 compact,
+ * and 24 -> 13 ms of code generation). It must do at most 1/SMALL_SHARE of the model's
+ * FLOPs (every symbol 1, so per sample; that layer 2.4%), and its panels be of MAX_NV
+ * vectors, so that the one-row kernel has at least that many FMA chains: those rows (4 of a
+ * batch of 64) then run at most about twice as slow, on a small share of the model (LeNet-5
+ * at batch 64: the same time within noise). A narrower layer's one-row kernel has a chain or
+ * two, latency-bound: mlp_s's 64 -> 10 layer compact made mlp_s at batch 64 0.1-0.3%
+ * slower. */
+static bool small_layer(const Cg *cg, const Node *n, const Dense *dn) {
+    if (dn->NR < MAX_NV * dn->V)
+        return false;
+    int64_t ones[MAX_SYMS];
+    for (int i = 0; i < MAX_SYMS; i++)
+        ones[i] = 1;
+    double rows = 1, all = graph_flops(cg->g, ones);
+    for (int i = 0; i + 1 < n->shape.rank; i++) {
+        int64_t v;
+        rows *= dim_eval(n->shape.d[i], ones, &v) ? (double)v : 0;
+    }
+    double mine = rows * (double)n->shape.d[n->shape.rank - 1].c * node_flops_per_output(n);
+    return mine * SMALL_SHARE <= all;
+}
+
 static void setup(Cg *cg, const Node *n, Dense *dn) {
     const Shape *xs = &n->in[0]->shape;
     plan(cg, n, xs->d[xs->rank - 1].c, n->shape.d[n->shape.rank - 1].c, dn);
+    dn->compact = small_layer(cg, n, dn);
     dn->X = cg->buf[n->in[0]->id];
     dn->Y = cg->buf[n->id];
     pack(cg, dn);
@@ -350,7 +380,7 @@ static void emit_gemm(Cg *cg, Dense *dn, LLVMValueRef rows) {
     /* The rows left (fewer than MR): blocks of 8, 4 and 2 where they fit, over each panel
      * while it is in cache, so that only an odd row is left to the one-row kernel: a batch
      * of 64 or 256 is 6 * k + 4, and each of two threads' 32 or 128 rows 6 * k + 2. */
-    for (int mr = 8; mr >= 2; mr /= 2)
+    for (int mr = 8; mr >= 2 && !dn->compact; mr /= 2)
         if (mr < dn->MR) {
             LLVMValueRef rest = LLVMBuildSub(cg->b, cg_add(cg, first, M), done, "");
             LLVMValueRef one = LLVMBuildUDiv(cg->b, rest, cg_i64(cg, mr), "");
