@@ -224,5 +224,8 @@ LLVMValueRef cg_epilogue(Cg *cg, const Node *kernel, LLVMValueRef value, LLVMVal
  * tensor operands are not read there either (they may lie past the end of the buffer). */
 LLVMValueRef cg_epilogue_lanes(Cg *cg, const Node *kernel, LLVMValueRef value,
                                LLVMValueRef flat_index, uint32_t lanes);
+/* The same with the lanes a run-time <width x i1> mask (cg_vec_lanes_below's). */
+LLVMValueRef cg_epilogue_picked(Cg *cg, const Node *kernel, LLVMValueRef value,
+                                LLVMValueRef flat_index, LLVMValueRef mask);
 
 #endif

@@ -22,21 +22,24 @@ static int width_of(LLVMValueRef v) {
     return LLVMGetTypeKind(t) == LLVMVectorTypeKind ? (int)LLVMGetVectorSize(t) : 1;
 }
 
-/* The other operand of binary node e at the elements of `like`. */
+/* The other operand of binary node e at the elements of `like`, in the lanes of the
+ * run-time mask, or where it is NULL of `lanes`. */
 static LLVMValueRef operand(Cg *cg, const Node *e, LLVMValueRef like, LLVMValueRef at,
-                            uint32_t lanes) {
+                            uint32_t lanes, LLVMValueRef mask) {
     if (e->nin < 2)
         return cg_const_like(cg, like, attr_float(e, "b"));
-    return cg_vec_load(cg, cg->buf[e->in[1]->id], at, width_of(like), 1, lanes, 0.0);
+    LLVMValueRef base = cg->buf[e->in[1]->id];
+    return mask ? cg_vec_load_picked(cg, base, at, width_of(like), 1, mask, 0.0)
+                : cg_vec_load(cg, base, at, width_of(like), 1, lanes, 0.0);
 }
 
-LLVMValueRef cg_epilogue_lanes(Cg *cg, const Node *kernel, LLVMValueRef value,
-                               LLVMValueRef flat_index, uint32_t lanes) {
+static LLVMValueRef apply(Cg *cg, const Node *kernel, LLVMValueRef value,
+                          LLVMValueRef flat_index, uint32_t lanes, LLVMValueRef mask) {
     for (int i = 0; i < kernel->nepi; i++) {
         const Node *e = kernel->epi[i];
         LLVMValueRef v;
         if (is_binary(e->op))
-            v = cg_binary_op(cg, e->op, value, operand(cg, e, value, flat_index, lanes));
+            v = cg_binary_op(cg, e->op, value, operand(cg, e, value, flat_index, lanes, mask));
         else
             v = cg_unary_op(cg, e, value);
         /* Named after the node, so `nndc emit llvm` shows where each fused op went. */
@@ -45,6 +48,16 @@ LLVMValueRef cg_epilogue_lanes(Cg *cg, const Node *kernel, LLVMValueRef value,
         value = v;
     }
     return value;
+}
+
+LLVMValueRef cg_epilogue_lanes(Cg *cg, const Node *kernel, LLVMValueRef value,
+                               LLVMValueRef flat_index, uint32_t lanes) {
+    return apply(cg, kernel, value, flat_index, lanes, NULL);
+}
+
+LLVMValueRef cg_epilogue_picked(Cg *cg, const Node *kernel, LLVMValueRef value,
+                                LLVMValueRef flat_index, LLVMValueRef mask) {
+    return apply(cg, kernel, value, flat_index, 0, mask);
 }
 
 LLVMValueRef cg_epilogue(Cg *cg, const Node *kernel, LLVMValueRef value, LLVMValueRef flat_index) {

@@ -57,6 +57,7 @@ typedef struct Tile {
     LLVMValueRef row, panel;
     int mr, np;
     bool cut; /* the last panel is the one U cuts */
+    bool shared; /* a full panel's tile that also runs the cut panel (share_cut) */
     LLVMValueRef block; /* the block's index over the panel (prefetch share), or NULL */
     LLVMValueRef k0, kn; /* the chunk [k0, k0 + kn) of k */
     /* i1s, NULL for true: the sums start from 0 (else from y's partial sums); bias and
@@ -168,6 +169,15 @@ static LLVMValueRef plus(Cg *cg, LLVMValueRef off, LLVMValueRef v) {
     return off ? cg_add(cg, off, v) : v;
 }
 
+/* v into y at `at`: the lanes of the run-time mask, or where it is NULL of `lanes`. */
+static void store(Cg *cg, const Dense *dn, LLVMValueRef v, LLVMValueRef at, uint32_t lanes,
+                  LLVMValueRef mask) {
+    if (mask)
+        cg_vec_store_picked(cg, v, dn->Y, at, mask);
+    else
+        cg_vec_store(cg, v, dn->Y, at, dn->V, lanes);
+}
+
 /* The tile's k loop, then bias, epilogue and stores. */
 static void emit_tile(Cg *cg, const Dense *dn, const Tile *t) {
     int64_t K = dn->K, NR = dn->NR;
@@ -183,8 +193,9 @@ static void emit_tile(Cg *cg, const Dense *dn, const Tile *t) {
     for (int j = 0; j < t->np; j++)
         wbase[j] = plus(cg, dn->woff, cg_mulc(cg, cg_addc(cg, t->panel, j), dn->pstride));
 
-    /* Each accumulator's place in y, its columns and lanes. */
-    LLVMValueRef at[CG_MAX_ACC], col[CG_MAX_ACC], init[CG_MAX_ACC];
+    /* Each accumulator's place in y, its columns and lanes: constant, or for the last vector
+     * of a shared tile, those below U at run time (all of them in a full panel). */
+    LLVMValueRef at[CG_MAX_ACC], col[CG_MAX_ACC], init[CG_MAX_ACC], mask[CG_MAX_ACC];
     LLVMValueRef zero = cg_vec_splat_const(cg, 0.0, V);
     uint32_t lanes[CG_MAX_ACC];
     LLVMValueRef y0 = plus(cg, dn->yoff, cg_mulc(cg, t->row, dn->U));
@@ -196,9 +207,15 @@ static void emit_tile(Cg *cg, const Dense *dn, const Tile *t) {
                 col[a] = cg_addc(cg, col0, (int64_t)h * V);
                 lanes[a] = vector_lanes(dn, t, j, h);
                 at[a] = cg_add(cg, yrow, col[a]);
-                init[a] = t->first ? LLVMBuildSelect(cg->b, t->first, zero,
-                                                     cg_vec_load(cg, dn->Y, at[a], V, 1, lanes[a], 0.0), "")
-                                   : zero;
+                mask[a] = t->shared && h == nv[j] - 1
+                              ? cg_vec_lanes_below(cg, 0, LLVMBuildSub(cg->b, cg_i64(cg, dn->U), col[a], ""), V)
+                              : NULL;
+                init[a] = zero;
+                if (t->first)
+                    init[a] = LLVMBuildSelect(
+                        cg->b, t->first, zero,
+                        mask[a] ? cg_vec_load_picked(cg, dn->Y, at[a], V, 1, mask[a], 0.0)
+                                : cg_vec_load(cg, dn->Y, at[a], V, 1, lanes[a], 0.0), "");
             }
         }
     }
@@ -251,7 +268,7 @@ static void emit_tile(Cg *cg, const Dense *dn, const Tile *t) {
     CgIf f;
     if (t->last) { /* the partial sums, then the outputs after the last chunk */
         for (a = 0; a < nacc; a++)
-            cg_vec_store(cg, lk.acc_out[a], dn->Y, at[a], V, lanes[a]);
+            store(cg, dn, lk.acc_out[a], at[a], lanes[a], mask[a]);
         cg_if_begin(cg, &f, t->last, "dense.last");
     }
     for (a = 0; a < nacc; a++) {
@@ -259,8 +276,9 @@ static void emit_tile(Cg *cg, const Dense *dn, const Tile *t) {
         if (dn->Bp)
             v = LLVMBuildFAdd(cg->b, v,
                               cg_vec_load(cg, dn->Bp, col[a], V, 1, (uint32_t)((1ull << V) - 1), 0.0), "");
-        v = cg_epilogue_lanes(cg, dn->n, v, at[a], lanes[a]);
-        cg_vec_store(cg, v, dn->Y, at[a], V, lanes[a]);
+        v = mask[a] ? cg_epilogue_picked(cg, dn->n, v, at[a], mask[a])
+                    : cg_epilogue_lanes(cg, dn->n, v, at[a], lanes[a]);
+        store(cg, dn, v, at[a], lanes[a], mask[a]);
     }
     if (t->last)
         cg_if_end(cg, &f);
@@ -285,6 +303,16 @@ static void emit_panel(Cg *cg, const Dense *dn, Tile t, const Blocks *bl, int nb
     }
 }
 
+/* Whether the full panels' tiles also run the cut panel: it has as many vectors as they do
+ * (U = 120 in panels of 64: 64 + 56), its weights and bias are zero past U (not matmul's
+ * unpadded b), and the last vector's lanes inside U are then picked at run time (all of them
+ * in a full panel). The cut panel's own tiles were as much code again: LeNet-5's 400 -> 120
+ * layer 104 accumulator vectors in its tiles, 56 shared. */
+static bool share_cut(const Dense *dn) {
+    return dn->Pfull > 0 && dn->P > dn->Pfull && !dn->unpadded &&
+           (dn->U - dn->Pfull * dn->NR + dn->V - 1) / dn->V == dn->NR / dn->V;
+}
+
 /* The blocks over the part's panels: for each panel, every block of every size, so that the
  * panel (or its chunk of k) stays in cache while they pass over it; over each chunk in turn
  * where the panels are taken in chunks. */
@@ -300,16 +328,20 @@ static void emit_blocks(Cg *cg, const Dense *dn, const Blocks *bl, int nbl) {
         t.kn = LLVMBuildSelect(cg->b, t.last, cg_i64(cg, dn->K - (dn->nk - 1) * dn->Kc),
                                cg_i64(cg, dn->Kc), "dense.kn");
     }
+    bool shared = share_cut(dn);
     if (dn->Pfull > 0) {
         LLVMValueRef np = cg_mulc(cg, dn->gn, ROW_PANELS);
-        if (dn->left > 0)
-            np = cg_add(cg, np, LLVMBuildSelect(cg->b, dn->tail, cg_i64(cg, dn->left), cg_i64(cg, 0), ""));
+        int64_t tail = dn->left + shared;
+        if (tail > 0)
+            np = cg_add(cg, np, LLVMBuildSelect(cg->b, dn->tail, cg_i64(cg, tail), cg_i64(cg, 0), ""));
         CgLoop lp;
         t.panel = cg_add(cg, cg_mulc(cg, dn->g0, ROW_PANELS), cg_loop_begin(cg, &lp, np, "dense.panel"));
+        t.shared = shared;
         emit_panel(cg, dn, t, bl, nbl);
+        t.shared = false;
         cg_loop_end(cg, &lp, NULL);
     }
-    if (dn->P > dn->Pfull) {
+    if (dn->P > dn->Pfull && !shared) {
         CgIf f;
         cg_if_begin(cg, &f, dn->tail, "dense.cut");
         t.panel = cg_i64(cg, dn->Pfull);
