@@ -115,19 +115,10 @@ static void plan(Cg *cg, const Node *n, int64_t K, int64_t U, Dense *dn) {
     dn->nk = dense_k_chunks(K, dn->NR * (int64_t)sizeof(float), PANEL_BYTES, &dn->Kc);
 }
 
-/* Whether dense node n, planned as dn, is compiled compact: the rows after its blocks of MR
- * go through the one-row kernel rather than blocks of 8, 4 and 2 rows, which were about half
- * of its code (LeNet-5's 120 -> 84 layer: 78 accumulator vectors in its tiles, 42 compact,
- * and 24 -> 13 ms of code generation). It must do at most 1/SMALL_SHARE of the model's
- * FLOPs (every symbol 1, so per sample; that layer 2.4%), and its panels be of MAX_NV
- * vectors, so that the one-row kernel has at least that many FMA chains: those rows (4 of a
- * batch of 64) then run at most about twice as slow, on a small share of the model (LeNet-5
- * at batch 64: the same time within noise). A narrower layer's one-row kernel has a chain or
- * two, latency-bound: mlp_s's 64 -> 10 layer compact made mlp_s at batch 64 0.1-0.3%
- * slower. */
-static bool small_layer(const Cg *cg, const Node *n, const Dense *dn) {
-    if (dn->NR < MAX_NV * dn->V)
-        return false;
+/* Whether dense node n does at most 1/SMALL_SHARE of the model's FLOPs (every symbol 1, so
+ * per sample). Such a layer is compiled compact (setup), for a small share of the model's
+ * time: its tiles were as much code as a large layer's. */
+static bool small_layer(const Cg *cg, const Node *n) {
     int64_t ones[MAX_SYMS];
     for (int i = 0; i < MAX_SYMS; i++)
         ones[i] = 1;
@@ -143,7 +134,21 @@ static bool small_layer(const Cg *cg, const Node *n, const Dense *dn) {
 static void setup(Cg *cg, const Node *n, Dense *dn) {
     const Shape *xs = &n->in[0]->shape;
     plan(cg, n, xs->d[xs->rank - 1].c, n->shape.d[n->shape.rank - 1].c, dn);
-    dn->compact = small_layer(cg, n, dn);
+    /* A small layer (small_layer) with panels of MAX_NV vectors sends the rows after its
+     * blocks of MR through the one-row kernel rather than blocks of 8, 4 and 2 rows, about
+     * half of its code (LeNet-5's 120 -> 84 layer, 2.4% of its work: 78 accumulator vectors
+     * in its tiles, 42 compact, and 24 -> 13 ms of code generation); with that many FMA
+     * chains the one-row kernel runs those rows (4 of a batch of 64) at most about twice as
+     * slow (LeNet-5 at batch 64: the same time within noise). A narrower layer's one-row
+     * kernel is a chain or two, latency-bound (mlp_s's 64 -> 10 layer so made mlp_s at batch
+     * 64 0.1-0.3% slower): it keeps its blocks, of at most 8 rows rather than 12, 27
+     * accumulator vectors in one vector's tiles down to 15 (a 784 -> 10 layer alone ran 2.5%
+     * slower at batch 64, 5.6% at 256). */
+    if (small_layer(cg, n)) {
+        dn->compact = dn->NR == MAX_NV * dn->V;
+        if (!dn->compact && dn->MR > 8)
+            dn->MR = 8;
+    }
     dn->X = cg->buf[n->in[0]->id];
     dn->Y = cg->buf[n->id];
     pack(cg, dn);
