@@ -564,21 +564,21 @@ static void emit_plane_flat(Cg *cg, const Conv *cv, LLVMValueRef b, LLVMValueRef
     for (int i = 0, j; i < cv->flat.nruns; i = j) {
         CgFlatRun fr = cv->flat.runs[i];
         j = i + 1;
-        if (cv->roll_kw && whole_periods(cv, &fr)) {
+        if (cv->roll_kw && whole_periods(cv, &fr))
             while (j < cv->flat.nruns && whole_periods(cv, &cv->flat.runs[j]))
                 j++;
-            if (j > i + 1)
-                fr = merge_runs(cg, cv, i, j);
-        }
+        bool merged = j > i + 1;
+        if (merged)
+            fr = merge_runs(cg, cv, i, j);
         LLVMValueRef p = cg_i64(cg, fr.p0), mper = NULL;
         CgLoop l;
         if (fr.count > 1) {
             LLVMValueRef k = cg_loop_begin(cg, &l, cg_i64(cg, fr.count), label(cg, cv, "p"));
             p = cg_addc(cg, cg_mulc(cg, k, cv->flat.period), fr.p0);
-            if (j > i + 1)
+            if (merged)
                 mper = cg_mulc(cg, k, cv->KW);
         }
-        emit_flat_blocks(cg, cv, &fr, j > i + 1 ? fr.count * cv->KW : cv->KW, mper, b, g, p);
+        emit_flat_blocks(cg, cv, &fr, merged ? fr.count * cv->KW : cv->KW, mper, b, g, p);
         if (fr.count > 1)
             cg_loop_end(cg, &l, NULL);
     }

@@ -343,7 +343,6 @@ static void emit_blocks(Cg *cg, const Dense *dn, const Blocks *bl, int nbl) {
         t.panel = cg_add(cg, cg_mulc(cg, dn->g0, ROW_PANELS), cg_loop_begin(cg, &lp, np, "dense.panel"));
         t.shared = shared;
         emit_panel(cg, dn, t, bl, nbl);
-        t.shared = false;
         cg_loop_end(cg, &lp, NULL);
     }
     if (dn->P > dn->Pfull && !shared) {
