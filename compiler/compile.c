@@ -131,6 +131,7 @@ static bool run_stage(Compilation *c, Stage s, const CompileOptions *o) {
         return true;
     case STAGE_LLVM: {
         c->ctx = LLVMContextCreate();
+        cg_gate_passes(c->ctx, o->opt_level);
         CgOptions co = {.opt_level = o->opt_level, .triple = o->triple, .cpu = o->cpu,
                         .prefix = o->prefix};
         if (!cg_init(&c->cg, c->graph, c->diag, c->ctx, &co))

@@ -73,6 +73,11 @@ LLVMModuleRef cg_take_module(Cg *cg);
 /* Whether LLVM knows cpu for triple (cpu_check.cpp); the triple's target must be
  * initialized. A target machine with an unknown CPU dies in code generation on x86-64. */
 bool cg_cpu_known(const char *triple, const char *cpu);
+
+/* At -O1 and -O2, makes ctx's code generation skip loop strength reduction and the machine
+ * scheduler (pass_gate.cpp). Every context nnd generates code in gets it, when it is
+ * created. */
+void cg_gate_passes(LLVMContextRef ctx, int opt_level);
 bool cg_host_cpu_known(const char *cpu); /* the same for this machine's triple */
 /* Whether the code generator can lower op (its ops.def lowering is not NULL). */
 bool cg_can_lower(OpKind op);
@@ -102,6 +107,7 @@ LLVMValueRef cg_numel(Cg *cg, const Shape *s);
 LLVMValueRef cg_mul(Cg *cg, LLVMValueRef a, LLVMValueRef b); /* i64, nsw nuw */
 LLVMValueRef cg_add(Cg *cg, LLVMValueRef a, LLVMValueRef b);
 LLVMValueRef cg_load(Cg *cg, LLVMValueRef base, LLVMValueRef index); /* f32 base[index] */
+LLVMValueRef cg_elem_ptr(Cg *cg, LLVMValueRef base, LLVMValueRef index); /* &base[index] */
 void cg_store(Cg *cg, LLVMValueRef value, LLVMValueRef base, LLVMValueRef index);
 /* Float arithmetic with the flags the kernels are built for: reassociation and contraction
  * (FMA), so reductions vectorize; infinities and NaNs still behave. */

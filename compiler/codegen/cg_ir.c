@@ -54,6 +54,10 @@ static LLVMValueRef gep(Cg *cg, LLVMValueRef base, LLVMValueRef index) {
     return LLVMBuildInBoundsGEP2(cg->b, cg->f32, base, &index, 1, "");
 }
 
+LLVMValueRef cg_elem_ptr(Cg *cg, LLVMValueRef base, LLVMValueRef index) {
+    return gep(cg, base, index);
+}
+
 LLVMValueRef cg_load(Cg *cg, LLVMValueRef base, LLVMValueRef index) {
     LLVMValueRef v = LLVMBuildLoad2(cg->b, cg->f32, gep(cg, base, index), "");
     LLVMSetAlignment(v, 4);

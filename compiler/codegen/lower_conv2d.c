@@ -243,13 +243,14 @@ static LLVMValueRef flat_pick(Cg *cg, const Conv *cv, Picks *ps, const uint32_t 
 }
 
 /* Adds the taps of channel c in kernel column col, every kernel row, to the block's
- * accumulators; x and w index the first channel. A row whose input row is padding for a
- * kernel row leaves that kernel row out. Kernel rows are the inner loop: the input vector of
- * row i at kernel row kh is row i + 1's at kh - 1, so it is loaded once and used again at
- * the next step (kernel columns inner kept rb x KW such vectors alive, and the tile
- * spilled). t counts the taps, to rotate the chains. */
-static void add_column(Cg *cg, const Conv *cv, const Block *bk, LLVMValueRef x, LLVMValueRef w,
-                       int64_t c, const TapCol *col, LLVMValueRef *acc, int *t) {
+ * accumulators; x and w index the first channel from the pointers xp and wp. A row whose
+ * input row is padding for a kernel row leaves that kernel row out. Kernel rows are the
+ * inner loop: the input vector of row i at kernel row kh is row i + 1's at kh - 1, so it is
+ * loaded once and used again at the next step (kernel columns inner kept rb x KW such
+ * vectors alive, and the tile spilled). t counts the taps, to rotate the chains. */
+static void add_column(Cg *cg, const Conv *cv, const Block *bk, LLVMValueRef xp, LLVMValueRef x,
+                       LLVMValueRef wp, LLVMValueRef w, int64_t c, const TapCol *col,
+                       LLVMValueRef *acc, int *t) {
     uint32_t mask = bk->fmask ? 0 : bk->cb->mask[col->kw];
     if (!bk->fmask && !mask && !col->pick)
         return;
@@ -293,13 +294,13 @@ static void add_column(Cg *cg, const Conv *cv, const Block *bk, LLVMValueRef x, 
                            (bk->fmask ? bk->off[row] - bk->off[0] : row * cv->sh * cv->W);
             LLVMValueRef at = cg_add_signed(cg, x, xoff);
             xv[row] = pick[row]
-                          ? cg_vec_load_picked(cg, cv->X, at, bk->width, cv->sw, pick[row], 0.0)
-                          : cg_vec_load(cg, cv->X, at, bk->width, cv->sw, m[row], 0.0);
+                          ? cg_vec_load_picked(cg, xp, at, bk->width, cv->sw, pick[row], 0.0)
+                          : cg_vec_load(cg, xp, at, bk->width, cv->sw, m[row], 0.0);
         }
         for (int64_t fi = 0; fi < cv->fb; fi++) {
             int64_t woff = ((c * cv->KH + kh) * cv->KW + kw) * cv->fb + fi;
             LLVMValueRef wv =
-                cg_vec_splat(cg, cg_load(cg, cv->Wt, cg_addc(cg, w, woff)), bk->width);
+                cg_vec_splat(cg, cg_load(cg, wp, cg_addc(cg, w, woff)), bk->width);
             for (int64_t row = 0; row < bk->rows; row++) {
                 LLVMValueRef *a = &acc[(row * cv->fb + fi) * cv->chains + *t % cv->chains];
                 if (in[row])
@@ -310,16 +311,16 @@ static void add_column(Cg *cg, const Conv *cv, const Block *bk, LLVMValueRef x, 
     }
 }
 
-/* Adds the taps of nc channels to the block's accumulators; x and w index the first one.
- * The kernel columns are unrolled, or with a large kernel a loop whose accumulators are
- * phis (see roll_kw). */
-static void add_taps(Cg *cg, const Conv *cv, const Block *bk, LLVMValueRef x, LLVMValueRef w,
-                     int64_t nc, LLVMValueRef *acc) {
+/* Adds the taps of nc channels to the block's accumulators; x and w index the first one
+ * from xp and wp. The kernel columns are unrolled, or with a large kernel a loop whose
+ * accumulators are phis (see roll_kw). */
+static void add_taps(Cg *cg, const Conv *cv, const Block *bk, LLVMValueRef xp, LLVMValueRef x,
+                     LLVMValueRef wp, LLVMValueRef w, int64_t nc, LLVMValueRef *acc) {
     int t = 0, na = (int)(bk->rows * cv->fb) * cv->chains;
     for (int64_t c = 0; c < nc; c++) {
         if (!cv->roll_kw) {
             for (int64_t kw = 0; kw < cv->KW; kw++)
-                add_column(cg, cv, bk, x, w, c, &(TapCol){.kw = kw}, acc, &t);
+                add_column(cg, cv, bk, xp, x, wp, w, c, &(TapCol){.kw = kw}, acc, &t);
             continue;
         }
         CgLoop l;
@@ -330,7 +331,7 @@ static void add_taps(Cg *cg, const Conv *cv, const Block *bk, LLVMValueRef x, LL
                       .pick = bk->fmask ? NULL
                                         : cg_vec_mask_pick(cg, bk->cb->mask, (int)cv->KW, kwv,
                                                            bk->width, cv->sw)};
-        add_column(cg, cv, bk, x, w, c, &col, acc, &t);
+        add_column(cg, cv, bk, xp, x, wp, w, c, &col, acc, &t);
         cg_loop_end(cg, &l, acc);
         for (int i = 0; i < na; i++)
             acc[i] = l.acc_out[i];
@@ -338,30 +339,37 @@ static void add_taps(Cg *cg, const Conv *cv, const Block *bk, LLVMValueRef x, LL
 }
 
 /* add_taps over all Cg channels, in a loop of cgrp channels per iteration whose
- * accumulators are phis. */
+ * accumulators are phis. The loop's x and w are pointers that step a group of channels per
+ * iteration, its taps constant offsets from them: LLVM's loop strength reduction, which
+ * used to make them so, is off (pass_gate.cpp). */
 static void add_channels(Cg *cg, const Conv *cv, const Block *bk, LLVMValueRef *acc) {
     if (cv->cgrp == cv->Cg) {
-        add_taps(cg, cv, bk, bk->x, bk->w, cv->Cg, acc);
+        add_taps(cg, cv, bk, cv->X, bk->x, cv->Wt, bk->w, cv->Cg, acc);
         return;
     }
     int na = (int)(bk->rows * cv->fb) * cv->chains;
+    LLVMValueRef x0 = cg_elem_ptr(cg, cv->X, bk->x), w0 = cg_elem_ptr(cg, cv->Wt, bk->w);
     CgLoop l;
-    LLVMValueRef c = cg_loop_begin(cg, &l, cg_i64(cg, cv->Cg / cv->cgrp), label(cg, cv, "c"));
-    LLVMValueRef phi[MAX_ACCS], next[MAX_ACCS];
-    for (int i = 0; i < na; i++) { /* phis first, before any other instruction */
-        phi[i] = next[i] = LLVMBuildPhi(cg->b, LLVMTypeOf(acc[i]), "");
-        LLVMAddIncoming(phi[i], &acc[i], &l.pre, 1);
+    cg_loop_begin(cg, &l, cg_i64(cg, cv->Cg / cv->cgrp), label(cg, cv, "c"));
+    LLVMValueRef phi[MAX_ACCS + 2], next[MAX_ACCS + 2];
+    LLVMValueRef init[MAX_ACCS + 2] = {[0] = x0, [1] = w0};
+    memcpy(init + 2, acc, (size_t)na * sizeof *acc);
+    for (int i = 0; i < na + 2; i++) { /* phis first, before any other instruction */
+        phi[i] = next[i] = LLVMBuildPhi(cg->b, LLVMTypeOf(init[i]), "");
+        LLVMAddIncoming(phi[i], &init[i], &l.pre, 1);
     }
-    c = cg_mulc(cg, c, cv->cgrp);
-    add_taps(cg, cv, bk, cg_add(cg, bk->x, cg_mulc(cg, c, cv->H * cv->W)),
-             cg_add(cg, bk->w, cg_mulc(cg, c, cv->KH * cv->KW * cv->fb)), cv->cgrp, next);
+    LLVMValueRef zero = cg_i64(cg, 0);
+    add_taps(cg, cv, bk, phi[0], zero, phi[1], zero, cv->cgrp, next + 2);
+    next[0] = cg_elem_ptr(cg, phi[0], cg_i64(cg, cv->cgrp * cv->H * cv->W));
+    next[1] = cg_elem_ptr(cg, phi[1], cg_i64(cg, cv->cgrp * cv->KH * cv->KW * cv->fb));
     LLVMBasicBlockRef latch = LLVMGetInsertBlock(cg->b);
     cg_loop_end(cg, &l, NULL);
     /* The loop runs at least once, but its exit is also reached from the zero-trip check. */
-    for (int i = 0; i < na; i++) {
+    for (int i = 0; i < na + 2; i++)
         LLVMAddIncoming(phi[i], &next[i], &latch, 1);
+    for (int i = 0; i < na; i++) {
         LLVMValueRef out = LLVMBuildPhi(cg->b, LLVMTypeOf(acc[i]), "");
-        LLVMValueRef vals[2] = {acc[i], next[i]};
+        LLVMValueRef vals[2] = {acc[i], next[i + 2]};
         LLVMBasicBlockRef from[2] = {l.pre, latch};
         LLVMAddIncoming(out, vals, from, 2);
         acc[i] = out;

@@ -191,12 +191,10 @@ static void emit_tile(Cg *cg, const Dense *dn, const Tile *t) {
         nacc += t->mr * (nv[j] = panel_vectors(dn, t, j));
     /* Row r's offsets are the tile's plus the constant r * K: an offset computed as
      * (row + r) * K, with row holding a task's runtime first row, came out of LLVM as one
-     * multiplication per row inside the k loop (mlp_s at batch 64 ran 1.7x slower). */
-    LLVMValueRef xrow[CG_MAX_ACC], wbase[ROW_PANELS], x0 = plus(cg, dn->xoff, cg_mulc(cg, t->row, K));
-    for (int r = 0; r < t->mr; r++)
-        xrow[r] = cg_add(cg, cg_addc(cg, x0, r * K), t->k0);
-    for (int j = 0; j < t->np; j++)
-        wbase[j] = plus(cg, dn->woff, cg_mulc(cg, cg_addc(cg, t->panel, j), dn->pstride));
+     * multiplication per row inside the k loop (mlp_s at batch 64 ran 1.7x slower). Panel
+     * j's weights are the first panel's plus the constant j * pstride. */
+    LLVMValueRef x0 = plus(cg, dn->xoff, cg_mulc(cg, t->row, K));
+    LLVMValueRef wbase = plus(cg, dn->woff, cg_mulc(cg, t->panel, dn->pstride));
 
     /* Each accumulator's place in y, its columns and lanes: constant, or for the last vector
      * of a shared tile, those below U at run time (all of them in a full panel). */
@@ -225,21 +223,6 @@ static void emit_tile(Cg *cg, const Dense *dn, const Tile *t) {
         }
     }
 
-    CgLoop lk;
-    LLVMValueRef i = cg_loop_begin(cg, &lk, t->kn, "dense.k");
-    LLVMValueRef acc[CG_MAX_ACC], next[CG_MAX_ACC];
-    for (int a = 0; a < nacc; a++)
-        acc[a] = cg_loop_acc(cg, &lk, init[a], "acc");
-    LLVMValueRef k = cg_add(cg, t->k0, i);
-    LLVMValueRef w[ROW_PANELS][MAX_NV];
-    for (int j = 0; j < t->np; j++) {
-        LLVMValueRef line = cg_add(cg, wbase[j], cg_mulc(cg, k, dn->ldw));
-        for (int h = 0; h < nv[j]; h++)
-            w[j][h] = cg_vec_load(cg, dn->Wp, cg_addc(cg, line, (int64_t)h * V), V, 1,
-                                  dn->unpadded ? vector_lanes(dn, t, j, h)
-                                               : (uint32_t)((1ull << V) - 1),
-                                  0.0);
-    }
     /* The next panel, into L2: a block's panel comes from L2 but a panel's first
      * block reads it from memory (L3), unless the blocks before it fetched it ahead.
      * Blocks 0..PREFETCH_BLOCKS-1 each fetch their share, NR / PREFETCH_BLOCKS floats
@@ -250,21 +233,50 @@ static void emit_tile(Cg *cg, const Dense *dn, const Tile *t) {
      * left to the hardware's prefetchers: at batch 16, 1024 -> 1024 measured the same as
      * with the whole panel fetched by every block, and so did shares fitted to the block
      * count. */
+    LLVMValueRef fetch = NULL;
     if (t->block && !t->cut && !dn->unpadded) {
         LLVMValueRef last = cg_i64(cg, PREFETCH_BLOCKS - 1);
         LLVMValueRef b = LLVMBuildSelect(
             cg->b, LLVMBuildICmp(cg->b, LLVMIntULT, t->block, last, ""), t->block, last, "");
-        LLVMValueRef share = cg_mulc(cg, cg_add(cg, cg_mul(cg, b, t->kn), i), NR / PREFETCH_BLOCKS);
-        LLVMValueRef at = cg_add(cg, cg_addc(cg, wbase[0], dn->pstride), cg_mulc(cg, t->k0, NR));
-        cg_prefetch_l2(cg, dn->Wp, cg_add(cg, at, share));
+        LLVMValueRef at = cg_add(cg, cg_addc(cg, wbase, dn->pstride), cg_mulc(cg, t->k0, NR));
+        fetch = cg_elem_ptr(
+            cg, dn->Wp, cg_add(cg, at, cg_mulc(cg, cg_mul(cg, b, t->kn), NR / PREFETCH_BLOCKS)));
     }
+
+    /* The k loop's addresses are pointers made before it plus constants: x's rows at
+     * x + r * K + i, the panels' line k through a pointer that steps a line per k, the
+     * prefetch through one that steps its share. LLVM's loop strength reduction, which
+     * used to make them so, is off (pass_gate.cpp): from row offsets alone its code
+     * generator kept a register and an add per row (a 6 x 4 block: 48 instructions a k,
+     * not 39). The panels after the first are at constant offsets from it. */
+    LLVMValueRef x = cg_elem_ptr(cg, dn->X, cg_add(cg, x0, t->k0));
+    LLVMValueRef w0 = cg_elem_ptr(cg, dn->Wp, cg_add(cg, wbase, cg_mulc(cg, t->k0, dn->ldw)));
+    CgLoop lk;
+    LLVMValueRef i = cg_loop_begin(cg, &lk, t->kn, "dense.k");
+    LLVMValueRef acc[CG_MAX_ACC], next[CG_MAX_ACC];
+    for (int a = 0; a < nacc; a++)
+        acc[a] = cg_loop_acc(cg, &lk, init[a], "acc");
+    LLVMValueRef line = cg_loop_acc(cg, &lk, w0, "w");
+    LLVMValueRef pf = fetch ? cg_loop_acc(cg, &lk, fetch, "pf") : NULL;
+    LLVMValueRef w[ROW_PANELS][MAX_NV];
+    for (int j = 0; j < t->np; j++)
+        for (int h = 0; h < nv[j]; h++)
+            w[j][h] = cg_vec_load(cg, line, cg_i64(cg, j * dn->pstride + (int64_t)h * V), V, 1,
+                                  dn->unpadded ? vector_lanes(dn, t, j, h)
+                                               : (uint32_t)((1ull << V) - 1),
+                                  0.0);
+    if (pf)
+        cg_prefetch_l2(cg, pf, cg_i64(cg, 0));
     int a = 0;
     for (int r = 0; r < t->mr; r++) {
-        LLVMValueRef xs = cg_vec_splat(cg, cg_load(cg, dn->X, cg_add(cg, xrow[r], i)), V);
+        LLVMValueRef xs = cg_vec_splat(cg, cg_load(cg, x, cg_addc(cg, i, r * K)), V);
         for (int j = 0; j < t->np; j++)
             for (int h = 0; h < nv[j]; h++, a++)
                 next[a] = cg_vec_fma(cg, xs, w[j][h], acc[a]);
     }
+    next[nacc] = cg_elem_ptr(cg, line, cg_i64(cg, dn->ldw));
+    if (pf)
+        next[nacc + 1] = cg_elem_ptr(cg, pf, cg_i64(cg, NR / PREFETCH_BLOCKS));
     cg_loop_end(cg, &lk, next);
 
     /* Chunked, the partial sums go through y, so y must share no memory with x or with an

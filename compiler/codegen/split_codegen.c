@@ -246,6 +246,7 @@ static void *emit_part(void *arg) {
     LLVMModuleRef mod = p->mod;
     if (!mod) {
         ctx = LLVMContextCreate();
+        cg_gate_passes(ctx, p->opt_level);
         if (LLVMParseBitcodeInContext2(ctx, p->bc, &mod)) {
             p->error = error_text("split code generation", "cannot read the parts' bitcode");
             LLVMContextDispose(ctx);

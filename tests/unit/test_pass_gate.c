@@ -1,0 +1,134 @@
+/* test_pass_gate.c: the code-generator passes nnd's contexts skip (pass_gate.cpp).
+ *
+ * A loop that loop strength reduction rewrites, and a block without loops that the machine
+ * scheduler reorders, each compile to different machine code in a gated context at -O2,
+ * and to the same code at -O3, where the gate is not set. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <llvm-c/IRReader.h>
+#include <llvm-c/Target.h>
+#include <llvm-c/TargetMachine.h>
+
+#include "cg.h"
+#include "unit_harness.h"
+
+/* A loop over every third float: loop strength reduction turns its index arithmetic into a
+ * pointer that steps. */
+static const char *const strided =
+    "define float @strided(ptr %a, i64 %n) {\n"
+    "entry:\n"
+    "  br label %loop\n"
+    "loop:\n"
+    "  %i = phi i64 [ 0, %entry ], [ %next, %loop ]\n"
+    "  %s = phi float [ 0.0, %entry ], [ %t, %loop ]\n"
+    "  %k = mul nuw nsw i64 %i, 3\n"
+    "  %p = getelementptr inbounds float, ptr %a, i64 %k\n"
+    "  %v = load float, ptr %p, align 4\n"
+    "  %t = fadd float %s, %v\n"
+    "  %next = add nuw nsw i64 %i, 1\n"
+    "  %more = icmp slt i64 %next, %n\n"
+    "  br i1 %more, label %loop, label %done\n"
+    "done:\n"
+    "  ret float %t\n"
+    "}\n";
+
+/* No loop, so nothing for LSR: a 6 x 2 register tile of <4 x float> accumulators taking one
+ * step, each row's broadcast and the second weight vector loaded where they are first used
+ * (the machine scheduler moves them; it did so for x86-64, x86-64-v3, skylake-avx512 and a
+ * Sapphire Rapids host). */
+static char *tile_block(void) {
+    size_t cap = 16384, len = 0;
+    char *ir = malloc(cap);
+#define EMIT(...) (len += (size_t)snprintf(ir + len, cap - len, __VA_ARGS__))
+    EMIT("define void @tile(ptr %%w, ptr %%x, ptr %%y) {\n");
+    for (int r = 0; r < 6; r++)
+        for (int h = 0; h < 2; h++)
+            EMIT("  %%ap%d_%d = getelementptr inbounds float, ptr %%y, i64 %d\n"
+                 "  %%acc%d_%d = load <4 x float>, ptr %%ap%d_%d, align 4\n",
+                 r, h, (r * 2 + h) * 4, r, h, r, h);
+    for (int r = 0; r < 6; r++) {
+        if (r < 2)
+            EMIT("  %%wp%d = getelementptr inbounds float, ptr %%w, i64 %d\n"
+                 "  %%wv%d = load <4 x float>, ptr %%wp%d, align 4\n", r, r * 4, r, r);
+        EMIT("  %%xp%d = getelementptr inbounds float, ptr %%x, i64 %d\n"
+             "  %%xs%d = load float, ptr %%xp%d, align 4\n"
+             "  %%xe%d = insertelement <4 x float> poison, float %%xs%d, i64 0\n"
+             "  %%xb%d = shufflevector <4 x float> %%xe%d, <4 x float> poison, "
+             "<4 x i32> zeroinitializer\n", r, r * 1000, r, r, r, r, r, r);
+        for (int h = 0; h < 2 && h <= r; h++)
+            EMIT("  %%n%d_%d = call <4 x float> @llvm.fmuladd.v4f32(<4 x float> %%xb%d, "
+                 "<4 x float> %%wv%d, <4 x float> %%acc%d_%d)\n", r, h, r, h, r, h);
+    }
+    EMIT("  %%n0_1 = call <4 x float> @llvm.fmuladd.v4f32(<4 x float> %%xb0, <4 x float> %%wv1, "
+         "<4 x float> %%acc0_1)\n");
+    for (int r = 0; r < 6; r++)
+        for (int h = 0; h < 2; h++)
+            EMIT("  store <4 x float> %%n%d_%d, ptr %%ap%d_%d, align 4\n", r, h, r, h);
+    EMIT("  ret void\n}\n"
+         "declare <4 x float> @llvm.fmuladd.v4f32(<4 x float>, <4 x float>, <4 x float>)\n");
+#undef EMIT
+    CU_ASSERT_FATAL(len < cap);
+    return ir;
+}
+
+/* The assembly of ir compiled for the host at opt_level, in a context gated by
+ * cg_gate_passes or not (the caller frees it). */
+static char *assembly(const char *ir, int opt_level, bool gated) {
+    LLVMInitializeNativeTarget();
+    LLVMInitializeNativeAsmPrinter();
+    LLVMInitializeNativeAsmParser();
+    LLVMContextRef ctx = LLVMContextCreate();
+    if (gated)
+        cg_gate_passes(ctx, opt_level);
+    LLVMMemoryBufferRef buf = LLVMCreateMemoryBufferWithMemoryRangeCopy(ir, strlen(ir), "ir");
+    LLVMModuleRef mod = NULL;
+    char *err = NULL, *text = NULL;
+    CU_ASSERT_FATAL(LLVMParseIRInContext(ctx, buf, &mod, &err) == 0);
+    char *triple = LLVMGetDefaultTargetTriple();
+    LLVMSetTarget(mod, triple);
+    LLVMTargetRef target;
+    CU_ASSERT_FATAL(LLVMGetTargetFromTriple(triple, &target, &err) == 0);
+    char *cpu = LLVMGetHostCPUName(), *features = LLVMGetHostCPUFeatures();
+    LLVMTargetMachineRef tm =
+        LLVMCreateTargetMachine(target, triple, cpu, features, cg_codegen_level(opt_level),
+                                LLVMRelocPIC, LLVMCodeModelDefault);
+    LLVMMemoryBufferRef out = NULL;
+    CU_ASSERT_FATAL(LLVMTargetMachineEmitToMemoryBuffer(tm, mod, LLVMAssemblyFile, &err, &out) == 0);
+    size_t n = LLVMGetBufferSize(out);
+    text = malloc(n + 1);
+    memcpy(text, LLVMGetBufferStart(out), n);
+    text[n] = '\0';
+    LLVMDisposeMemoryBuffer(out);
+    LLVMDisposeTargetMachine(tm);
+    LLVMDisposeMessage(cpu);
+    LLVMDisposeMessage(features);
+    LLVMDisposeMessage(triple);
+    LLVMDisposeModule(mod);
+    LLVMContextDispose(ctx);
+    return text;
+}
+
+/* ir compiles differently in a gated context at -O2, the same at -O3. */
+static void expect_gated(const char *ir) {
+    char *plain = assembly(ir, 2, false), *gated = assembly(ir, 2, true);
+    CU_ASSERT_STRING_NOT_EQUAL(plain, gated);
+    free(plain);
+    free(gated);
+    plain = assembly(ir, 3, false);
+    gated = assembly(ir, 3, true);
+    CU_ASSERT_STRING_EQUAL(plain, gated);
+    free(plain);
+    free(gated);
+}
+
+static void test_gate_skips_lsr(void) { expect_gated(strided); }
+
+static void test_gate_skips_scheduler(void) {
+    char *ir = tile_block();
+    expect_gated(ir);
+    free(ir);
+}
+
+NND_SUITE("pass_gate", test_gate_skips_lsr, test_gate_skips_scheduler)
