@@ -27,8 +27,10 @@
  * operands are never y's buffer). A kernel of more than ROLL_TAPS taps (5 x 5 and up) loops
  * over its columns with the kernel rows unrolled inside, each column's border lanes picked
  * from a constant table at run time: the block is then KW times less code, and LLVM's
- * compile time follows the code (LeNet-5's 5 x 5 layers took 60% of its compile); in a flat
- * plane (below) such a kernel picks each period's masks at run time too, so the top and
+ * compile time follows the code (LeNet-5's 5 x 5 layers took 60% of its compile); row by
+ * row, such a kernel takes the rows per block whose block bodies are the least code
+ * (fewest_rows); in a flat
+ * plane (below) it picks each period's masks at run time too, so the top and
  * bottom borders run the interior's code (merge_runs). Each
  * filter's accumulator is split into chains (contract only, so they are not reassociated
  * back into one) to hide the FMA latency. With stride 1 and rows as long in as out (same
@@ -55,6 +57,7 @@ enum {
     MAX_FLAT_VECS = 32, /* a flat plane's distinct vectors (its code) at most */
     MAX_PICKS = 16,     /* distinct lane-mask tables one kernel column shares */
     MIN_FLAT_FB = 4,    /* flat planes need at least this many filters per block */
+    MIN_TILE = 16,      /* accumulators fewest_rows keeps in a tile, at least */
 };
 
 typedef struct Conv {
@@ -483,26 +486,35 @@ static bool same_runs(const Conv *cv, int64_t o, int64_t o2, int64_t n) {
     return true;
 }
 
+/* The rows from output row o that emit_plane covers with one block body (returns how many
+ * blocks, *rows rows each): plan_rows' loop, or its blocks of up to rb rows where
+ * consecutive ones have the same rows and runs (the last rows' equal blocks). */
+static int64_t plan_segment(const Conv *cv, int64_t o, int64_t *rows) {
+    int64_t count = plan_rows(cv, o, rows), next;
+    if (count)
+        return count;
+    for (count = 1; o + count * *rows < cv->OH; count++) {
+        int64_t o2 = o + count * *rows;
+        if (plan_rows(cv, o2, &next) || next != *rows || !same_runs(cv, o, o2, *rows))
+            break;
+    }
+    return count;
+}
+
 /* Group g of image b over the whole output plane, in blocks of rb rows: where a
  * row run has rb rows left, a loop of blocks inside it; elsewhere (the borders, the ends of
  * runs) blocks of up to rb rows, each row with its own run's kernel rows, so that no border
  * row is a block of its own. Consecutive such blocks of the same rows and runs (the last
  * rows' equal blocks) share a loop too: each block is code the back end compiles (LeNet-5's
- * second layer, 10 rows by 3, had three block bodies, 3 x k, 2 and 2; now two). */
+ * second layer, 10 rows by 3, had three block bodies, 3 x k, 2 and 2; then two, and one
+ * since fewest_rows). */
 static void emit_plane(Cg *cg, const Conv *cv, LLVMValueRef b, LLVMValueRef g) {
     Block bk = {.width = cv->cols.width};
     for (int64_t o = 0; o < cv->OH;) {
-        int64_t rows, count = plan_rows(cv, o, &rows), next;
+        int64_t rows, count = plan_segment(cv, o, &rows);
         bk.rows = rows;
         for (int64_t i = 0; i < rows; i++)
             bk.run[i] = run_of(cv, o + i);
-        if (!count) {
-            for (count = 1; o + count * rows < cv->OH; count++) {
-                int64_t o2 = o + count * rows;
-                if (plan_rows(cv, o2, &next) || next != rows || !same_runs(cv, o, o2, rows))
-                    break;
-            }
-        }
         if (count == 1) {
             emit_row_blocks(cg, cv, bk, b, g, cg_i64(cg, o));
         } else {
@@ -513,6 +525,26 @@ static void emit_plane(Cg *cg, const Conv *cv, LLVMValueRef b, LLVMValueRef g) {
         }
         o += count * rows;
     }
+}
+
+/* With the kernel columns a loop (roll_kw), a block body is KH x rows x fb FMAs of code,
+ * and rows that do not fill blocks of rb get bodies of their own (LeNet-5's second layer,
+ * 10 rows: blocks of 3 made a body of 3 rows and one of 2, 200 FMAs). Fewer rows per block
+ * may cover the plane with less code: rb becomes the count, down to a tile of MIN_TILE
+ * accumulators, whose bodies have the fewest rows in all (the larger on a tie). */
+static void fewest_rows(Conv *cv) {
+    int64_t top = cv->rb, best = top, least = INT64_MAX;
+    for (int64_t r = top; r >= 1 && (r == top || r * cv->fb * cv->chains >= MIN_TILE); r--) {
+        cv->rb = r;
+        int64_t sum = 0;
+        for (int64_t o = 0, rows; o < cv->OH; sum += rows)
+            o += plan_segment(cv, o, &rows) * rows;
+        if (sum < least) {
+            least = sum;
+            best = r;
+        }
+    }
+    cv->rb = best;
 }
 
 /* The vectors of flat run fr at flat output p, for every block of fb filters of group g of
@@ -612,6 +644,8 @@ bool lower_conv2d(Cg *cg, Node *n) {
     cg->rolled_loops = true;
     Conv cv;
     conv_setup(cg, n, &cv);
+    if (cv.roll_kw && !cv.flat.nruns)
+        fewest_rows(&cv);
     LLVMValueRef first, count;
     take_part(cg, &cv, cg_dim(cg, n->shape.d[0]), &first, &count);
     CgLoop ln, lg;

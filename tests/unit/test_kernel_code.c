@@ -1,0 +1,53 @@
+/* test_kernel_code.c: how much code LeNet-5's kernels are (the vector FMAs of each
+ * layer's function), for an AVX-512 target, so that a change that multiplies a kernel's
+ * code, and with it the compile time, shows here; one that shrinks it updates the counts.
+ *
+ * The counts are the register tiles' (compile_to up to STAGE_LLVM, before LLVM optimizes):
+ * c1 (28 x 28, 5 x 5, padding 2) runs flat with its border periods merged (merge_runs),
+ * c2 (10 x 10 rows of 5 x 5) in one block body of 2 rows (fewest_rows), the small dense
+ * layers compact (lower_dense.c's small_layer). */
+#include <string.h>
+
+#include "unit_compile.h"
+#include "unit_harness.h"
+
+static const char *const lenet =
+    "model lenet5 {\n"
+    "  input x : f32[N, 1, 28, 28]\n"
+    "  c1 = conv2d(x, 6, kernel=5, padding=2) -> relu -> maxpool2d(2)\n"
+    "  c2 = conv2d(c1, 16, kernel=5) -> relu -> maxpool2d(2)\n"
+    "  f3 = flatten(c2) -> dense(120) -> relu\n"
+    "  f4 = dense(f3, 84) -> relu\n"
+    "  output logits = dense(f4, 10)\n"
+    "}\n";
+
+/* The fmul instructions (each an FMA with its fadd) of function `name` in c's module. */
+static int fmuls(Compilation *c, const char *name) {
+    LLVMValueRef f = LLVMGetNamedFunction(c->cg.mod, name);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    int n = 0;
+    for (LLVMBasicBlockRef b = LLVMGetFirstBasicBlock(f); b; b = LLVMGetNextBasicBlock(b))
+        for (LLVMValueRef i = LLVMGetFirstInstruction(b); i; i = LLVMGetNextInstruction(i))
+            n += LLVMGetInstructionOpcode(i) == LLVMFMul;
+    return n;
+}
+
+static void test_kernel_code_lenet5(void) {
+    Compilation *c = compilation_new();
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    compile_set_source(c, "lenet5.nnd", lenet, strlen(lenet));
+    CompileOptions o;
+    compile_options_init(&o);
+    o.init_random = true;
+    o.triple = "x86_64-pc-linux-gnu";
+    o.cpu = "skylake-avx512";
+    CU_ASSERT_FATAL(compile_to(c, STAGE_LLVM, &o));
+    CU_ASSERT_EQUAL(fmuls(c, "nnd_forward_parallel.c1.conv2d"), 210);
+    CU_ASSERT_EQUAL(fmuls(c, "nnd_forward_parallel.c2.conv2d"), 80);   /* 2 x 8 filters x 5 */
+    CU_ASSERT_EQUAL(fmuls(c, "nnd_forward_parallel.f3.dense"), 56);    /* 6, 4, 2, 1 rows */
+    CU_ASSERT_EQUAL(fmuls(c, "nnd_forward_parallel.f4.dense"), 42);    /* compact */
+    CU_ASSERT_EQUAL(fmuls(c, "nnd_forward_parallel.logits"), 15);      /* compact */
+    compilation_free(c);
+}
+
+NND_SUITE("kernel_code", test_kernel_code_lenet5)
