@@ -15,8 +15,8 @@ typedef struct CgObjects {
 
 /* How many parts cg_split_codegen makes of mod when asked for `parts`: at most CG_MAX_PARTS
  * and the module's functions; for 0, as many as this process has CPUs, but none smaller than
- * about 1000 instructions and no more than the module's instructions over its largest
- * function's. */
+ * about 1000 instructions (besides the largest function's) and no more than the module's
+ * instructions over its largest function's, rounded up. */
 int cg_split_count(LLVMModuleRef mod, int parts);
 
 /* Optimizes mod at opt_level (unless it is optimized already) and generates position-

@@ -43,12 +43,12 @@ static int count_functions(LLVMModuleRef mod) {
     return n;
 }
 
-/* src's module makes one part when the count is left to cg_split_count, and `asked` when
- * asked for. */
-static void expect_parts(const char *src, int asked) {
+/* src's module makes `alone` parts when the count is left to cg_split_count, and `asked`
+ * when asked for. */
+static void expect_parts(const char *src, int alone, int asked) {
     Compilation *c = unit_compile_to(src, STAGE_LLVM, 3);
     LLVMModuleRef mod = compile_take_module(c);
-    CU_ASSERT_EQUAL(cg_split_count(mod, 0), 1);
+    CU_ASSERT_EQUAL(cg_split_count(mod, 0), alone);
     CU_ASSERT_EQUAL(cg_split_count(mod, asked), asked);
     LLVMDisposeModule(mod);
     compilation_free(c);
@@ -73,12 +73,20 @@ static void test_split_count_limits(void) {
     compilation_free(c);
 
     /* A few hundred instructions are not worth a second thread. */
-    expect_parts("model m {\n  input x : f32[N, 4]\n  output y = dense(x, 2)\n}\n", 2);
-    /* One large kernel (about 4000 instructions of 4000): a second part would only wait
+    expect_parts("model m {\n  input x : f32[N, 4]\n  output y = dense(x, 2)\n}\n", 1, 2);
+    /* One large kernel (about 5400 instructions of 5500): a second part would only wait
      * for it. */
-    expect_parts("model m {\n  input x : f32[N, 3, 40, 40]\n"
-                 "  output y = conv2d(x, 16, kernel=5, padding=2) -> relu\n}\n",
-                 3);
+    expect_parts("model m {\n  input x : f32[N, 8, 20, 20]\n"
+                 "  output y = conv2d(x, 8, kernel=3, padding=1) -> relu\n}\n",
+                 1, 3);
+    /* Two kernels of about 5500 instructions, the larger just over half of the module
+     * (resblock's shape): two parts wherever the process may use two CPUs, each about
+     * half of the work, rather than one with all of it. */
+    expect_parts("model m {\n  input x : f32[N, 8, 20, 20]\n"
+                 "  a = conv2d(x, 8, kernel=3, padding=1) -> relu\n"
+                 "  b = conv2d(a, 8, kernel=3, padding=1)\n"
+                 "  output y = add(b, x) -> relu\n}\n",
+                 cpus < 2 ? 1 : 2, 2);
 }
 
 typedef struct Run {
