@@ -133,7 +133,7 @@ static bool run_stage(Compilation *c, Stage s, const CompileOptions *o) {
         c->ctx = LLVMContextCreate();
         cg_gate_passes(c->ctx, o->opt_level);
         CgOptions co = {.opt_level = o->opt_level, .triple = o->triple, .cpu = o->cpu,
-                        .prefix = o->prefix};
+                        .prefix = o->prefix, .link_params = o->link_params};
         if (!cg_init(&c->cg, c->graph, c->diag, c->ctx, &co))
             return true;
         c->has_cg = true;
@@ -187,7 +187,7 @@ Jit *compile_jit(Compilation *c, int opt_level, int parts, CgForwardFn *forward,
     bool optimized = c->done >= STAGE_LLVM_OPT;
     if (cg_split_codegen(compile_take_module(c), c->cg.cpu, c->cg.features, opt_level,
                          optimized, parts, &objs, error))
-        j = jit_create(&objs, error);
+        j = jit_create(&objs, c->cg.linked, c->cg.nlinked, error);
     uint64_t f = j ? jit_lookup(j, c->cg.forward_name, error) : 0;
     uint64_t w = f ? jit_lookup(j, c->cg.workspace_name, error) : 0;
     uint64_t p = w ? jit_lookup(j, c->cg.parallel_name, error) : 0;

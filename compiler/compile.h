@@ -43,6 +43,7 @@ typedef struct CompileOptions {
     const char *prefix;   /* entry point prefix; NULL: "nnd" */
     const char *base_dir; /* for relative weights paths; NULL: the model file's directory */
     const char *stop_after; /* the last optimizer pass to run (NULL: all) */
+    bool link_params;     /* for compile_jit: large parameters by address (CgOptions) */
 } CompileOptions;
 
 typedef struct Compilation {

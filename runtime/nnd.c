@@ -244,6 +244,7 @@ static bool check_options(const nnd_options *opt, const char *base_dir, CompileO
                           nnd_backend *backend, char **error) {
     compile_options_init(co);
     co->base_dir = base_dir;
+    co->link_params = true; /* the JIT links large parameters by address */
     *backend = NND_BACKEND_JIT;
     if (!opt)
         return true;

@@ -40,6 +40,7 @@ bool cg_init(Cg *cg, Graph *g, Diag *d, LLVMContextRef ctx, const CgOptions *o) 
     cg->g = g;
     cg->d = d;
     cg->ctx = ctx;
+    cg->link_params = o && o->link_params;
     SrcLoc at = {.file = g->file};
 
     LLVMInitializeNativeTarget();

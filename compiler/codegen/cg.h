@@ -41,7 +41,17 @@ typedef struct CgOptions {
     const char *cpu;      /* NULL: the host's (or "generic" for another triple) */
     const char *features; /* NULL: the host's (or none for another triple) */
     const char *prefix;   /* function name prefix; NULL: "nnd" */
+    bool link_params;     /* parameters over CG_LINKED_MIN_BYTES by address (cg_param) */
 } CgOptions;
+
+/* A parameter the module declares rather than holds (CgOptions.link_params): the JIT
+ * defines `symbol` at a copy of its `bytes` bytes of data. */
+enum { CG_LINKED_MIN_BYTES = 4096 };
+typedef struct CgLinkedParam {
+    const char *symbol;
+    const float *data;
+    size_t bytes;
+} CgLinkedParam;
 
 typedef struct Cg {
     Graph *g;
@@ -60,6 +70,9 @@ typedef struct Cg {
     LLVMValueRef task, ntasks;    /* i64: in a task function, its index and the task count */
     LLVMValueRef runner, pack;    /* in forward_parallel: the runner, the tasks' argument */
     char forward_name[160], parallel_name[160], workspace_name[160];
+    bool link_params;
+    CgLinkedParam *linked;        /* the parameters declared by address, in the arena */
+    int nlinked, linked_cap;
 } Cg;
 
 /* Creates the target machine and an empty module in ctx. False after reporting (unknown
@@ -119,7 +132,9 @@ LLVMValueRef cg_fdiv(Cg *cg, LLVMValueRef a, LLVMValueRef b);
 LLVMValueRef cg_intrinsic1(Cg *cg, const char *name, LLVMValueRef x);
 LLVMValueRef cg_intrinsic2(Cg *cg, const char *name, LLVMValueRef x, LLVMValueRef y);
 LLVMValueRef cg_select_lt(Cg *cg, LLVMValueRef a, LLVMValueRef b, LLVMValueRef t, LLVMValueRef f);
-/* The data pointer of a parameter: a private constant global in the module. */
+/* The data pointer of a parameter: a private constant global in the module, or with
+ * link_params, for one over CG_LINKED_MIN_BYTES, a constant the module declares as
+ * "nnd.w.NAME" (no C symbol has a dot) and cg->linked records for the JIT to define. */
 LLVMValueRef cg_param(Cg *cg, const Param *p);
 void cg_memcpy(Cg *cg, LLVMValueRef dst, LLVMValueRef src, LLVMValueRef nfloats);
 /* A hint to bring the cache line of base[i] into L2 (llvm.prefetch, read, locality 2); it

@@ -5,7 +5,7 @@
  * lane-mask tables and the entry points across parts) and computes exactly what the
  * whole-module compile does, at -O0, -O2 and -O3 (whose interprocedural passes see one part
  * at a time), batch 1 and 7, through forward and forward_parallel, also when several threads
- * compile at once. */
+ * compile at once, and so does one whose large parameters the JIT links by address. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -95,10 +95,11 @@ typedef struct Run {
 } Run;
 
 /* model_src compiled at opt_level in `parts` parts, optimized before the split (as `nndc
- * emit` shows it) or in the parts (as the runtime compiles), run at batch 1 and 7 through
- * forward and forward_parallel (outputs in that order). No CUnit assertions, so that threads
- * may call it: false, after printing why, when it fails. */
-static bool compile_run(int opt_level, bool optimize_whole, int parts, Run runs[4]) {
+ * emit` shows it) or in the parts (as the runtime compiles), its large parameters linked by
+ * address (as the runtime does) or held as constants, run at batch 1 and 7 through forward
+ * and forward_parallel (outputs in that order). No CUnit assertions, so that threads may
+ * call it: false, after printing why, when it fails. */
+static bool compile_run(int opt_level, bool optimize_whole, int parts, bool link, Run runs[4]) {
     Compilation *c = compilation_new();
     if (!c)
         return false;
@@ -108,6 +109,7 @@ static bool compile_run(int opt_level, bool optimize_whole, int parts, Run runs[
     o.init_random = true;
     o.seed = 3;
     o.opt_level = opt_level;
+    o.link_params = link;
     CgForwardFn forward;
     CgParallelFn parallel;
     CgWorkspaceFn wsize;
@@ -145,7 +147,7 @@ static bool compile_run(int opt_level, bool optimize_whole, int parts, Run runs[
 }
 
 static void run_parts(int opt_level, bool optimize_whole, int parts, Run runs[4]) {
-    CU_ASSERT_FATAL(compile_run(opt_level, optimize_whole, parts, runs));
+    CU_ASSERT_FATAL(compile_run(opt_level, optimize_whole, parts, false, runs));
 }
 
 static void test_split_same_code(void) {
@@ -172,6 +174,44 @@ static void test_split_same_code(void) {
     }
 }
 
+/* Large parameters linked by address (CompileOptions.link_params, as the runtime compiles):
+ * the module declares each parameter over CG_LINKED_MIN_BYTES (the dense and convolution
+ * weights, and memcpy's 6000 bytes, which must not become the C library's memcpy) and
+ * defines no constant that large, and the code computes bit for bit what it does with them
+ * as constants, whole and in 3 parts, at -O0 and -O2. */
+static void test_split_linked_params(void) {
+    Compilation *c = compilation_new();
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    compile_set_source(c, "t.nnd", model_src, strlen(model_src));
+    CompileOptions o;
+    compile_options_init(&o);
+    o.init_random = true;
+    o.link_params = true;
+    CU_ASSERT_FATAL(compile_to(c, STAGE_LLVM, &o));
+    LLVMValueRef g = LLVMGetNamedGlobal(c->cg.mod, "nnd.w.memcpy");
+    CU_ASSERT_FATAL(g != NULL);
+    CU_ASSERT(LLVMIsDeclaration(g));
+    CU_ASSERT(c->cg.nlinked >= 4); /* c1, c2, f and g's weights, memcpy (one more if split) */
+    for (int i = 0; i < c->cg.nlinked; i++)
+        CU_ASSERT(c->cg.linked[i].bytes > CG_LINKED_MIN_BYTES);
+    LLVMTargetDataRef td = LLVMGetModuleDataLayout(c->cg.mod);
+    for (g = LLVMGetFirstGlobal(c->cg.mod); g; g = LLVMGetNextGlobal(g))
+        if (!LLVMIsDeclaration(g))
+            CU_ASSERT(LLVMABISizeOfType(td, LLVMGlobalGetValueType(g)) <= CG_LINKED_MIN_BYTES);
+    compilation_free(c);
+
+    static const int levels[] = {0, 2};
+    for (size_t l = 0; l < sizeof levels / sizeof *levels; l++) {
+        Run held[4], linked[4];
+        run_parts(levels[l], false, 1, held);
+        for (int parts = 1; parts <= 3; parts += 2) {
+            CU_ASSERT_FATAL(compile_run(levels[l], false, parts, true, linked));
+            for (int k = 0; k < 4; k++)
+                CU_ASSERT(memcmp(&held[k], &linked[k], sizeof held[k]) == 0);
+        }
+    }
+}
+
 typedef struct Compiler {
     pthread_t thread;
     bool started, ok;
@@ -180,11 +220,12 @@ typedef struct Compiler {
 
 static void *compile_in_thread(void *arg) {
     Compiler *c = arg;
-    c->ok = compile_run(2, false, 3, c->runs);
+    c->ok = compile_run(2, false, 3, true, c->runs);
     return NULL;
 }
 
-/* Models compiled from several threads at once, each in 3 parts of its own threads. */
+/* Models compiled from several threads at once, each in 3 parts of its own threads, as the
+ * runtime compiles them (parameters linked). */
 static void test_split_concurrent_compiles(void) {
     static Run whole[4];
     run_parts(2, true, 1, whole);
@@ -237,4 +278,4 @@ static void test_split_objects(void) {
 }
 
 NND_SUITE("split_codegen", test_split_count_limits, test_split_same_code, test_split_objects,
-          test_split_concurrent_compiles)
+          test_split_linked_params, test_split_concurrent_compiles)
