@@ -2,24 +2,13 @@
  * layer's function), for an AVX-512 target, so that a change that multiplies a kernel's
  * code, and with it the compile time, shows here; one that shrinks it updates the counts.
  *
- * The counts are the register tiles' (compile_to up to STAGE_LLVM, before LLVM optimizes):
- * c1 (28 x 28, 5 x 5, padding 2) runs flat with its border periods merged (merge_runs),
- * c2 (10 x 10 rows of 5 x 5) in one block body of 2 rows (fewest_rows), the small dense
- * layers compact (lower_dense.c's small_layer). */
-#include <string.h>
-
+ * The model is the bundled example (examples/lenet5, the SPEC's LeNet-5). The counts are
+ * the register tiles' (compile_to up to STAGE_LLVM, before LLVM optimizes): c1 (28 x 28,
+ * 5 x 5, padding 2) runs flat with its border periods merged (merge_runs), c2 (10 x 10 rows
+ * of 5 x 5) in one block body of 2 rows (fewest_rows), the small dense layers compact
+ * (lower_dense.c's small_layer). */
 #include "unit_compile.h"
 #include "unit_harness.h"
-
-static const char *const lenet =
-    "model lenet5 {\n"
-    "  input x : f32[N, 1, 28, 28]\n"
-    "  c1 = conv2d(x, 6, kernel=5, padding=2) -> relu -> maxpool2d(2)\n"
-    "  c2 = conv2d(c1, 16, kernel=5) -> relu -> maxpool2d(2)\n"
-    "  f3 = flatten(c2) -> dense(120) -> relu\n"
-    "  f4 = dense(f3, 84) -> relu\n"
-    "  output logits = dense(f4, 10)\n"
-    "}\n";
 
 /* The fmul instructions (each an FMA with its fadd) of function `name` in c's module. */
 static int fmuls(Compilation *c, const char *name) {
@@ -35,13 +24,12 @@ static int fmuls(Compilation *c, const char *name) {
 static void test_kernel_code_lenet5(void) {
     Compilation *c = compilation_new();
     CU_ASSERT_PTR_NOT_NULL_FATAL(c);
-    compile_set_source(c, "lenet5.nnd", lenet, strlen(lenet));
+    CU_ASSERT_FATAL(compile_read_file(c, NND_SOURCE_DIR "/examples/lenet5/lenet5.nnd"));
     CompileOptions o;
     compile_options_init(&o);
-    o.init_random = true;
     o.triple = "x86_64-pc-linux-gnu";
     o.cpu = "skylake-avx512";
-    CU_ASSERT_FATAL(compile_to(c, STAGE_LLVM, &o));
+    unit_compile_with(c, STAGE_LLVM, &o);
     CU_ASSERT_EQUAL(fmuls(c, "nnd_forward_parallel.c1.conv2d"), 210);
     CU_ASSERT_EQUAL(fmuls(c, "nnd_forward_parallel.c2.conv2d"), 80);   /* 2 x 8 filters x 5 */
     CU_ASSERT_EQUAL(fmuls(c, "nnd_forward_parallel.f3.dense"), 56);    /* 6, 4, 2, 1 rows */

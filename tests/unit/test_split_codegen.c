@@ -180,14 +180,11 @@ static void test_split_same_code(void) {
  * defines no constant that large, and the code computes bit for bit what it does with them
  * as constants, whole and in 3 parts, at -O0 and -O2. */
 static void test_split_linked_params(void) {
-    Compilation *c = compilation_new();
-    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
-    compile_set_source(c, "t.nnd", model_src, strlen(model_src));
     CompileOptions o;
     compile_options_init(&o);
     o.init_random = true;
     o.link_params = true;
-    CU_ASSERT_FATAL(compile_to(c, STAGE_LLVM, &o));
+    Compilation *c = unit_compile_with(unit_source(model_src), STAGE_LLVM, &o);
     LLVMValueRef g = LLVMGetNamedGlobal(c->cg.mod, "nnd.w.memcpy");
     CU_ASSERT_FATAL(g != NULL);
     CU_ASSERT(LLVMIsDeclaration(g));
