@@ -1,6 +1,7 @@
 /* arena.c: bump allocation in chunks; see arena.h. */
 #include "arena.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,11 +49,15 @@ void *arena_alloc(Arena *a, size_t size) {
     if (size == 0)
         size = ALIGN;
     Chunk *c = a->head;
+    bool zeroed = false;
     if (!c || c->size - c->used < size) {
         size_t cap = size > CHUNK_SIZE ? size : CHUNK_SIZE;
         if (cap > SIZE_MAX - sizeof(Chunk))
             out_of_memory(a);
-        c = malloc(sizeof(Chunk) + cap);
+        /* A big block is one allocation: calloc zeroes it, without writing to pages fresh
+         * from the system, which are zero already (a model's weights, packed). */
+        zeroed = cap > CHUNK_SIZE;
+        c = zeroed ? calloc(1, sizeof(Chunk) + cap) : malloc(sizeof(Chunk) + cap);
         if (!c)
             out_of_memory(a);
         c->size = cap;
@@ -68,7 +73,8 @@ void *arena_alloc(Arena *a, size_t size) {
     }
     void *p = c->data + c->used;
     c->used += size;
-    memset(p, 0, size);
+    if (!zeroed)
+        memset(p, 0, size);
     return p;
 }
 

@@ -4,9 +4,16 @@
 float *pack_dense_weight(Arena *a, const float *w, int64_t U, int64_t K, int64_t NR) {
     int64_t P = (U + NR - 1) / NR;
     float *p = arena_array(a, (size_t)(P * K * NR), sizeof(float));
-    for (int64_t u = 0; u < U; u++)
+    /* Panel by panel, writing each line in order: the panel's NR rows of w are read a
+     * column at a time, their cache lines reused over the next 16 columns. Row by row, every
+     * store went to another line (mlp_l's 11.6 MB took 6 ms of its compile). */
+    for (int64_t pb = 0; pb < P; pb++) {
+        int64_t u0 = pb * NR, n = U - u0 < NR ? U - u0 : NR;
+        float *dst = p + pb * K * NR;
         for (int64_t k = 0; k < K; k++)
-            p[((u / NR) * K + k) * NR + u % NR] = w[u * K + k];
+            for (int64_t j = 0; j < n; j++)
+                dst[k * NR + j] = w[(u0 + j) * K + k];
+    }
     return p;
 }
 
