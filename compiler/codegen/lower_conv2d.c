@@ -29,9 +29,8 @@
  * from a constant table at run time: the block is then KW times less code, and LLVM's
  * compile time follows the code (LeNet-5's 5 x 5 layers took 60% of its compile); row by
  * row, such a kernel takes the rows per block whose block bodies are the least code
- * (fewest_rows); in a flat
- * plane (below) it picks each period's masks at run time too, so the top and
- * bottom borders run the interior's code (merge_runs). Each
+ * (fewest_rows); in a flat plane (below) it picks each period's masks at run time too, so
+ * the top and bottom borders run the interior's code (merge_runs). Each
  * filter's accumulator is split into chains (contract only, so they are not reassociated
  * back into one) to hide the FMA latency. With stride 1 and rows as long in as out (same
  * padding), a plane whose row length is not a multiple of the width runs as one flat row

@@ -253,6 +253,7 @@ static void emit_tile(Cg *cg, const Dense *dn, const Tile *t) {
     LLVMValueRef w0 = cg_elem_ptr(cg, dn->Wp, cg_add(cg, wbase, cg_mulc(cg, t->k0, dn->ldw)));
     CgLoop lk;
     LLVMValueRef i = cg_loop_begin(cg, &lk, t->kn, "dense.k");
+    /* At most 27 accumulators (plan: MR x vectors), then the two pointers. */
     LLVMValueRef acc[CG_MAX_ACC], next[CG_MAX_ACC];
     for (int a = 0; a < nacc; a++)
         acc[a] = cg_loop_acc(cg, &lk, init[a], "acc");
