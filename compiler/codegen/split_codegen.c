@@ -38,6 +38,12 @@
  * (about 2 ms); LeNet-5 has about 10000 instructions before optimization. */
 enum { CG_MIN_PART_INSTRUCTIONS = 1000, SMALL_BYTES = 4096 };
 
+/* What the code generator costs, in instructions' worth: a function of its own about 90
+ * (a module of fifty 10-instruction functions took 0.7 ms a function, against about 8 us
+ * an instruction in the kernels); reading the module back from bitcode, about 1/16 of the
+ * code generation of its instructions (LeNet-5: 3-5 ms of ~58). */
+enum { FUNCTION_COST = 90, PARSE_SHARE = 16 };
+
 typedef struct Part {
     int index;
     LLVMModuleRef mod;    /* the first part's module; NULL: read bc in a context of its own */
@@ -203,7 +209,12 @@ static LLVMMemoryBufferRef write_parts_bitcode(LLVMModuleRef mod) {
     return bc;
 }
 
-/* Assigns each function with a body to a part, largest first to the lightest part. */
+/* Assigns each function with a body to a part, largest first to the lightest part. A
+ * function weighs its instructions plus FUNCTION_COST, and every part but the first starts
+ * with a PARSE_SHARE of the whole: it reads the whole module back from bitcode before its
+ * own work. By instructions alone, LeNet-5's parts were its two convolutions and the entry
+ * points (25 ms of code generation) against its three dense layers and both pools (32 ms,
+ * and the parse). */
 static int *assign_parts(LLVMModuleRef mod, int nparts) {
     int n = 0;
     for (LLVMValueRef f = LLVMGetFirstFunction(mod); f; f = LLVMGetNextFunction(f))
@@ -216,10 +227,13 @@ static int *assign_parts(LLVMModuleRef mod, int nparts) {
         return NULL;
     }
     int i = 0;
+    size_t total = 0;
     for (LLVMValueRef f = LLVMGetFirstFunction(mod); f; f = LLVMGetNextFunction(f))
         if (has_body(f))
-            size[i++] = instruction_count(f);
+            total += size[i++] = instruction_count(f) + FUNCTION_COST;
     size_t load[CG_MAX_PARTS] = {0};
+    for (int q = 1; q < nparts; q++)
+        load[q] = total / PARSE_SHARE;
     for (int k = 0; k < n; k++) {
         int big = -1;
         for (int j = 0; j < n; j++)
