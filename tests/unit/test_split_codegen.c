@@ -11,8 +11,11 @@
 #endif
 #include <sched.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <llvm-c/Object.h>
 
@@ -178,7 +181,8 @@ static void test_split_same_code(void) {
  * the module declares each parameter over CG_LINKED_MIN_BYTES (the dense and convolution
  * weights, and memcpy's 6000 bytes, which must not become the C library's memcpy) and
  * defines no constant that large, and the code computes bit for bit what it does with them
- * as constants, whole and in 3 parts, at -O0 and -O2. */
+ * as constants, whole and in 3 parts, at -O0 and -O2; the JIT's copy of them holds their
+ * values and faults on a store. */
 static void test_split_linked_params(void) {
     CompileOptions o;
     compile_options_init(&o);
@@ -195,6 +199,35 @@ static void test_split_linked_params(void) {
     for (g = LLVMGetFirstGlobal(c->cg.mod); g; g = LLVMGetNextGlobal(g))
         if (!LLVMIsDeclaration(g))
             CU_ASSERT(LLVMABISizeOfType(td, LLVMGlobalGetValueType(g)) <= CG_LINKED_MIN_BYTES);
+
+    /* The JIT's copy of memcpy's values holds them, and is read-only: a store faults. */
+    const CgLinkedParam *mp = NULL;
+    for (int i = 0; i < c->cg.nlinked; i++)
+        if (strcmp(c->cg.linked[i].symbol, "nnd.w.memcpy") == 0)
+            mp = &c->cg.linked[i];
+    CU_ASSERT_FATAL(mp != NULL);
+    CgForwardFn forward;
+    CgWorkspaceFn wsize;
+    char *err = NULL;
+    Jit *j = compile_jit(c, 2, 1, &forward, NULL, &wsize, &err);
+    CU_ASSERT_FATAL(j != NULL);
+    float *copy = (float *)(uintptr_t)jit_lookup(j, "nnd.w.memcpy", &err);
+    CU_ASSERT_FATAL(copy != NULL);
+    CU_ASSERT(memcmp(copy, mp->data, mp->bytes) == 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    CU_ASSERT_FATAL(pid >= 0);
+    if (pid == 0) {
+        signal(SIGSEGV, SIG_DFL); /* not a sanitizer's report */
+        volatile float *v = copy;
+        v[0] = v[0] + 1.0f;
+        _exit(0);
+    }
+    int st;
+    CU_ASSERT_EQUAL(waitpid(pid, &st, 0), pid);
+    CU_ASSERT(WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV);
+    free(err);
+    jit_dispose(j);
     compilation_free(c);
 
     static const int levels[] = {0, 2};
