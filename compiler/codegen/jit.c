@@ -28,11 +28,11 @@ static size_t align_up(size_t n, size_t a) { return (n + a - 1) / a * a; }
  * stray store into the weights faults rather than changing them) and defines their
  * symbols at the copies in the main JITDylib. */
 static LLVMErrorRef define_params(Jit *j, const CgLinkedParam *params, int n) {
+    if (n == 0)
+        return NULL;
     size_t total = 0;
     for (int i = 0; i < n; i++)
         total = align_up(total, PARAM_ALIGN) + params[i].bytes;
-    if (n == 0 || total == 0)
-        return NULL;
     total = align_up(total, (size_t)sysconf(_SC_PAGESIZE));
     void *block = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (block == MAP_FAILED)

@@ -35,7 +35,7 @@
 #include <unistd.h>
 
 /* A part smaller than this is not worth a thread, a context and a target machine of its own
- * (about 2 ms); LeNet-5 has about 10000 instructions before optimization. */
+ * (about 2 ms); LeNet-5 has about 4800 instructions before optimization. */
 enum { CG_MIN_PART_INSTRUCTIONS = 1000, SMALL_BYTES = 4096 };
 
 /* What the code generator costs, in instructions' worth: a function of its own about 90
