@@ -2,7 +2,10 @@
  *
  * A loop that loop strength reduction rewrites, and a block without loops that the machine
  * scheduler reorders, each compile to different machine code in a gated context at -O2,
- * and to the same code at -O3, where the gate is not set. */
+ * and to the same code at -O3, where the gate is not set. A product computed again in a
+ * block its first computation dominates keeps both multiplications only where machine CSE
+ * is skipped, and a product used in one branch stays above the branch only where machine
+ * sinking is. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,6 +76,33 @@ static char *tile_block(void) {
     return ir;
 }
 
+/* The same product in the entry block and again in a successor: machine CSE (SelectionDAG
+ * selects block by block) leaves one multiplication. */
+static const char *const repeated =
+    "define i64 @repeated(i64 %a, i64 %b, i1 %c) {\n"
+    "entry:\n"
+    "  %m = mul i64 %a, %b\n"
+    "  br i1 %c, label %then, label %done\n"
+    "then:\n"
+    "  %m2 = mul i64 %a, %b\n"
+    "  %s = add i64 %m2, 7\n"
+    "  ret i64 %s\n"
+    "done:\n"
+    "  ret i64 %m\n"
+    "}\n";
+
+/* A product only one branch uses: machine sinking moves it below the branch. */
+static const char *const branch_only =
+    "define i64 @branch_only(i64 %a, i64 %b, i1 %c) {\n"
+    "entry:\n"
+    "  %m = mul i64 %a, %b\n"
+    "  br i1 %c, label %then, label %done\n"
+    "then:\n"
+    "  ret i64 %m\n"
+    "done:\n"
+    "  ret i64 0\n"
+    "}\n";
+
 /* The assembly of ir compiled for the host at opt_level, in a context gated by
  * cg_gate_passes or not (the caller frees it). */
 static char *assembly(const char *ir, int opt_level, bool gated) {
@@ -123,7 +153,59 @@ static void expect_gated(const char *ir) {
     free(gated);
 }
 
+/* How many lines of the function's code hold `mnemonic`, and the line of the first (0:
+ * none); lines are counted from the function's label, directives and comments included. */
+static int count_insn(const char *text, const char *mnemonic, int *first) {
+    int n = 0, line = 0;
+    size_t len = strlen(mnemonic);
+    *first = 0;
+    for (const char *p = text; *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : p + strlen(p)) {
+        line++;
+        if (p[0] == '\t' && strncmp(p + 1, mnemonic, len) == 0) {
+            if (!n)
+                *first = line;
+            n++;
+        }
+    }
+    return n;
+}
+
+/* The line of the first conditional jump on x86 ("jX" but jmp), 0 when there is none. */
+static int first_branch(const char *text) {
+    int line = 0;
+    for (const char *p = text; *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : p + strlen(p)) {
+        line++;
+        if (p[0] == '\t' && p[1] == 'j' && strncmp(p + 1, "jmp", 3) != 0)
+            return line;
+    }
+    return 0;
+}
+
 static void test_gate_skips_lsr(void) { expect_gated(strided); }
+
+static void test_gate_skips_machine_cse(void) {
+#if defined(__x86_64__)
+    char *plain = assembly(repeated, 2, false), *gated = assembly(repeated, 2, true);
+    int at;
+    CU_ASSERT_EQUAL(count_insn(plain, "imul", &at), 1);
+    CU_ASSERT_EQUAL(count_insn(gated, "imul", &at), 2);
+    free(plain);
+    free(gated);
+#endif
+}
+
+static void test_gate_skips_machine_sinking(void) {
+#if defined(__x86_64__)
+    char *plain = assembly(branch_only, 2, false), *gated = assembly(branch_only, 2, true);
+    int plain_mul, gated_mul;
+    CU_ASSERT_EQUAL(count_insn(plain, "imul", &plain_mul), 1);
+    CU_ASSERT_EQUAL(count_insn(gated, "imul", &gated_mul), 1);
+    CU_ASSERT(first_branch(plain) > 0 && plain_mul > first_branch(plain));
+    CU_ASSERT(first_branch(gated) > 0 && gated_mul < first_branch(gated));
+    free(plain);
+    free(gated);
+#endif
+}
 
 static void test_gate_skips_scheduler(void) {
     char *ir = tile_block();
@@ -131,4 +213,5 @@ static void test_gate_skips_scheduler(void) {
     free(ir);
 }
 
-NND_SUITE("pass_gate", test_gate_skips_lsr, test_gate_skips_scheduler)
+NND_SUITE("pass_gate", test_gate_skips_lsr, test_gate_skips_scheduler,
+          test_gate_skips_machine_cse, test_gate_skips_machine_sinking)
