@@ -5,7 +5,7 @@
  * and to the same code at -O3, where the gate is not set. A product computed again in a
  * block its first computation dominates keeps both multiplications only where machine CSE
  * is skipped, and a product used in one branch stays above the branch only where machine
- * sinking is. */
+ * sinking is skipped (x86-64 only: the checks read x86 mnemonics). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -153,8 +153,9 @@ static void expect_gated(const char *ir) {
     free(gated);
 }
 
-/* How many lines of the function's code hold `mnemonic`, and the line of the first (0:
- * none); lines are counted from the function's label, directives and comments included. */
+/* How many instruction lines of the assembly text start with `mnemonic`, and the line of
+ * the first (0: none); lines are counted from the start of the text, directives, labels
+ * and comments included. */
 static int count_insn(const char *text, const char *mnemonic, int *first) {
     int n = 0, line = 0;
     size_t len = strlen(mnemonic);
