@@ -3,9 +3,9 @@
  * unit_compile(src) runs the pipeline on src (named "t.nnd") up to STAGE_WEIGHTS with
  * parameters from --init random:0 (unit_compile_to: up to any stage, any seed;
  * unit_compile_with: a compilation from unit_source or a file, any options), failing the
- * test (and printing the diagnostics) if the model does not compile. Free the result with compilation_free. unit_jit JIT-compiles an
- * optimized compilation to its entry points, failing the test when it cannot (release the
- * result with jit_dispose). */
+ * test (and printing the diagnostics) if the model does not compile. Free the result with
+ * compilation_free. unit_jit JIT-compiles an optimized compilation to its entry points,
+ * failing the test when it cannot (release the result with jit_dispose). */
 #ifndef NND_UNIT_COMPILE_H
 #define NND_UNIT_COMPILE_H
 

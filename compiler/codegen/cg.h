@@ -87,9 +87,9 @@ LLVMModuleRef cg_take_module(Cg *cg);
  * initialized. A target machine with an unknown CPU dies in code generation on x86-64. */
 bool cg_cpu_known(const char *triple, const char *cpu);
 bool cg_host_cpu_known(const char *cpu); /* the same for this machine's triple */
-/* At -O1 and -O2, makes ctx's code generation skip loop strength reduction and the machine
- * scheduler (pass_gate.cpp). Every context nnd generates code in gets it, when it is
- * created. */
+/* At -O1 and -O2, makes ctx's code generation skip the passes pass_gate.cpp lists (loop
+ * strength reduction, the machine scheduler, machine CSE, ...). Every context nnd generates
+ * code in gets it, when it is created. */
 void cg_gate_passes(LLVMContextRef ctx, int opt_level);
 /* Whether the code generator can lower op (its ops.def lowering is not NULL). */
 bool cg_can_lower(OpKind op);

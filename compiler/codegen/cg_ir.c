@@ -50,22 +50,18 @@ LLVMValueRef cg_numel(Cg *cg, const Shape *s) {
     return cg_dim(cg, n);
 }
 
-static LLVMValueRef gep(Cg *cg, LLVMValueRef base, LLVMValueRef index) {
+LLVMValueRef cg_elem_ptr(Cg *cg, LLVMValueRef base, LLVMValueRef index) {
     return LLVMBuildInBoundsGEP2(cg->b, cg->f32, base, &index, 1, "");
 }
 
-LLVMValueRef cg_elem_ptr(Cg *cg, LLVMValueRef base, LLVMValueRef index) {
-    return gep(cg, base, index);
-}
-
 LLVMValueRef cg_load(Cg *cg, LLVMValueRef base, LLVMValueRef index) {
-    LLVMValueRef v = LLVMBuildLoad2(cg->b, cg->f32, gep(cg, base, index), "");
+    LLVMValueRef v = LLVMBuildLoad2(cg->b, cg->f32, cg_elem_ptr(cg, base, index), "");
     LLVMSetAlignment(v, 4);
     return v;
 }
 
 void cg_store(Cg *cg, LLVMValueRef value, LLVMValueRef base, LLVMValueRef index) {
-    LLVMValueRef s = LLVMBuildStore(cg->b, value, gep(cg, base, index));
+    LLVMValueRef s = LLVMBuildStore(cg->b, value, cg_elem_ptr(cg, base, index));
     LLVMSetAlignment(s, 4);
 }
 

@@ -153,6 +153,12 @@ static void expect_gated(const char *ir) {
     free(gated);
 }
 
+/* The line after p's, or the text's end. */
+static const char *next_line(const char *p) {
+    const char *nl = strchr(p, '\n');
+    return nl ? nl + 1 : p + strlen(p);
+}
+
 /* How many instruction lines of the assembly text start with `mnemonic`, and the line of
  * the first (0: none); lines are counted from the start of the text, directives, labels
  * and comments included. */
@@ -160,7 +166,7 @@ static int count_insn(const char *text, const char *mnemonic, int *first) {
     int n = 0, line = 0;
     size_t len = strlen(mnemonic);
     *first = 0;
-    for (const char *p = text; *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : p + strlen(p)) {
+    for (const char *p = text; *p; p = next_line(p)) {
         line++;
         if (p[0] == '\t' && strncmp(p + 1, mnemonic, len) == 0) {
             if (!n)
@@ -174,7 +180,7 @@ static int count_insn(const char *text, const char *mnemonic, int *first) {
 /* The line of the first conditional jump on x86 ("jX" but jmp), 0 when there is none. */
 static int first_branch(const char *text) {
     int line = 0;
-    for (const char *p = text; *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : p + strlen(p)) {
+    for (const char *p = text; *p; p = next_line(p)) {
         line++;
         if (p[0] == '\t' && p[1] == 'j' && strncmp(p + 1, "jmp", 3) != 0)
             return line;
