@@ -108,6 +108,11 @@ char *cg_run_passes(LLVMModuleRef mod, LLVMTargetMachineRef tm, const char *pipe
 LLVMCodeGenOptLevel cg_codegen_level(int opt_level);
 /* Assembly (LLVMAssemblyFile) or an object (LLVMObjectFile) of the module, in memory. */
 LLVMMemoryBufferRef cg_emit_machine_code(Cg *cg, LLVMCodeGenFileType kind, char **error);
+/* The same for any module and target machine, as LLVMTargetMachineEmitToMemoryBuffer but
+ * with loop strength reduction left out of the code generator at LLVMCodeGenLevelLess (-O1,
+ * -O2; emit_code.cpp). NULL on failure, with *error set (release with free). */
+LLVMMemoryBufferRef cg_emit_code(LLVMTargetMachineRef tm, LLVMModuleRef mod,
+                                 LLVMCodeGenFileType kind, char **error);
 
 /* --- helpers for the lowerings (cg_ir.c) ---------------------------------------------- */
 LLVMValueRef cg_i64(Cg *cg, int64_t v);

@@ -4,7 +4,8 @@
  * LLVM's C API cannot ask this, and a target machine made with an unknown CPU only warns
  * ("not a recognized processor") and then, on x86-64, dies with a fatal error while
  * generating code (the subtarget lacks 64-bit mode): so the compiler asks here, through the
- * C++ MC layer, before making one. C++ (as is pass_gate.cpp); its interface is C (cg.h). */
+ * C++ MC layer, before making one. C++ (as are pass_gate.cpp and
+ * emit_code.cpp); its interface is C (cg.h). */
 #include <llvm/MC/MCSubtargetInfo.h>
 #include <llvm/MC/TargetRegistry.h>
 #include <llvm/TargetParser/Triple.h>

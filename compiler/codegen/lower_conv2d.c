@@ -343,7 +343,7 @@ static void add_taps(Cg *cg, const Conv *cv, const Block *bk, LLVMValueRef xp, L
 /* add_taps over all Cg channels, in a loop of cgrp channels per iteration whose
  * accumulators are phis. The loop's x and w are pointers that step a group of channels per
  * iteration, its taps constant offsets from them: LLVM's loop strength reduction, which
- * used to make them so, is off (pass_gate.cpp). */
+ * used to make them so, is off (pass_gate.cpp, emit_code.cpp). */
 static void add_channels(Cg *cg, const Conv *cv, const Block *bk, LLVMValueRef *acc) {
     if (cv->cgrp == cv->Cg) {
         add_taps(cg, cv, bk, cv->X, bk->x, cv->Wt, bk->w, cv->Cg, acc);

@@ -246,9 +246,10 @@ static void emit_tile(Cg *cg, const Dense *dn, const Tile *t) {
     /* The k loop's addresses are pointers made before it plus constants: x's rows at
      * x + r * K + i, the panels' line k through a pointer that steps a line per k, the
      * prefetch through one that steps its share. LLVM's loop strength reduction, which
-     * used to make them so, is off (pass_gate.cpp): from row offsets alone its code
-     * generator kept a register and an add per row (a 6 x 4 block: 48 instructions a k,
-     * not 39). The panels after the first are at constant offsets from it. */
+     * used to make them so, is off (pass_gate.cpp, emit_code.cpp): from row offsets alone
+     * its code generator kept a register and an add per row (a 6 x 4 block: 48
+     * instructions a k, not 39). The panels after the first are at constant offsets from
+     * it. */
     LLVMValueRef x = cg_elem_ptr(cg, dn->X, cg_add(cg, x0, t->k0));
     LLVMValueRef w0 = cg_elem_ptr(cg, dn->Wp, cg_add(cg, wbase, cg_mulc(cg, t->k0, dn->ldw)));
     CgLoop lk;

@@ -296,10 +296,9 @@ static void *emit_part(void *arg) {
         } else if (!p->optimized && (msg = cg_optimize_module(mod, tm, p->opt_level))) {
             p->error = error_text("optimizer", msg);
             free(msg);
-        } else if (LLVMTargetMachineEmitToMemoryBuffer(tm, mod, LLVMObjectFile, &msg, &p->obj)) {
-            p->obj = NULL;
+        } else if (!(p->obj = cg_emit_code(tm, mod, LLVMObjectFile, &msg))) {
             p->error = error_text("code generation", msg);
-            LLVMDisposeMessage(msg);
+            free(msg);
         }
         if (tm)
             LLVMDisposeTargetMachine(tm);
