@@ -1,12 +1,16 @@
-/* test_pass_gate.c: the code-generator passes nnd's contexts skip (pass_gate.cpp).
+/* test_pass_gate.c: the code-generator passes nnd's contexts skip (pass_gate.cpp), and
+ * loop strength reduction left out of the pipeline by cg_emit_code (emit_code.cpp).
  *
  * A loop that loop strength reduction rewrites, and a block without loops that the machine
  * scheduler reorders, each compile to different machine code in a gated context at -O2,
  * and to the same code at -O3, where the gate is not set. A product computed again in a
  * block its first computation dominates keeps both multiplications only where machine CSE
  * is skipped, and a product used in one branch stays above the branch only where machine
- * sinking is skipped (x86-64 only: the checks read x86 mnemonics; there the code is for
- * x86-64-v3 whatever the host). */
+ * sinking is skipped (x86-64 only: the checks read x86 mnemonics). cg_emit_code compiles
+ * the loop at -O2 as the gate does even in a context without the gate (LSR is not in its
+ * pipeline), at -O3 as LLVM does, and LLVM's own emission still runs LSR afterwards (the
+ * process-wide option is put back). On x86-64 the code is for x86-64-v3 whatever the
+ * host. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -105,8 +109,8 @@ static const char *const branch_only =
     "}\n";
 
 /* The assembly of ir compiled for the host at opt_level, in a context gated by
- * cg_gate_passes or not (the caller frees it). */
-static char *assembly(const char *ir, int opt_level, bool gated) {
+ * cg_gate_passes or not, by cg_emit_code or by LLVM's C API (the caller frees it). */
+static char *emitted(const char *ir, int opt_level, bool gated, bool by_nnd) {
     LLVMInitializeNativeTarget();
     LLVMInitializeNativeAsmPrinter();
     LLVMInitializeNativeAsmParser();
@@ -132,7 +136,11 @@ static char *assembly(const char *ir, int opt_level, bool gated) {
         LLVMCreateTargetMachine(target, triple, cpu, features, cg_codegen_level(opt_level),
                                 LLVMRelocPIC, LLVMCodeModelDefault);
     LLVMMemoryBufferRef out = NULL;
-    CU_ASSERT_FATAL(LLVMTargetMachineEmitToMemoryBuffer(tm, mod, LLVMAssemblyFile, &err, &out) == 0);
+    if (by_nnd)
+        out = cg_emit_code(tm, mod, LLVMAssemblyFile, &err);
+    else if (LLVMTargetMachineEmitToMemoryBuffer(tm, mod, LLVMAssemblyFile, &err, &out))
+        out = NULL;
+    CU_ASSERT_FATAL(out != NULL);
     size_t n = LLVMGetBufferSize(out);
     text = malloc(n + 1);
     memcpy(text, LLVMGetBufferStart(out), n);
@@ -145,6 +153,10 @@ static char *assembly(const char *ir, int opt_level, bool gated) {
     LLVMDisposeModule(mod);
     LLVMContextDispose(ctx);
     return text;
+}
+
+static char *assembly(const char *ir, int opt_level, bool gated) {
+    return emitted(ir, opt_level, gated, false);
 }
 
 /* ir compiles differently in a gated context at -O2, the same at -O3. */
@@ -197,6 +209,25 @@ static int first_branch(const char *text) {
 
 static void test_gate_skips_lsr(void) { expect_gated(strided); }
 
+static void test_emit_code_leaves_out_lsr(void) {
+    char *plain = assembly(strided, 2, false), *gated = assembly(strided, 2, true);
+    char *nnd = emitted(strided, 2, false, true);
+    CU_ASSERT_STRING_EQUAL(nnd, gated);
+    CU_ASSERT_STRING_NOT_EQUAL(nnd, plain);
+    free(nnd);
+    nnd = emitted(strided, 3, false, true);
+    char *llvm = assembly(strided, 3, false);
+    CU_ASSERT_STRING_EQUAL(nnd, llvm);
+    free(nnd);
+    free(llvm);
+    /* LLVM's pipeline for other users keeps LSR. */
+    llvm = assembly(strided, 2, false);
+    CU_ASSERT_STRING_EQUAL(llvm, plain);
+    free(llvm);
+    free(plain);
+    free(gated);
+}
+
 static void test_gate_skips_machine_cse(void) {
 #if defined(__x86_64__)
     char *plain = assembly(repeated, 2, false), *gated = assembly(repeated, 2, true);
@@ -227,5 +258,5 @@ static void test_gate_skips_scheduler(void) {
     free(ir);
 }
 
-NND_SUITE("pass_gate", test_gate_skips_lsr, test_gate_skips_scheduler,
-          test_gate_skips_machine_cse, test_gate_skips_machine_sinking)
+NND_SUITE("pass_gate", test_gate_skips_lsr, test_emit_code_leaves_out_lsr,
+          test_gate_skips_scheduler, test_gate_skips_machine_cse, test_gate_skips_machine_sinking)
