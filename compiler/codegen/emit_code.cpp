@@ -9,17 +9,19 @@
  * nnd's contexts already skip LSR at those levels (pass_gate.cpp), but a skipped pass's
  * required analyses still run: IVUsers alone, which asks ScalarEvolution about every
  * address in every loop, was 29 M of the 435 M instructions of LeNet-5's whole JIT compile
- * (callgrind, nnd_options.cpu "znver4"), and the whole compile runs 8.4% fewer instructions
- * without LSR in the pipeline (399 M). LSR's one transformation that still ran, loop
- * simplification, is the last pass of cg.c's -O1 and -O2 pipelines instead: with it there,
- * `nndc emit asm` gives byte-identical assembly for all 544 models in the tree and the
- * benchmark models (without it, 376 differ in register choice).
+ * (callgrind, nnd_options.cpu "znver4"). LSR's one transformation that still ran, loop
+ * simplification (a pass LSR requires), is the last pass of cg.c's -O1 and -O2 pipelines
+ * instead. So `nndc emit asm` gives byte-identical assembly at -O1, -O2 and -O3 for all 544
+ * models in the tree and the benchmark models (without loop simplification, 376 differ in
+ * register choice), and so do AArch64 objects; 32-bit ARM objects differ in instruction
+ * order (within 0.1% of their instructions). The whole compile runs 7.0-8.6% fewer
+ * instructions (LeNet-5 435 -> 403 M).
  *
  * LLVM leaves LSR out only through its process-wide option -disable-lsr, which the pass
  * pipeline reads while it is built. So the option is set only while nnd's pipeline is built,
  * under a lock, and then put back as it was, before the pipeline runs: another LLVM user
  * in the process that built its own pipeline in that window (microseconds) would miss LSR
- * once; nnd's own threads take the lock. If the option is not registered (another LLVM),
+ * once; nnd's own threads build every pipeline under the lock. If the option is not registered (another LLVM),
  * the pipeline keeps LSR and the gate skips it as before. C++ because the C API cannot
  * build a pipeline; its interface is C (cg.h). */
 #include <llvm-c/Core.h>
@@ -32,7 +34,6 @@
 #include <llvm/Support/raw_ostream.h>
 #include <llvm/Target/TargetMachine.h>
 
-#include <cstdlib>
 #include <cstring>
 #include <mutex>
 
@@ -50,9 +51,9 @@ llvm::cl::opt<bool> *lsr_option() {
 /* The code generator's passes for tm into pm, writing to out; LSR left out at Less. */
 bool build_pipeline(llvm::TargetMachine *tm, llvm::legacy::PassManager &pm,
                     llvm::raw_pwrite_stream &out, llvm::CodeGenFileType type) {
+    std::lock_guard<std::mutex> hold(option_lock);
     if (tm->getOptLevel() != llvm::CodeGenOptLevel::Less)
         return !tm->addPassesToEmitFile(pm, out, nullptr, type);
-    std::lock_guard<std::mutex> hold(option_lock);
     llvm::cl::opt<bool> *lsr = lsr_option();
     bool was = lsr ? lsr->getValue() : false;
     if (lsr)

@@ -108,8 +108,9 @@ static const char *const branch_only =
     "  ret i64 0\n"
     "}\n";
 
-/* The assembly of ir compiled for the host at opt_level, in a context gated by
- * cg_gate_passes or not, by cg_emit_code or by LLVM's C API (the caller frees it). */
+/* The assembly of ir compiled for this machine's target (x86-64-v3 on x86-64, else the
+ * host's CPU) at opt_level, in a context gated by cg_gate_passes or not, by cg_emit_code or
+ * by LLVM's C API (the caller frees it). */
 static char *emitted(const char *ir, int opt_level, bool gated, bool by_nnd) {
     LLVMInitializeNativeTarget();
     LLVMInitializeNativeAsmPrinter();
