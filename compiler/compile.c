@@ -136,6 +136,13 @@ static bool run_stage(Compilation *c, Stage s, const CompileOptions *o) {
                         .prefix = o->prefix, .link_params = o->link_params};
         if (!cg_init(&c->cg, c->graph, c->diag, c->ctx, &co))
             return true;
+        /* For emitting again (compile_jit): the target cg_init settled on, its triple and
+         * the prefix in the arena, as the caller's strings need not outlive compile_to. */
+        co.triple = arena_strdup(c->arena, LLVMGetTarget(c->cg.mod));
+        co.cpu = c->cg.cpu;
+        co.features = c->cg.features;
+        co.prefix = o->prefix ? arena_strdup(c->arena, o->prefix) : NULL;
+        c->cg_options = co;
         c->has_cg = true;
         cg_emit_model(&c->cg);
         return true;
@@ -179,13 +186,52 @@ bool compile_to(Compilation *c, Stage stage, const CompileOptions *o) {
 
 LLVMModuleRef compile_take_module(Compilation *c) { return cg_take_module(&c->cg); }
 
+/* c's module emitted again in ctx, for a code generation part's thread (CgEmitAgain): from
+ * c's graph, which nothing changes while the parts compile, in an arena and diagnostics of
+ * the thread's own, and optimized as c's was (STAGE_LLVM_OPT). */
+static LLVMModuleRef emit_again(void *arg, LLVMContextRef ctx, char **error) {
+    const Compilation *c = arg;
+    Arena *a = arena_new();
+    Cg *cg = calloc(1, sizeof *cg);
+    LLVMModuleRef mod = NULL;
+    jmp_buf oom;
+    bool failed = !a || !cg;
+    if (!failed && setjmp(oom) != 0)
+        failed = true; /* the arena ran out of memory (cg_dispose takes a partly made Cg) */
+    if (failed) {
+        if (cg)
+            cg_dispose(cg);
+        free(cg);
+        arena_free(a);
+        *error = strdup("out of memory");
+        return NULL;
+    }
+    arena_on_oom(a, &oom);
+    Graph g = *c->graph;
+    g.arena = a;
+    CgOptions o = c->cg_options;
+    o.again = true;
+    if (cg_init(cg, &g, diag_new(a), ctx, &o) && cg_emit_model(cg) &&
+        (c->done < STAGE_LLVM_OPT || cg_optimize(cg, o.opt_level)))
+        mod = cg_take_module(cg);
+    else
+        *error = strdup("emitting the module again failed");
+    cg_dispose(cg);
+    free(cg);
+    arena_free(a);
+    return mod;
+}
+
+CgEmitAgain compile_emit_again(Compilation *c) { return (CgEmitAgain){emit_again, c}; }
+
 Jit *compile_jit(Compilation *c, int opt_level, int parts, CgForwardFn *forward,
                  CgParallelFn *parallel, CgWorkspaceFn *workspace_size, char **error) {
     *error = NULL;
     CgObjects objs;
     Jit *j = NULL;
     bool optimized = c->done >= STAGE_LLVM_OPT;
-    if (cg_split_codegen(compile_take_module(c), c->cg.cpu, c->cg.features, opt_level,
+    CgEmitAgain again = compile_emit_again(c);
+    if (cg_split_codegen(compile_take_module(c), &again, c->cg.cpu, c->cg.features, opt_level,
                          optimized, parts, &objs, error))
         j = jit_create(&objs, c->cg.linked, c->cg.nlinked, error);
     uint64_t f = j ? jit_lookup(j, c->cg.forward_name, error) : 0;

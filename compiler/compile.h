@@ -24,6 +24,7 @@
 #include "graph.h"
 #include "jit.h"
 #include "safetensors.h"
+#include "split_codegen.h"
 
 typedef enum Stage {
     STAGE_PARSE,
@@ -57,6 +58,7 @@ typedef struct Compilation {
     Graph *graph;
     LLVMContextRef ctx;   /* the module's, from STAGE_LLVM on */
     Cg cg;                /* valid from STAGE_LLVM on */
+    CgOptions cg_options; /* what STAGE_LLVM emitted with (compile_jit emits it again) */
     bool has_cg;
     Stage done;           /* the last stage completed */
     bool started;
@@ -78,6 +80,11 @@ bool compile_to(Compilation *c, Stage stage, const CompileOptions *o);
 /* Moves the module out; it stays in the Compilation's context, so it must be disposed before
  * the Compilation is freed. */
 LLVMModuleRef compile_take_module(Compilation *c);
+
+/* c's module (STAGE_LLVM, or STAGE_LLVM_OPT) emitted again, for the parts of
+ * cg_split_codegen: the same functions and globals under the same names, in another
+ * context, in another thread. */
+CgEmitAgain compile_emit_again(Compilation *c);
 
 /* JIT-compiles the module taken out of c at opt_level: optimized already (c at
  * STAGE_LLVM_OPT) or here (c at STAGE_LLVM), in `parts` threads (0: as many as pay,

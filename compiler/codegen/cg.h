@@ -42,6 +42,9 @@ typedef struct CgOptions {
     const char *features; /* NULL: the host's (or none for another triple) */
     const char *prefix;   /* function name prefix; NULL: "nnd" */
     bool link_params;     /* parameters over CG_LINKED_MIN_BYTES by address (cg_param) */
+    bool again;           /* the module is emitted a second time, for a code generation part
+                           * (split_codegen.c): linked parameters are declared without their
+                           * data, and the module is not verified again */
 } CgOptions;
 
 /* A parameter the module declares rather than holds (CgOptions.link_params): the JIT
@@ -71,6 +74,7 @@ typedef struct Cg {
     LLVMValueRef runner, pack;    /* in forward_parallel: the runner, the tasks' argument */
     char forward_name[160], parallel_name[160], workspace_name[160];
     bool link_params;
+    bool again;                   /* CgOptions.again */
     CgLinkedParam *linked;        /* the parameters declared by address, in the arena */
     int nlinked, linked_cap;
 } Cg;
@@ -140,6 +144,9 @@ LLVMValueRef cg_select_lt(Cg *cg, LLVMValueRef a, LLVMValueRef b, LLVMValueRef t
  * link_params, for one over CG_LINKED_MIN_BYTES, a constant the module declares as
  * "nnd.w.NAME" (no C symbol has a dot) and cg->linked records for the JIT to define. */
 LLVMValueRef cg_param(Cg *cg, const Param *p);
+/* Whether cg_param needs the data of a parameter of nfloats floats: not for a linked one in a
+ * module emitted again (the lowerings then skip packing it). */
+bool cg_param_data_needed(const Cg *cg, int64_t nfloats);
 void cg_memcpy(Cg *cg, LLVMValueRef dst, LLVMValueRef src, LLVMValueRef nfloats);
 /* A hint to bring the cache line of base[i] into L2 (llvm.prefetch, read, locality 2); it
  * never faults, so i may lie past the buffer. */

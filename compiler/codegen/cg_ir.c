@@ -120,13 +120,21 @@ static LLVMValueRef linked_param(Cg *cg, const Param *p, int64_t n) {
     return gv;
 }
 
+static bool linked(const Cg *cg, int64_t nfloats) {
+    return cg->link_params && (size_t)nfloats * sizeof(float) > CG_LINKED_MIN_BYTES;
+}
+
+bool cg_param_data_needed(const Cg *cg, int64_t nfloats) {
+    return !(cg->again && linked(cg, nfloats));
+}
+
 LLVMValueRef cg_param(Cg *cg, const Param *p) {
     Dim n;
     shape_numel(&p->shape, &n);
     /* For the JIT, a large parameter stays out of LLVM (the JIT links it, jit.c): as a
      * constant it was copied into LLVM (hashed on the way), into an object file and into
      * the JIT's memory, and mlp_l's 11.6 MB took a fifth of its compile time. */
-    if (cg->link_params && (size_t)n.c * sizeof(float) > CG_LINKED_MIN_BYTES)
+    if (linked(cg, n.c))
         return linked_param(cg, p, n.c);
     /* Raw bytes, not one constant per element: ~100x faster to build and to JIT. Parameters
      * are stored in the host's byte order, which is the target's for every target nnd

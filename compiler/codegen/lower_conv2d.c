@@ -128,7 +128,9 @@ static LLVMValueRef pack_weights(Cg *cg, const Conv *cv, const Param *wp) {
     int64_t taps = cv->Cg * cv->KH * cv->KW;
     Param packed = {.name = arena_printf(cg->g->arena, "%s.packed", wp->name),
                     .shape = {.rank = 1, .d = {dim_const(cv->F * taps)}},
-                    .data = pack_conv_weight(cg->g->arena, wp->data, cv->F, taps, cv->fb)};
+                    .data = cg_param_data_needed(cg, cv->F * taps)
+                                ? pack_conv_weight(cg->g->arena, wp->data, cv->F, taps, cv->fb)
+                                : NULL};
     return cg_param(cg, &packed);
 }
 

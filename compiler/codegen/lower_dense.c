@@ -72,13 +72,17 @@ static void pack(Cg *cg, Dense *dn) {
     int64_t cols = dn->P * dn->NR;
     Param packed = {.name = arena_printf(a, "%s.packed", wp->name),
                     .shape = {.rank = 1, .d = {dim_const(cols * dn->K)}},
-                    .data = pack_dense_weight(a, wp->data, dn->U, dn->K, dn->NR)};
+                    .data = cg_param_data_needed(cg, cols * dn->K)
+                                ? pack_dense_weight(a, wp->data, dn->U, dn->K, dn->NR)
+                                : NULL};
     dn->Wp = cg_param(cg, &packed);
     dn->Bp = NULL;
     if (bp) {
         Param pb = {.name = arena_printf(a, "%s.packed", bp->name),
                     .shape = {.rank = 1, .d = {dim_const(cols)}},
-                    .data = pack_dense_bias(a, bp->data, dn->U, dn->NR)};
+                    .data = cg_param_data_needed(cg, cols)
+                                ? pack_dense_bias(a, bp->data, dn->U, dn->NR)
+                                : NULL};
         dn->Bp = cg_param(cg, &pb);
     }
 }

@@ -6,12 +6,16 @@
  * most of a JIT compile (LeNet-5: instruction selection, loop strength reduction and register
  * allocation over its convolutions and dense layers), and one model's kernels are
  * independent functions, so they can be compiled side by side. An LLVMContext is not
- * thread-safe, so each part but the first reads the module back from bitcode in a context
- * of its own and keeps only its functions' bodies. The first part is the module itself, less
- * the other parts' functions, and defines the shared globals: the weights and anything not
- * constant, which the bitcode holds without their contents (so the weights are never copied)
- * and the other parts declare. Small constants (biases, lane-mask tables: up to SMALL_BYTES)
- * stay private, each part with its own copy, so that the optimizer can still fold them.
+ * thread-safe, so each part but the first has the module emitted again in a context of its
+ * own, in its own thread while the first part compiles (CgEmitAgain: the front end's
+ * emission, deterministic), and keeps only its functions' bodies. Emitting again costs less
+ * than writing the module as bitcode and reading it back, which it replaced (LeNet-5: 10 M
+ * instructions to write, before any part could start, and 16 M to read, against about 9 M
+ * to emit). The first part is the module itself, less the other parts' functions, and
+ * defines the shared globals: large constants and anything not constant, which the other
+ * parts declare (the JIT's weights are declarations in every part, jit.c links them). Small
+ * constants (biases, lane-mask tables: up to SMALL_BYTES) stay private, each part with its
+ * own copy, so that the optimizer can still fold them.
  * Functions and shared globals become external symbols under reserved names; the other
  * parts reach them through the GOT or a stub (and JITDefault is the large code model on
  * x86-64 and AArch64), which the linker resolves wherever the parts land. The optimizer's
@@ -25,8 +29,6 @@
 #include "split_codegen.h"
 #include "cg.h"
 
-#include <llvm-c/BitReader.h>
-#include <llvm-c/BitWriter.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
@@ -40,14 +42,16 @@ enum { CG_MIN_PART_INSTRUCTIONS = 1000, SMALL_BYTES = 4096 };
 
 /* What the code generator costs, in instructions' worth: a function of its own about 90
  * (a module of fifty 10-instruction functions took 0.7 ms a function, against about 8 us
- * an instruction in the kernels); reading the module back from bitcode, about 1/16 of the
- * code generation of its instructions (LeNet-5: 3-5 ms of ~58). */
-enum { FUNCTION_COST = 90, PARSE_SHARE = 16 };
+ * an instruction in the kernels); emitting the module again, about 1/16 of the
+ * optimization and code generation of its instructions (LeNet-5: 1.3-1.4 ms against about
+ * 23 ms, though only 9 M instructions against 326 M; with 1/32 the second part finished
+ * 1-3 ms after the first). */
+enum { FUNCTION_COST = 90, EMIT_SHARE = 16 };
 
 typedef struct Part {
     int index;
-    LLVMModuleRef mod;    /* the first part's module; NULL: read bc in a context of its own */
-    LLVMMemoryBufferRef bc;
+    LLVMModuleRef mod;    /* the first part's module; NULL: emit again in a context of its own */
+    const CgEmitAgain *again;
     const int *where;     /* the part of each function with a body, in module order */
     const char *triple, *cpu, *features;
     int opt_level;
@@ -167,8 +171,8 @@ static void declare_only(LLVMModuleRef mod, LLVMValueRef v) {
 }
 
 /* Keeps in mod only the bodies of the functions in part p (where[i]: the part of the i-th
- * function with a body); the other parts declare the shared globals (the bitcode holds them
- * with undefined contents) and keep their own private copies of the small constants. */
+ * function with a body); the other parts declare the shared globals and keep their own
+ * private copies of the small constants. */
 static void keep_part(LLVMModuleRef mod, const int *where, int p) {
     int i = 0;
     for (LLVMValueRef f = LLVMGetFirstFunction(mod), next; f; f = next) {
@@ -184,37 +188,12 @@ static void keep_part(LLVMModuleRef mod, const int *where, int p) {
     }
 }
 
-/* mod as bitcode, the shared globals' contents left undefined (the weights are never
- * copied; constants live as long as their context, so they are put back afterwards). */
-static LLVMMemoryBufferRef write_parts_bitcode(LLVMModuleRef mod) {
-    LLVMTargetDataRef td = LLVMGetModuleDataLayout(mod);
-    size_t n = 0;
-    for (LLVMValueRef g = LLVMGetFirstGlobal(mod); g; g = LLVMGetNextGlobal(g))
-        n++;
-    LLVMValueRef *init = calloc(n + 1, sizeof *init);
-    if (!init)
-        return NULL;
-    size_t i = 0;
-    for (LLVMValueRef g = LLVMGetFirstGlobal(mod); g; g = LLVMGetNextGlobal(g), i++)
-        if (!LLVMIsDeclaration(g) && shared_global(td, g)) {
-            init[i] = LLVMGetInitializer(g);
-            LLVMSetInitializer(g, LLVMGetUndef(LLVMGlobalGetValueType(g)));
-        }
-    LLVMMemoryBufferRef bc = LLVMWriteBitcodeToMemoryBuffer(mod);
-    i = 0;
-    for (LLVMValueRef g = LLVMGetFirstGlobal(mod); g; g = LLVMGetNextGlobal(g), i++)
-        if (init[i])
-            LLVMSetInitializer(g, init[i]);
-    free(init);
-    return bc;
-}
-
 /* Assigns each function with a body to a part, largest first to the lightest part. A
  * function weighs its instructions plus FUNCTION_COST, and every part but the first starts
- * with a PARSE_SHARE of the whole: it reads the whole module back from bitcode before its
- * own work. By instructions alone, LeNet-5's parts were its two convolutions and the entry
- * points (25 ms of code generation) against its three dense layers and both pools (32 ms,
- * and the parse). */
+ * with an EMIT_SHARE of the whole: it emits the whole module again before its own work. By
+ * instructions alone, LeNet-5's parts were its two convolutions and the entry points (25 ms
+ * of code generation) against its three dense layers and both pools (32 ms, and reading
+ * the module back from bitcode, as the parts did then). */
 static int *assign_parts(LLVMModuleRef mod, int nparts) {
     int n = 0;
     for (LLVMValueRef f = LLVMGetFirstFunction(mod); f; f = LLVMGetNextFunction(f))
@@ -233,7 +212,7 @@ static int *assign_parts(LLVMModuleRef mod, int nparts) {
             total += size[i++] = instruction_count(f) + FUNCTION_COST;
     size_t load[CG_MAX_PARTS] = {0};
     for (int q = 1; q < nparts; q++)
-        load[q] = total / PARSE_SHARE;
+        load[q] = total / EMIT_SHARE;
     for (int k = 0; k < n; k++) {
         int big = -1;
         for (int j = 0; j < n; j++)
@@ -260,37 +239,45 @@ static char *error_text(const char *what, const char *msg) {
     return s;
 }
 
+/* Part p's copy of the module (every part's but the first): emitted again in a context of
+ * its own (*ctx, gated as the first part's), its symbols exported as the first part's were.
+ * NULL on failure, with p->error set. */
+static LLVMModuleRef own_copy(Part *p, LLVMContextRef *ctx) {
+    *ctx = LLVMContextCreate();
+    cg_gate_passes(*ctx, p->opt_level);
+    char *msg = NULL;
+    LLVMModuleRef mod = p->again->emit(p->again->arg, *ctx, &msg);
+    if (!mod) {
+        p->error = error_text("split code generation", msg);
+        free(msg);
+        return NULL;
+    }
+    export_symbols(mod);
+    return mod;
+}
+
 /* Optimizes (unless p->optimized) and compiles part p, in its own context unless it is the
  * first. */
 static void *emit_part(void *arg) {
     Part *p = arg;
     LLVMContextRef ctx = NULL;
     LLVMModuleRef mod = p->mod;
-    if (!mod) {
-        ctx = LLVMContextCreate();
-        cg_gate_passes(ctx, p->opt_level);
-        if (LLVMParseBitcodeInContext2(ctx, p->bc, &mod)) {
-            p->error = error_text("split code generation", "cannot read the parts' bitcode");
-            LLVMContextDispose(ctx);
-            return NULL;
-        }
-    }
-    if (p->where)
-        keep_part(mod, p->where, p->index);
     LLVMTargetRef target;
+    LLVMTargetMachineRef tm = NULL;
     char *msg = NULL;
     if (LLVMGetTargetFromTriple(p->triple, &target, &msg)) {
         p->error = error_text("no target", msg);
         LLVMDisposeMessage(msg);
-    } else {
-        LLVMTargetMachineRef tm = LLVMCreateTargetMachine(
-            target, p->triple, p->cpu, p->features, cg_codegen_level(p->opt_level), LLVMRelocPIC,
-            LLVMCodeModelJITDefault);
+    } else if (!(tm = LLVMCreateTargetMachine(target, p->triple, p->cpu, p->features,
+                                              cg_codegen_level(p->opt_level), LLVMRelocPIC,
+                                              LLVMCodeModelJITDefault))) {
+        p->error = error_text("split code generation", "cannot create a target machine");
+    } else if (mod || (mod = own_copy(p, &ctx))) {
+        if (p->where)
+            keep_part(mod, p->where, p->index);
         /* Global DCE drops what no function of a split part uses any more (other parts'
          * small constants and declarations), seeing through dead constant expressions. */
-        if (!tm) {
-            p->error = error_text("split code generation", "cannot create a target machine");
-        } else if (p->where && (msg = cg_run_passes(mod, tm, "globaldce", 0))) {
+        if (p->where && (msg = cg_run_passes(mod, tm, "globaldce", 0))) {
             p->error = error_text("split code generation", msg);
             free(msg);
         } else if (!p->optimized && (msg = cg_optimize_module(mod, tm, p->opt_level))) {
@@ -300,28 +287,27 @@ static void *emit_part(void *arg) {
             p->error = error_text("code generation", msg);
             free(msg);
         }
-        if (tm)
-            LLVMDisposeTargetMachine(tm);
     }
-    LLVMDisposeModule(mod);
+    if (tm)
+        LLVMDisposeTargetMachine(tm);
+    if (mod)
+        LLVMDisposeModule(mod);
     if (ctx)
         LLVMContextDispose(ctx);
     return NULL;
 }
 
-bool cg_split_codegen(LLVMModuleRef mod, const char *cpu, const char *features, int opt_level,
-                      bool optimized, int parts, CgObjects *out, char **error) {
+bool cg_split_codegen(LLVMModuleRef mod, const CgEmitAgain *again, const char *cpu,
+                      const char *features, int opt_level, bool optimized, int parts,
+                      CgObjects *out, char **error) {
     *error = NULL;
     memset(out, 0, sizeof *out);
-    int n = cg_split_count(mod, parts);
+    int n = again ? cg_split_count(mod, parts) : 1;
     char *triple = strdup(LLVMGetTarget(mod));
     int *where = n > 1 ? assign_parts(mod, n) : NULL;
-    LLVMMemoryBufferRef bc = NULL;
-    if (triple && where) {
+    if (where)
         export_symbols(mod);
-        bc = write_parts_bitcode(mod);
-    }
-    if (!triple || (n > 1 && !bc)) {
+    if (!triple || (n > 1 && !where)) {
         free(triple);
         free(where);
         LLVMDisposeModule(mod);
@@ -330,7 +316,7 @@ bool cg_split_codegen(LLVMModuleRef mod, const char *cpu, const char *features, 
     }
     Part part[CG_MAX_PARTS];
     for (int p = 0; p < n; p++)
-        part[p] = (Part){.index = p, .mod = p ? NULL : mod, .bc = bc, .where = where,
+        part[p] = (Part){.index = p, .mod = p ? NULL : mod, .again = again, .where = where,
                          .triple = triple, .cpu = cpu, .features = features,
                          .opt_level = opt_level, .optimized = optimized};
     pthread_t thread[CG_MAX_PARTS];
@@ -352,8 +338,6 @@ bool cg_split_codegen(LLVMModuleRef mod, const char *cpu, const char *features, 
             free(part[p].error);
         out->obj[out->n++] = part[p].obj;
     }
-    if (bc)
-        LLVMDisposeMemoryBuffer(bc);
     free(where);
     free(triple);
     if (!ok) {

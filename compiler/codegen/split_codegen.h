@@ -19,12 +19,23 @@ typedef struct CgObjects {
  * instructions over its largest function's, rounded up. */
 int cg_split_count(LLVMModuleRef mod, int parts);
 
+/* How a part gets its own copy of the module: emit(arg, ctx, error) emits it again in ctx
+ * (the part's context, in the part's thread) as it was given to cg_split_codegen (optimized
+ * if it was), with the same functions and globals in the same order under the same names;
+ * NULL on failure, with *error set (release with free). It runs while other parts compile
+ * theirs. */
+typedef struct CgEmitAgain {
+    LLVMModuleRef (*emit)(void *arg, LLVMContextRef ctx, char **error);
+    void *arg;
+} CgEmitAgain;
+
 /* Optimizes mod at opt_level (unless it is optimized already) and generates position-
  * independent code for JIT linking (code model JITDefault) for cpu and features, split into
- * cg_split_count(mod, parts) objects that link into the module's whole code. Takes mod
- * (disposed, also on failure). On failure returns false, with *error set (release with free)
- * and out empty. */
-bool cg_split_codegen(LLVMModuleRef mod, const char *cpu, const char *features, int opt_level,
-                      bool optimized, int parts, CgObjects *out, char **error);
+ * cg_split_count(mod, parts) objects that link into the module's whole code; every part but
+ * the first works on a copy from `again` (NULL: one part). Takes mod (disposed, also on
+ * failure). On failure returns false, with *error set (release with free) and out empty. */
+bool cg_split_codegen(LLVMModuleRef mod, const CgEmitAgain *again, const char *cpu,
+                      const char *features, int opt_level, bool optimized, int parts,
+                      CgObjects *out, char **error);
 
 #endif

@@ -5,7 +5,9 @@
  * lane-mask tables and the entry points across parts) and computes exactly what the
  * whole-module compile does, at -O0, -O2 and -O3 (whose interprocedural passes see one part
  * at a time), batch 1 and 7, through forward and forward_parallel, also when several threads
- * compile at once, and so does one whose large parameters the JIT links by address. */
+ * compile at once, and so does one whose large parameters the JIT links by address. The
+ * module a part emits again for itself (compile_emit_again) is the first one, instruction for
+ * instruction: unoptimized or optimized, with parameters as constants or linked. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -296,7 +298,8 @@ static void test_split_objects(void) {
     int want = cg_split_count(mod, 4);
     CgObjects objs;
     char *err = NULL;
-    CU_ASSERT_FATAL(cg_split_codegen(mod, c->cg.cpu, c->cg.features, 2, true, 4, &objs,
+    CgEmitAgain again = compile_emit_again(c);
+    CU_ASSERT_FATAL(cg_split_codegen(mod, &again, c->cg.cpu, c->cg.features, 2, true, 4, &objs,
                                      &err));
     CU_ASSERT_PTR_NULL(err);
     CU_ASSERT_EQUAL(objs.n, want);
@@ -308,5 +311,32 @@ static void test_split_objects(void) {
     compilation_free(c);
 }
 
+static void test_emit_again_same_module(void) {
+    for (int k = 0; k < 4; k++) {
+        CompileOptions o;
+        compile_options_init(&o);
+        o.init_random = true;
+        o.seed = 3;
+        o.link_params = k & 1;
+        Compilation *c = unit_compile_with(unit_source(model_src),
+                                           k & 2 ? STAGE_LLVM_OPT : STAGE_LLVM, &o);
+        char *first = LLVMPrintModuleToString(c->cg.mod);
+        LLVMContextRef ctx = LLVMContextCreate();
+        char *err = NULL;
+        CgEmitAgain again = compile_emit_again(c);
+        LLVMModuleRef mod = again.emit(again.arg, ctx, &err);
+        CU_ASSERT_PTR_NULL(err);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(mod);
+        char *second = LLVMPrintModuleToString(mod);
+        CU_ASSERT_STRING_EQUAL(first, second);
+        CU_ASSERT((strstr(first, "nnd.w.") != NULL) == (k & 1)); /* linked parameters */
+        LLVMDisposeMessage(first);
+        LLVMDisposeMessage(second);
+        LLVMDisposeModule(mod);
+        LLVMContextDispose(ctx);
+        compilation_free(c);
+    }
+}
+
 NND_SUITE("split_codegen", test_split_count_limits, test_split_same_code, test_split_objects,
-          test_split_linked_params, test_split_concurrent_compiles)
+          test_split_linked_params, test_split_concurrent_compiles, test_emit_again_same_module)
