@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <llvm-c/ErrorHandling.h>
 #include <llvm/Config/llvm-config.h>
 
 #include "nndc.h"
@@ -56,7 +57,18 @@ static int usage_error(const char *fmt, const char *arg) {
     return EXIT_USAGE;
 }
 
+/* LLVM stops the process on a fatal error, with a core dump: a target whose CPU lacks what
+ * the code needs, such as riscv64-linux-gnu's default "generic" CPU, which has no
+ * floating-point unit, for LeNet-5's vector code ("Do not know how to soften the result of
+ * this operator!"). nndc reports it as an error in what was asked for, and exits with 1. */
+static void llvm_fatal_error(const char *reason) {
+    fprintf(stderr, "nndc: error: LLVM cannot generate the code for this target and CPU "
+                    "(choose another --cpu): %s\n", reason ? reason : "?");
+    _Exit(EXIT_USER);
+}
+
 int main(int argc, char **argv) {
+    LLVMInstallFatalErrorHandler(llvm_fatal_error);
     if (argc < 2)
         return usage_error("%s", "missing command");
     const char *cmd = argv[1];

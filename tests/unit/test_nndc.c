@@ -1,6 +1,7 @@
 /* test_nndc.c: the nndc command line as users call it (SPEC section 4): every command's
- * output and exit status (0 success, 1 user errors, 2 usage, 3 internal), `run` against
- * PyTorch through .npy files, every emit stage, and Graphviz accepting `emit dot`. */
+ * output and exit status (0 success, 1 user errors, LLVM's fatal errors among them, 2 usage,
+ * 3 internal), `run` against PyTorch through .npy files, every emit stage, and Graphviz
+ * accepting `emit dot`. */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <stdarg.h>
@@ -58,6 +59,14 @@ static void test_nndc_user_errors_exit_1(void) {
     CU_ASSERT_EQUAL(sh(NNDC " check /nonexistent/model.nnd"), 1);
     CU_ASSERT(strstr(sh_out, "/nonexistent/model.nnd: error: cannot read model") != NULL);
     CU_ASSERT_EQUAL(sh(NNDC " run tests/golden/diagnostics/syntax.nnd --input x=a.npy"), 1);
+    /* A fatal error inside LLVM: riscv64's default CPU has no floating-point unit for
+     * LeNet-5's vector code (it aborted with a core dump); a CPU with one builds. */
+    make_tmpdir();
+    CU_ASSERT_EQUAL(sh(NNDC " build examples/lenet5/lenet5.nnd -o %s/rv.o --target "
+                            "riscv64-linux-gnu", tmpdir), 1);
+    CU_ASSERT(strstr(sh_out, "error: LLVM cannot generate the code for this target") != NULL);
+    CU_ASSERT_EQUAL(sh(NNDC " build examples/lenet5/lenet5.nnd -o %s/rv.o --target "
+                            "riscv64-linux-gnu --cpu sifive-u74", tmpdir), 0);
 }
 
 static void test_nndc_run_matches_pytorch(void) {
