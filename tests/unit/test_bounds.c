@@ -106,8 +106,8 @@ static const char *models[] = {
     /* flat planes (lower_conv2d.c, plan_flat): vectors that start before the image's first
      * row or end past its last */
     "model m {\n  input x : f32[N, 3, 7, 7]\n  output y = conv2d(x, 5, kernel=3, padding=1)\n}\n",
-    "model m {\n  input x : f32[N, 2, 9, 14]\n  output y = conv2d(x, 4, kernel=3, padding=\"same\", "
-    "dilation=2)\n}\n",
+    ("model m {\n  input x : f32[N, 2, 9, 14]\n  output y = conv2d(x, 4, kernel=3, padding=\"same\", "
+     "dilation=2)\n}\n"),
     "model m {\n  input x : f32[N, 3, 9, 15]\n  output y = maxpool2d(x, 3, stride=2)\n}\n",
     "model m {\n  input x : f32[N, 3, 10, 37]\n  output y = avgpool2d(x, 2)\n}\n",
     "model m {\n  input x : f32[N, 37]\n  output y = dense(x, 20) -> relu\n}\n",
