@@ -326,9 +326,9 @@ bool cg_emit_model(Cg *cg) {
     if (!emit_forward_parallel(cg))
         return false;
     emit_forward(cg);
-    char *msg = NULL;
     if (cg->again)
         return true; /* the same module passed verification when it was first emitted */
+    char *msg = NULL;
     if (LLVMVerifyModule(cg->mod, LLVMReturnStatusAction, &msg)) {
         diag_error(cg->d, (SrcLoc){.file = cg->g->file},
                    "internal error: generated code failed verification: %s", msg ? msg : "");

@@ -302,7 +302,7 @@ bool cg_split_codegen(LLVMModuleRef mod, const CgEmitAgain *again, const char *c
                       CgObjects *out, char **error) {
     *error = NULL;
     memset(out, 0, sizeof *out);
-    int n = again ? cg_split_count(mod, parts) : 1;
+    int n = cg_split_count(mod, parts);
     char *triple = strdup(LLVMGetTarget(mod));
     int *where = n > 1 ? assign_parts(mod, n) : NULL;
     if (where)

@@ -32,8 +32,8 @@ typedef struct CgEmitAgain {
 /* Optimizes mod at opt_level (unless it is optimized already) and generates position-
  * independent code for JIT linking (code model JITDefault) for cpu and features, split into
  * cg_split_count(mod, parts) objects that link into the module's whole code; every part but
- * the first works on a copy from `again` (NULL: one part). Takes mod (disposed, also on
- * failure). On failure returns false, with *error set (release with free) and out empty. */
+ * the first works on a copy from `again`. Takes mod (disposed, also on failure). On
+ * failure returns false, with *error set (release with free) and out empty. */
 bool cg_split_codegen(LLVMModuleRef mod, const CgEmitAgain *again, const char *cpu,
                       const char *features, int opt_level, bool optimized, int parts,
                       CgObjects *out, char **error);
