@@ -78,6 +78,9 @@ struct Node {
     Node *host;       /* fused: computed inside this kernel's loops, never stored alone */
     Node **epi;       /* a kernel's epilogue: fused elementwise nodes, applied in order */
     int nepi;
+    Node *tail;       /* a conv2d's: the pooling layer computed inside its image loop, each
+                       * image's planes right after they are computed (fuse_pool.c) */
+    Node *tail_of;    /* that pooling layer's: the conv2d it runs inside */
     int buf;          /* the workspace buffer holding this value (-1: none: an input, an
                        * output, a view or a fused value) */
 };

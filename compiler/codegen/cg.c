@@ -276,7 +276,7 @@ static bool emit_forward_parallel(Cg *cg) {
     bool ok = true;
     for (int i = 0; i < g->nnodes; i++) {
         Node *n = g->nodes[i];
-        if (n->host)
+        if (n->host || n->tail_of)
             continue; /* emitted inside its kernel's loops */
         LowerFn lower = lowerings[n->op];
         if (!lower) {

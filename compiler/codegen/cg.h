@@ -221,6 +221,10 @@ bool lower_view(Cg *cg, Node *n);
 bool lower_conv2d(Cg *cg, Node *n);         /* lower_conv2d.c */
 bool lower_pool2d(Cg *cg, Node *n);         /* lower_pool2d.c: maxpool2d, avgpool2d */
 bool lower_global_avgpool(Cg *cg, Node *n); /* lower_pool2d.c */
+/* Pools planes x_plane + [0, count) of n's input into planes y_plane + [0, count) of its
+ * output (lower_pool2d.c): a pooling tail, inside its convolution's loops. */
+void cg_pool_planes(Cg *cg, const Node *n, LLVMValueRef x_plane, LLVMValueRef y_plane,
+                    LLVMValueRef count);
 bool lower_batchnorm(Cg *cg, Node *n);      /* lower_norm.c */
 bool lower_layernorm(Cg *cg, Node *n);      /* lower_norm.c */
 bool lower_transpose(Cg *cg, Node *n);      /* lower_transpose.c */
@@ -242,6 +246,9 @@ bool cg_matmul_tiled(const Node *n);
 /* Whether lower_matmul splits n's rows or panels between tasks (a parallel region): every
  * matmul but matrix-vector (P = 1). */
 bool cg_matmul_parallel(const Node *n);
+/* The most tasks a conv2d's part can go to (lower_conv2d.c): its filter blocks per group
+ * with a pooling tail, which only they split; else 0, no limit but the work's. */
+int64_t cg_conv_max_tasks(const Cg *cg, const Node *n);
 /* The scalar function of an elementwise op (lower_unary's table), for fusion too. */
 LLVMValueRef cg_unary_op(Cg *cg, const Node *n, LLVMValueRef x);
 /* a OP b for add, sub, mul, div (lower_binary.c), on floats or vectors of them. */

@@ -8,9 +8,10 @@
  * computes part `task` of `ntasks` of the node's output; which part is the lowering's choice
  * (cg_task_part: the batch, the output channels, the weight panels). forward_parallel fills
  * one pack on its stack and, at each such node, hands the task function to the runner with
- * T = min(runner->threads, work / MIN_TASK_FLOPS) tasks, or calls it once with T = 1 when
- * there is no runner or too little work. Every lowering computes each output element with
- * the same instructions whatever part it falls in, so the outputs do not depend on T. */
+ * T = min(runner->threads, work / MIN_TASK_FLOPS, the parts the kernel can split into)
+ * tasks, or calls it once with T = 1 when there is no runner or too little work. Every
+ * lowering computes each output element with the same instructions whatever part it falls
+ * in, so the outputs do not depend on T. */
 #include "cg.h"
 #include "flops.h"
 
@@ -22,6 +23,11 @@ enum {
                                * when the runner's threads are awake */
     PACK_FIELDS = 5,          /* inputs, outputs, symbols, workspace, ntasks */
 };
+
+/* The most tasks n's part can go to; 0: no limit but the work's. */
+static int64_t max_tasks(const Cg *cg, const Node *n) {
+    return n->op == OP_CONV2D ? cg_conv_max_tasks(cg, n) : 0;
+}
 
 bool cg_node_parallel(const Node *n) {
     switch (n->op) {
@@ -110,10 +116,14 @@ bool cg_emit_parallel(Cg *cg, Node *n, LowerFn lower) {
     LLVMBasicBlockRef par = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "region.threads");
     LLVMBasicBlockRef one = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "region.one");
     LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "region.done");
-    LLVMValueRef none = LLVMBuildICmp(cg->b, LLVMIntEQ, cg->runner, LLVMConstPointerNull(cg->ptr), "");
+    /* A kernel that cannot split runs its task function once, as without a runner. */
+    int64_t most = max_tasks(cg, n);
+    LLVMValueRef none =
+        most == 1 ? LLVMConstInt(cg->i1, 1, 0)
+                  : LLVMBuildICmp(cg->b, LLVMIntEQ, cg->runner, LLVMConstPointerNull(cg->ptr), "");
     LLVMBuildCondBr(cg->b, none, one, check);
 
-    /* T = min(threads, work / MIN_TASK_FLOPS); one task below 2. */
+    /* T = min(threads, work / MIN_TASK_FLOPS, max_tasks); one task below 2. */
     LLVMPositionBuilderAtEnd(cg->b, check);
     LLVMTypeRef rf[3] = {cg->ptr, cg->ptr, cg->i32};
     LLVMTypeRef rt = LLVMStructTypeInContext(cg->ctx, rf, 3, 0);
@@ -121,6 +131,10 @@ bool cg_emit_parallel(Cg *cg, Node *n, LowerFn lower) {
         cg->b, LLVMBuildLoad2(cg->b, cg->i32, field(cg, rt, cg->runner, 2), "threads"), cg->i64, "");
     LLVMValueRef work = cg_mul(cg, cg_numel(cg, &n->shape), per_output(cg, n));
     LLVMValueRef parts = LLVMBuildUDiv(cg->b, work, cg_i64(cg, MIN_TASK_FLOPS), "");
+    if (most > 0)
+        parts =
+            LLVMBuildSelect(cg->b, LLVMBuildICmp(cg->b, LLVMIntSLT, parts, cg_i64(cg, most), ""),
+                            parts, cg_i64(cg, most), "");
     LLVMValueRef T = LLVMBuildSelect(cg->b, LLVMBuildICmp(cg->b, LLVMIntSLT, parts, threads, ""),
                                      parts, threads, "ntasks");
     LLVMBuildCondBr(cg->b, LLVMBuildICmp(cg->b, LLVMIntSGT, T, cg_i64(cg, 1), ""), par, one);

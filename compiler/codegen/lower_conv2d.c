@@ -38,7 +38,16 @@
  * plane, each lane's column and row masks known at compile time, so a 56-wide plane takes
  * 3.5 vectors a row rather than 4 (resblock 10% faster) and a 7x7 one 4 vectors (the last
  * overlapping the third) rather than 7 half-width ones. The runs and blocks are planned by
- * cg_window.c, the vector loads and stores are cg_vec.c's. */
+ * cg_window.c, the vector loads and stores are cg_vec.c's.
+ *
+ * A pooling tail (fuse_pool.c) is computed inside the loop over the images: once an image's
+ * planes (this task's filters of a group) are computed, they are pooled (cg_pool_planes)
+ * while they are in cache. y then holds one image, stored at the image's own planes' offsets
+ * less the image's (the epilogue still reads its operands at the whole tensor's index), and
+ * tasks split the filters only, each writing and pooling its own planes: splitting the
+ * images would have two tasks write one image's room. Such a layer runs as at most as many
+ * tasks as it has filter blocks per group, one with a single block as one task whatever the
+ * runner (cg_conv_max_tasks). */
 #include <string.h>
 
 #include "cg_vec.h"
@@ -93,6 +102,7 @@ typedef struct Block {
     int width;
     int64_t rows;
     LLVMValueRef x, w, y, f;
+    LLVMValueRef yimg; /* with a pooling tail: y's index less the whole tensor's; else NULL */
 } Block;
 
 /* The largest divisor of n that is at most max (at least 1). */
@@ -103,6 +113,12 @@ static int64_t divisor_upto(int64_t n, int64_t max) {
     return 1;
 }
 
+/* The filters per block for Fg filters per group: the most that divide Fg, up to MAX_FB
+ * with 32 vector registers and half that with 16. */
+static int64_t filter_block(const Cg *cg, int64_t Fg) {
+    return divisor_upto(Fg, cg_vec_regs(cg) >= 32 ? MAX_FB : MAX_FB / 2);
+}
+
 /* The register tile: fb filters x rb rows of accumulators, each split into chains so that
  * at least 8 FMAs are independent (2 FMA ports x 4 cycles of latency). With 32 vector
  * registers (AVX-512) the tile is 8 x 3: 24 accumulators, 3 input vectors and a broadcast
@@ -111,7 +127,7 @@ static int64_t divisor_upto(int64_t n, int64_t max) {
 static void plan_tile(const Cg *cg, Conv *cv) {
     bool wide = cg_vec_regs(cg) >= 32;
     int64_t accs = wide ? 24 : 8;
-    cv->fb = divisor_upto(cv->Fg, wide ? MAX_FB : MAX_FB / 2);
+    cv->fb = filter_block(cg, cv->Fg);
     cv->rb = accs / cv->fb;
     if (cv->rb > MAX_RB)
         cv->rb = MAX_RB;
@@ -402,7 +418,8 @@ static void emit_block(Cg *cg, const Conv *cv, const Block *bk) {
             int64_t step = bk->fmask ? bk->off[row] - bk->off[0] : row * cv->OW;
             uint32_t lanes = bk->fmask ? (uint32_t)((1ull << bk->width) - 1) : cv->cols.lanes;
             LLVMValueRef at = cg_addc(cg, bk->y, fi * cv->OH * cv->OW + step);
-            LLVMValueRef v = cg_epilogue_lanes(cg, cv->n, a[0], at, lanes);
+            LLVMValueRef whole = bk->yimg ? cg_add(cg, at, bk->yimg) : at;
+            LLVMValueRef v = cg_epilogue_lanes(cg, cv->n, a[0], whole, lanes);
             cg_vec_store(cg, v, cv->Y, at, bk->width, lanes);
         }
 }
@@ -432,7 +449,9 @@ static void filters_begin(Cg *cg, const Conv *cv, Block *bk, LLVMValueRef b, LLV
     LLVMValueRef j = cg_add(cg, cv->j0, cg_loop_begin(cg, lf, cv->jn, label(cg, cv, "f")));
     bk->f = cg_add(cg, cg_mulc(cg, g, cv->Fg), cg_mulc(cg, j, cv->fb));
     bk->w = cg_mulc(cg, bk->f, cv->Cg * cv->KH * cv->KW);
-    *ybase = cg_mulc(cg, cg_add(cg, cg_mulc(cg, b, cv->F), bk->f), cv->OH * cv->OW);
+    LLVMValueRef image = cg_mulc(cg, b, cv->F);
+    *ybase = cg_mulc(cg, cv->n->tail ? bk->f : cg_add(cg, image, bk->f), cv->OH * cv->OW);
+    bk->yimg = cv->n->tail ? cg_mulc(cg, image, cv->OH * cv->OW) : NULL;
 }
 
 /* The blocks of `rows` rows at output row oh, for every block of fb filters of group g of
@@ -629,9 +648,16 @@ static void emit_plane_flat(Cg *cg, const Conv *cv, LLVMValueRef b, LLVMValueRef
  * small batch) a share of every group's filter blocks over all the images. Sets cv's filter
  * blocks and the images [*first, *first + *count). With one filter block per group only the
  * images split, and the filter loop keeps its constant trip count of 1: a runtime one cost
- * LeNet-5's first layer 34% more compile time. */
+ * LeNet-5's first layer 34% more compile time. With a pooling tail only the filter blocks
+ * split (see the top of this file). */
 static void take_part(Cg *cg, Conv *cv, LLVMValueRef N, LLVMValueRef *first, LLVMValueRef *count) {
     LLVMValueRef J = cg_i64(cg, cv->Fg / cv->fb);
+    if (cv->n->tail && cv->Fg / cv->fb >= 2) {
+        *first = cg_i64(cg, 0);
+        *count = N;
+        cg_task_part(cg, J, &cv->j0, &cv->jn);
+        return;
+    }
     if (cv->Fg / cv->fb < 2) {
         cv->j0 = cg_i64(cg, 0);
         cv->jn = J;
@@ -656,7 +682,19 @@ bool lower_conv2d(Cg *cg, Node *n) {
         emit_plane_flat(cg, &cv, b, g);
     else
         emit_plane(cg, &cv, b, g);
+    if (n->tail) {
+        LLVMValueRef plane = cg_add(cg, cg_mulc(cg, g, cv.Fg), cg_mulc(cg, cv.j0, cv.fb));
+        cg_pool_planes(cg, n->tail, plane, cg_add(cg, cg_mulc(cg, b, cv.F), plane),
+                       cg_mulc(cg, cv.jn, cv.fb));
+    }
     cg_loop_end(cg, &lg, NULL);
     cg_loop_end(cg, &ln, NULL);
     return true;
+}
+
+int64_t cg_conv_max_tasks(const Cg *cg, const Node *n) {
+    if (!n->tail)
+        return 0;
+    int64_t Fg = n->shape.d[1].c / attr_int(n, "groups");
+    return Fg / filter_block(cg, Fg);
 }

@@ -15,6 +15,9 @@
  * constant. A row that is not a multiple of the width ends with a block overlapping the
  * previous one.
  *
+ * A pooling tail (fuse_pool.c) runs inside its convolution's image loop, which pools each
+ * image's planes through cg_pool_planes right after computing them.
+ *
  * global_avgpool: [N, C, H, W] -> [N, C, 1, 1], a vectorized sum over each plane times
  * 1/(H*W). */
 #include <string.h>
@@ -127,16 +130,22 @@ static LLVMValueRef planes(Cg *cg, const Shape *s) {
     return cg_dim(cg, p);
 }
 
-bool lower_pool2d(Cg *cg, Node *n) {
-    cg->rolled_loops = true;
+void cg_pool_planes(Cg *cg, const Node *n, LLVMValueRef x_plane, LLVMValueRef y_plane,
+                    LLVMValueRef count) {
     Pool pl;
     pool_setup(cg, n, &pl);
     CgLoop lp;
+    LLVMValueRef i = cg_loop_begin(cg, &lp, count, label(cg, n, "plane"));
+    emit_plane(cg, &pl, cg_mulc(cg, cg_add(cg, x_plane, i), pl.H * pl.W),
+               cg_mulc(cg, cg_add(cg, y_plane, i), pl.OH * pl.OW));
+    cg_loop_end(cg, &lp, NULL);
+}
+
+bool lower_pool2d(Cg *cg, Node *n) {
+    cg->rolled_loops = true;
     LLVMValueRef first, count;
     cg_task_part(cg, planes(cg, &n->shape), &first, &count);
-    LLVMValueRef p = cg_add(cg, first, cg_loop_begin(cg, &lp, count, label(cg, n, "plane")));
-    emit_plane(cg, &pl, cg_mulc(cg, p, pl.H * pl.W), cg_mulc(cg, p, pl.OH * pl.OW));
-    cg_loop_end(cg, &lp, NULL);
+    cg_pool_planes(cg, n, first, first, count);
     return true;
 }
 

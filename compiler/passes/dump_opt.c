@@ -2,7 +2,8 @@
  *
  * One line per kernel (a node with the elementwise ops fused into its loops), with where its
  * result lives (a caller's output, a view of another value, or a workspace buffer with its
- * offset); then the planned buffers and the workspace size as a formula in the symbolic
+ * offset; a convolution's pooling tail, computed inside it, is marked on both lines); then
+ * the planned buffers and the workspace size as a formula in the symbolic
  * dimensions and as bytes when every symbol is `batch`. */
 #include <string.h>
 
@@ -38,6 +39,10 @@ static void print_kernel(FILE *out, const Graph *g, const Node *k) {
             fprintf(out, "%s%s", printed++ ? ", " : "", k->epi[i]->in[j]->name);
     fprintf(out, ") : %s -> ", node_shape_str(g, r));
     print_location(out, g, r);
+    if (k->tail)
+        fprintf(out, " (one image at a time)");
+    if (k->tail_of)
+        fprintf(out, " (inside %s, image by image)", kernel_result(k->tail_of)->name);
     fprintf(out, "\n");
 }
 
@@ -73,7 +78,7 @@ void graph_dump_opt(FILE *out, const Graph *g, int64_t batch) {
         if (n->op == OP_INPUT || n->op == OP_PARAM)
             continue; /* values given to the kernels, not computed */
         ops++;
-        kernels += !n->host && !value_is_view(n->op);
+        kernels += !n->host && !n->tail_of && !value_is_view(n->op);
     }
     fprintf(out, "optimized graph %s: %d kernels for %d operators\n", g->name, kernels, ops);
     for (int i = 0; i < g->ninputs; i++)

@@ -13,6 +13,7 @@ static const Pass pipeline[] = {
     {"dce", pass_dce},                /* needs: a verified graph; after fold, which strands params */
     {"fold-bn", pass_fold_batchnorm}, /* needs: parameters filled */
     {"fuse", pass_fuse},              /* needs: fold-bn (a folded batchnorm fuses nothing) */
+    {"fuse-pool", pass_fuse_pool},    /* needs: fuse (a conv's epilogue complete) */
     {"plan", pass_plan_memory},       /* needs: fuse; last */
 };
 
@@ -109,6 +110,12 @@ bool graph_verify(const Graph *g, Diag *d) {
             if (n->nin < 1 || n->in[0] != prev)
                 return broken(g, d, n, "an epilogue that is not a chain");
         }
+        const Node *r = kernel_result((Node *)n);
+        if (n->tail && (n->op != OP_CONV2D || n->host || n->tail->tail_of != n ||
+                        n->tail->in[0] != r || r->nuses != 1 || value_output_slot(g, r) >= 0))
+            return broken(g, d, n, "a pooling tail that is not its result's only reader");
+        if (n->tail_of && n->tail_of->tail != n)
+            return broken(g, d, n, "a pooling tail missing from its convolution");
     }
     for (int i = 0; i < g->noutputs; i++) {
         const Node *o = g->outputs[i];

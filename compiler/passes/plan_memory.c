@@ -10,11 +10,12 @@
  * largest adjacent values, not the sum of all of them.
  *
  * Lifetimes come from the schedule the code generator follows: the nodes in order, each
- * kernel at its own position, fused nodes inside their host's. A value is born at its
- * kernel's position and dies at the last position that reads it; an epilogue node reads at
- * its host's position, and a view (flatten, reshape, dropout, identity: the same memory)
- * passes its readers on to the value it aliases, transitively. A value nobody reads still
- * needs its buffer at birth.
+ * kernel at its own position, fused nodes inside their host's, a pooling tail (fuse_pool.c)
+ * inside its convolution's, whose result then needs room for one image only. A value is
+ * born at its kernel's position and dies at the last position that reads it; an epilogue
+ * node reads at its host's position, and a view (flatten, reshape, dropout, identity: the
+ * same memory) passes its readers on to the value it aliases, transitively. A value nobody
+ * reads still needs its buffer at birth.
  *
  * Sizes are monomials c*M. Values whose symbolic parts M are equal form a group, planned in
  * units of M floats; the code generator lays groups out one after the other. Within a group,
@@ -69,7 +70,9 @@ typedef struct Planner {
     int nblocks;
 } Planner;
 
-static int position(const Node *n) { return n->host ? n->host->id : n->id; }
+static int position(const Node *n) {
+    return n->host ? n->host->id : n->tail_of ? n->tail_of->id : n->id;
+}
 
 static void find_lifetimes(Planner *p) {
     Graph *g = p->g;
@@ -103,10 +106,14 @@ static int in_place_block(const Planner *p, const Node *k, Dim unit, int64_t flo
     return b;
 }
 
-/* Splits numel = c*M into M (the unit) and c rounded up to whole 64-byte lines. */
-static bool split_size(const Shape *s, Dim *unit, int64_t *floats) {
+/* Splits the elements kernel k stores, numel = c*M, into M (the unit) and c rounded up to
+ * whole 64-byte lines: v's shape, or one image of it when k has a pooling tail. */
+static bool split_size(const Node *k, const Node *v, Dim *unit, int64_t *floats) {
+    Shape s = v->shape;
+    if (k->tail)
+        s.d[0] = dim_const(1);
     Dim numel;
-    if (!shape_numel(s, &numel))
+    if (!shape_numel(&s, &numel))
         return false;
     *floats = (numel.c + ALIGN_FLOATS - 1) / ALIGN_FLOATS * ALIGN_FLOATS;
     numel.c = 1;
@@ -122,17 +129,18 @@ static bool make_blocks(Planner *p) {
         Node *k = g->nodes[i];
         if (k->host)
             continue; /* runs inside its kernel */
+        int birth = position(k);
         Node *v = kernel_result(k);
         if (!value_in_workspace(g, v))
             continue;
         Dim unit;
         int64_t floats;
-        if (!split_size(&v->shape, &unit, &floats))
+        if (!split_size(k, v, &unit, &floats))
             return false;
         int b = in_place_block(p, k, unit, floats);
         if (b < 0) {
             b = p->nblocks++;
-            p->blocks[b] = (Block){.unit = unit, .floats = floats, .birth = i, .death = i};
+            p->blocks[b] = (Block){.unit = unit, .floats = floats, .birth = birth, .death = birth};
         }
         p->block[v->id] = b;
         if (p->blocks[b].death < p->death[v->id])

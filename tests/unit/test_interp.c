@@ -254,6 +254,35 @@ static const char pools[] =
 
 static void test_interp_matches_jit_on_pools(void) { interp_vs_jit(pools, NULL, NULL); }
 
+/* Pooling tails (fuse_pool.c), at -O2 computed inside their convolutions' image loops with
+ * one image's room for the convolution: several filter blocks (a, e), an epilogue reading
+ * another tensor at the whole batch's index (b), one filter block per group, so one task
+ * (c), groups (d), ceil mode and padding excluded from the average. */
+static const char pool_tails[] =
+    "model pool_tails {\n"
+    "  input x : f32[N, 3, 13, 11]\n"
+    "  input t : f32[N, 20, 13, 11]\n"
+    "  a = conv2d(x, 20, kernel=3, padding=1) -> relu -> maxpool2d(2)\n"
+    "  b = conv2d(x, 20, kernel=3, padding=1) -> add(t)\n"
+    "      -> avgpool2d(3, stride=2, padding=1, ceil_mode=true, count_include_pad=false)\n"
+    "  c = conv2d(x, 6, kernel=5, padding=2) -> tanh -> maxpool2d(3, stride=1)\n"
+    "  d = conv2d(x, 18, kernel=[3, 1], stride=[1, 2], groups=3) -> avgpool2d(2, stride=1)\n"
+    "  output e = conv2d(a, 32, kernel=3, padding=1) -> relu -> maxpool2d(2, ceil_mode=true)\n"
+    "  output b\n"
+    "  output c\n"
+    "  output d\n"
+    "}\n";
+
+static void test_interp_matches_jit_on_pool_tails(void) {
+    Compilation *c = unit_compile_to(pool_tails, STAGE_OPT, 5);
+    int tails = 0;
+    for (int i = 0; i < c->graph->nnodes; i++)
+        tails += c->graph->nodes[i]->tail != NULL;
+    CU_ASSERT_EQUAL(tails, 5);
+    compilation_free(c);
+    interp_vs_jit(pool_tails, NULL, NULL);
+}
+
 /* Depthwise-style groups, no bias, batchnorm (folded at -O2), layernorm, gelu. */
 static const char depthwise[] =
     "model depthwise {\n"
@@ -521,7 +550,7 @@ NND_SUITE("interp", test_interp_every_op_has_an_interpreter,
           test_interp_matches_pytorch_on_every_reference_case, test_interp_matches_jit_on_digits,
           test_interp_matches_jit_on_lenet5, test_interp_matches_jit_on_resnet_block,
           test_interp_matches_jit_on_odd_convolutions, test_interp_matches_jit_on_wide_dense,
-          test_interp_matches_jit_on_pools,
+          test_interp_matches_jit_on_pools, test_interp_matches_jit_on_pool_tails,
           test_interp_matches_jit_on_depthwise, test_interp_matches_jit_on_linalg,
           test_interp_matches_jit_on_elementwise, test_interp_matches_jit_on_views,
           test_interp_ignores_optimizer_annotations, test_interp_reports_errors,

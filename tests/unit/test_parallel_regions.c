@@ -5,7 +5,8 @@
  * every task count is reached deterministically. For runners of 2 to 9 threads the outputs
  * must equal forward's bit for bit: dense layers split by groups of weight panels (with the
  * panels after the last group and a cut panel) and by rows, conv2d split by images and by
- * filter blocks (groups, stride, padding, a fused residual), matmul (constant sizes as dense,
+ * filter blocks (groups, stride, padding, a fused residual; with a pooling tail, filter
+ * blocks only), matmul (constant sizes as dense,
  * symbolic ones by rows), and pools. The runner counts
  * the tasks it ran, so a kernel that stopped splitting fails too. A NULL runner is forward;
  * a small kernel never reaches the runner. */
@@ -130,6 +131,23 @@ static void test_regions_conv2d_images_and_filters(void) {
                                     3) >= 3);
 }
 
+/* A conv2d with a pooling tail splits its filter blocks only, never its images: its tasks
+ * share one image's room for its result, each writing and pooling its own planes (a runner
+ * of threads would let two tasks write it for two images at once). 16 filters are 2 blocks
+ * with AVX-512 and 4 with AVX2; 4 filters are one block, so the layer is one task. */
+static void test_regions_conv2d_pool_tails(void) {
+    int most = same_for_every_runner("model m {\n  input x : f32[N, 8, 23, 29]\n"
+                                     "  output y = conv2d(x, 16, kernel=3, padding=1) -> relu\n"
+                                     "      -> maxpool2d(2)\n}\n",
+                                     9);
+    CU_ASSERT(most >= 2 && most <= 4);
+    CU_ASSERT_EQUAL(same_for_every_runner("model m {\n  input x : f32[N, 8, 23, 29]\n"
+                                          "  output y = conv2d(x, 4, kernel=3, padding=1)\n"
+                                          "      -> avgpool2d(3, stride=2)\n}\n",
+                                          9),
+                    0);
+}
+
 /* Each matrix of the batch split the way dense splits (panels of 64 columns with AVX-512): by
  * rows (3 full panels, no group) and by groups of panels (9 full panels and a cut one) for
  * up to 2 tasks; with a symbolic K or P, by rows. */
@@ -183,5 +201,6 @@ static void test_regions_share_param_globals(void) {
 }
 
 NND_SUITE("parallel_regions", test_regions_dense_panels_and_rows,
-          test_regions_conv2d_images_and_filters, test_regions_matmul, test_regions_pools,
+          test_regions_conv2d_images_and_filters, test_regions_conv2d_pool_tails,
+          test_regions_matmul, test_regions_pools,
           test_regions_small_kernels_stay_on_the_caller, test_regions_share_param_globals)

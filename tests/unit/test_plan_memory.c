@@ -394,6 +394,29 @@ static void test_plan_memory_fused_read_at_host_position(void) {
     compilation_free(c);
 }
 
+/* A pooling tail (fuse_pool.c) is made at its convolution's position, while the
+ * convolution still reads its input a: at its own position, after a's death, it would get
+ * a's memory. The convolution's result holds one image (8 x 8 x 8), a group of its own. */
+static void test_plan_memory_pool_tail_at_conv_position(void) {
+    Compilation *c = front_end("model m {\n input x : f32[N, 4, 8, 8]\n"
+                               " a = conv2d(x, 8, kernel=3, padding=1)\n"
+                               " b = conv2d(a, 8, kernel=3, padding=1) -> relu -> maxpool2d(2)\n"
+                               " output y = dense(flatten(b), 4)\n}\n");
+    Graph *g = c->graph;
+    CU_ASSERT(pass_fuse(g, c->diag));
+    CU_ASSERT(pass_fuse_pool(g, c->diag));
+    CU_ASSERT_FATAL(graph_verify(g, c->diag));
+    CU_ASSERT(pass_plan_memory(g, c->diag));
+    Node *a = node(g, "a"), *conv = node(g, "b.conv2d"), *pool = node(g, "b");
+    CU_ASSERT_PTR_EQUAL_FATAL(conv->tail, pool);
+    CU_ASSERT_FATAL(a->buf >= 0 && pool->buf >= 0 && node(g, "b.relu")->buf >= 0);
+    CU_ASSERT(disjoint(g, a, pool));
+    const Buffer *r = &g->plan.bufs[node(g, "b.relu")->buf];
+    CU_ASSERT(dim_is(r->unit, 1));
+    CU_ASSERT_EQUAL(r->floats, 8 * 8 * 8);
+    compilation_free(c);
+}
+
 /* Ten distinct units and nine groups: no plan, so the code generator's own layout. */
 static void test_plan_memory_too_many_units(void) {
     char src[1024] = "model many {\n";
@@ -636,5 +659,5 @@ NND_SUITE("plan_memory", test_plan_memory_mlp_chain_fits_two_adjacent,
           test_plan_memory_residual_skip_stays_alive, test_plan_memory_views_extend_lifetimes,
           test_plan_memory_groups_by_symbols, test_plan_memory_inputs_outputs_get_none,
           test_plan_memory_fused_epilogues, test_plan_memory_fused_read_at_host_position,
-          test_plan_memory_too_many_units,
+          test_plan_memory_pool_tail_at_conv_position, test_plan_memory_too_many_units,
           test_plan_memory_end_to_end_matches_o0, test_plan_memory_planned_matches_unplanned)
