@@ -81,6 +81,11 @@ struct Node {
     Node *tail;       /* a conv2d's: the pooling layer computed inside its image loop, each
                        * image's planes right after they are computed (fuse_pool.c) */
     Node *tail_of;    /* that pooling layer's: the conv2d it runs inside */
+    Node *chain;      /* a conv2d in an image chain (chain_images.c): the chain's first conv,
+                       * whose kernels run image by image, each image through all of them */
+    int chain_end;    /* the chain's first conv's: the position of its last */
+    bool one_image;   /* a value made and read image by image (a pooling tail's input, a
+                       * value inside an image chain): its buffer holds one image */
     int buf;          /* the workspace buffer holding this value (-1: none: an input, an
                        * output, a view or a fused value) */
 };

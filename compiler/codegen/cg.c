@@ -257,7 +257,8 @@ void cg_bind_values(Cg *cg, LLVMValueRef inputs, LLVMValueRef outputs, LLVMValue
     assign_buffers(cg, inputs, outputs, workspace);
 }
 
-/* forward_parallel: every node in order, the parallel ones through their task functions. */
+/* forward_parallel: every node in order, the parallel ones through their task functions, an
+ * image chain's inside one loop over the images. */
 static bool emit_forward_parallel(Cg *cg) {
     Graph *g = cg->g;
     LLVMTypeRef args[5] = {cg->ptr, cg->ptr, cg->ptr, cg->ptr, cg->ptr};
@@ -274,10 +275,14 @@ static bool emit_forward_parallel(Cg *cg) {
                    LLVMGetParam(fn, 3));
 
     bool ok = true;
+    CgLoop images; /* the loop of the image chain being emitted */
     for (int i = 0; i < g->nnodes; i++) {
         Node *n = g->nodes[i];
         if (n->host || n->tail_of)
             continue; /* emitted inside its kernel's loops */
+        if (n->chain == n) /* an image chain: its kernels inside one loop over the images */
+            cg->image = cg_loop_begin(cg, &images, cg_dim(cg, n->shape.d[0]),
+                                      arena_printf(g->arena, "%s.image", n->name));
         LowerFn lower = lowerings[n->op];
         if (!lower) {
             diag_error(cg->d, n->loc, "%s '%s': this operator is not yet supported by the code "
@@ -288,6 +293,10 @@ static bool emit_forward_parallel(Cg *cg) {
         if (ok && !(cg_node_parallel(n) ? cg_emit_parallel(cg, n, lower) : lower(cg, n)))
             ok = false;
         cg->rolled_loops = false;
+        if (n->chain && n->chain->chain_end == i) {
+            cg_loop_end(cg, &images, NULL); /* opened at the chain's first kernel */
+            cg->image = NULL;
+        }
     }
     /* An output whose value lives elsewhere (an input, or a node already written to an
      * earlier output) is copied into its buffer last. */

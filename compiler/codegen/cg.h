@@ -71,6 +71,7 @@ typedef struct Cg {
     LLVMValueRef *param_global;   /* per param node id: its global, made once for all functions */
     bool rolled_loops;            /* the node being lowered tiles its loops by hand (CgLoop) */
     LLVMValueRef task, ntasks;    /* i64: in a task function, its index and the task count */
+    LLVMValueRef image;           /* i64: the image an image chain's kernels compute, or NULL */
     LLVMValueRef runner, pack;    /* in forward_parallel: the runner, the tasks' argument */
     char forward_name[160], parallel_name[160], workspace_name[160];
     bool link_params;

@@ -2,7 +2,7 @@
  * but matrix-vector) is lowered into a task function of its own,
  *
  *   static void PREFIX_forward_parallel.NODE(const Pack *pack, int task);
- *   typedef struct Pack { inputs, outputs, symbols, workspace; int64_t ntasks; } Pack;
+ *   typedef struct Pack { inputs, outputs, symbols, workspace; int64_t ntasks, image; } Pack;
  *
  * which binds the symbols and buffers again from the pack, as the entry point does, and
  * computes part `task` of `ntasks` of the node's output; which part is the lowering's choice
@@ -11,7 +11,8 @@
  * T = min(runner->threads, work / MIN_TASK_FLOPS, the parts the kernel can split into)
  * tasks, or calls it once with T = 1 when there is no runner or too little work. Every
  * lowering computes each output element with the same instructions whatever part it falls
- * in, so the outputs do not depend on T. */
+ * in, so the outputs do not depend on T. Inside an image chain (chain_images.c) the region
+ * runs once per image, and the pack says which (cg->image in the task function). */
 #include "cg.h"
 #include "flops.h"
 
@@ -21,7 +22,7 @@
 enum {
     MIN_TASK_FLOPS = 1 << 18, /* a task's least work: about 2 us, ten times a region's cost
                                * when the runner's threads are awake */
-    PACK_FIELDS = 5,          /* inputs, outputs, symbols, workspace, ntasks */
+    PACK_FIELDS = 6,          /* inputs, outputs, symbols, workspace, ntasks, image */
 };
 
 /* The most tasks n's part can go to; 0: no limit but the work's. */
@@ -51,7 +52,7 @@ static LLVMValueRef per_output(Cg *cg, const Node *n) {
 }
 
 static LLVMTypeRef pack_type(Cg *cg) {
-    LLVMTypeRef f[PACK_FIELDS] = {cg->ptr, cg->ptr, cg->ptr, cg->ptr, cg->i64};
+    LLVMTypeRef f[PACK_FIELDS] = {cg->ptr, cg->ptr, cg->ptr, cg->ptr, cg->i64, cg->i64};
     return LLVMStructTypeInContext(cg->ctx, f, PACK_FIELDS, 0);
 }
 
@@ -91,15 +92,18 @@ static LLVMValueRef emit_task(Cg *cg, Node *n, LowerFn lower, bool *ok) {
     LLVMPositionBuilderAtEnd(cg->b, LLVMAppendBasicBlockInContext(cg->ctx, fn, "entry"));
     LLVMTypeRef pt = pack_type(cg);
     LLVMValueRef pack = LLVMGetParam(fn, 0), v[PACK_FIELDS];
-    for (unsigned i = 0; i < PACK_FIELDS; i++)
+    for (unsigned i = 0; i < PACK_FIELDS - 1; i++)
         v[i] = LLVMBuildLoad2(cg->b, i < 4 ? cg->ptr : cg->i64, field(cg, pt, pack, i), "");
     cg->task = LLVMBuildZExt(cg->b, LLVMGetParam(fn, 1), cg->i64, "task");
     cg->ntasks = v[4];
+    LLVMValueRef saved_image = cg->image; /* the entry point's, while it emits a chain */
+    cg->image = n->chain ? LLVMBuildLoad2(cg->b, cg->i64, field(cg, pt, pack, 5), "image") : NULL;
     cg_bind_values(cg, v[0], v[1], v[2], v[3]);
     *ok = lower(cg, n);
     LLVMBuildRetVoid(cg->b);
 
     cg->task = cg->ntasks = NULL;
+    cg->image = saved_image;
     cg->fn = saved_fn;
     cg->buf = saved_buf;
     memcpy(cg->sym, saved_sym, sizeof saved_sym);
@@ -112,6 +116,8 @@ bool cg_emit_parallel(Cg *cg, Node *n, LowerFn lower) {
     LLVMValueRef task = emit_task(cg, n, lower, &ok);
     LLVMValueRef pack = pack_of(cg);
     LLVMTypeRef pt = pack_type(cg);
+    if (cg->image)
+        LLVMBuildStore(cg->b, cg->image, field(cg, pt, pack, 5));
     LLVMBasicBlockRef check = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "region.check");
     LLVMBasicBlockRef par = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "region.threads");
     LLVMBasicBlockRef one = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "region.one");
@@ -129,7 +135,10 @@ bool cg_emit_parallel(Cg *cg, Node *n, LowerFn lower) {
     LLVMTypeRef rt = LLVMStructTypeInContext(cg->ctx, rf, 3, 0);
     LLVMValueRef threads = LLVMBuildSExt(
         cg->b, LLVMBuildLoad2(cg->b, cg->i32, field(cg, rt, cg->runner, 2), "threads"), cg->i64, "");
-    LLVMValueRef work = cg_mul(cg, cg_numel(cg, &n->shape), per_output(cg, n));
+    Shape out = n->shape;
+    if (n->chain)
+        out.d[0] = dim_const(1); /* one image per region */
+    LLVMValueRef work = cg_mul(cg, cg_numel(cg, &out), per_output(cg, n));
     LLVMValueRef parts = LLVMBuildUDiv(cg->b, work, cg_i64(cg, MIN_TASK_FLOPS), "");
     if (most > 0)
         parts =

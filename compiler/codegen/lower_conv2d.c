@@ -42,17 +42,20 @@
  *
  * A pooling tail (fuse_pool.c) is computed inside the loop over the images: once an image's
  * planes (this task's filters of a group) are computed, they are pooled (cg_pool_planes)
- * while they are in cache. y then holds one image, stored at the image's own planes' offsets
- * less the image's (the epilogue still reads its operands at the whole tensor's index), and
- * tasks split the filters only, each writing and pooling its own planes: splitting the
- * images would have two tasks write one image's room. Such a layer runs as at most as many
- * tasks as it has filter blocks per group, one with a single block as one task whatever the
- * runner (cg_conv_max_tasks). */
+ * while they are in cache. In an image chain (chain_images.c) the layer computes one image,
+ * cg->image, per call. A value of one image (one_image: a tail's input, a value passed along
+ * a chain) is stored and read at the image's own planes' offsets less the image's (the
+ * epilogue still reads its operands at the whole tensor's index). Such a layer's tasks split
+ * the filters only, each writing (and pooling) its own planes: splitting the images would
+ * have two tasks write one image's room. It runs as at most as many tasks as it has filter
+ * blocks per group, one with a single block as one task whatever the runner
+ * (cg_conv_max_tasks). */
 #include <string.h>
 
 #include "cg_vec.h"
 #include "cg_window.h"
 #include "pack_weights.h"
+#include "passes.h"
 
 enum {
     GROUP_TAPS = 16,  /* a channel loop iteration's most taps (one 3x3 channel: two ran no
@@ -444,14 +447,17 @@ static void emit_col_blocks(Cg *cg, const Conv *cv, Block bk) {
  * filter of the block). */
 static void filters_begin(Cg *cg, const Conv *cv, Block *bk, LLVMValueRef b, LLVMValueRef g,
                           CgLoop *lf, LLVMValueRef *xbase, LLVMValueRef *ybase) {
-    *xbase =
-        cg_mulc(cg, cg_add(cg, cg_mulc(cg, b, cv->C), cg_mulc(cg, g, cv->Cg)), cv->H * cv->W);
+    LLVMValueRef channel = cg_mulc(cg, g, cv->Cg);
+    if (!cv->n->in[0]->one_image)
+        channel = cg_add(cg, cg_mulc(cg, b, cv->C), channel);
+    *xbase = cg_mulc(cg, channel, cv->H * cv->W);
     LLVMValueRef j = cg_add(cg, cv->j0, cg_loop_begin(cg, lf, cv->jn, label(cg, cv, "f")));
     bk->f = cg_add(cg, cg_mulc(cg, g, cv->Fg), cg_mulc(cg, j, cv->fb));
     bk->w = cg_mulc(cg, bk->f, cv->Cg * cv->KH * cv->KW);
     LLVMValueRef image = cg_mulc(cg, b, cv->F);
-    *ybase = cg_mulc(cg, cv->n->tail ? bk->f : cg_add(cg, image, bk->f), cv->OH * cv->OW);
-    bk->yimg = cv->n->tail ? cg_mulc(cg, image, cv->OH * cv->OW) : NULL;
+    bool one = kernel_result((Node *)cv->n)->one_image;
+    *ybase = cg_mulc(cg, one ? bk->f : cg_add(cg, image, bk->f), cv->OH * cv->OW);
+    bk->yimg = one ? cg_mulc(cg, image, cv->OH * cv->OW) : NULL;
 }
 
 /* The blocks of `rows` rows at output row oh, for every block of fb filters of group g of
@@ -648,14 +654,17 @@ static void emit_plane_flat(Cg *cg, const Conv *cv, LLVMValueRef b, LLVMValueRef
  * small batch) a share of every group's filter blocks over all the images. Sets cv's filter
  * blocks and the images [*first, *first + *count). With one filter block per group only the
  * images split, and the filter loop keeps its constant trip count of 1: a runtime one cost
- * LeNet-5's first layer 34% more compile time. With a pooling tail only the filter blocks
- * split (see the top of this file). */
+ * LeNet-5's first layer 34% more compile time. With a pooling tail or in an image chain
+ * only the filter blocks split (see the top of this file), and in a chain of the one image. */
 static void take_part(Cg *cg, Conv *cv, LLVMValueRef N, LLVMValueRef *first, LLVMValueRef *count) {
     LLVMValueRef J = cg_i64(cg, cv->Fg / cv->fb);
-    if (cv->n->tail && cv->Fg / cv->fb >= 2) {
-        *first = cg_i64(cg, 0);
-        *count = N;
-        cg_task_part(cg, J, &cv->j0, &cv->jn);
+    if (cv->n->chain || cv->n->tail) {
+        *first = cv->n->chain ? cg->image : cg_i64(cg, 0);
+        *count = cv->n->chain ? cg_i64(cg, 1) : N;
+        cv->j0 = cg_i64(cg, 0);
+        cv->jn = J;
+        if (cv->Fg / cv->fb >= 2)
+            cg_task_part(cg, J, &cv->j0, &cv->jn);
         return;
     }
     if (cv->Fg / cv->fb < 2) {
@@ -684,8 +693,8 @@ bool lower_conv2d(Cg *cg, Node *n) {
         emit_plane(cg, &cv, b, g);
     if (n->tail) {
         LLVMValueRef plane = cg_add(cg, cg_mulc(cg, g, cv.Fg), cg_mulc(cg, cv.j0, cv.fb));
-        cg_pool_planes(cg, n->tail, plane, cg_add(cg, cg_mulc(cg, b, cv.F), plane),
-                       cg_mulc(cg, cv.jn, cv.fb));
+        LLVMValueRef y_plane = n->tail->one_image ? plane : cg_add(cg, cg_mulc(cg, b, cv.F), plane);
+        cg_pool_planes(cg, n->tail, plane, y_plane, cg_mulc(cg, cv.jn, cv.fb));
     }
     cg_loop_end(cg, &lg, NULL);
     cg_loop_end(cg, &ln, NULL);
@@ -693,7 +702,7 @@ bool lower_conv2d(Cg *cg, Node *n) {
 }
 
 int64_t cg_conv_max_tasks(const Cg *cg, const Node *n) {
-    if (!n->tail)
+    if (!n->tail && !n->chain)
         return 0;
     int64_t Fg = n->shape.d[1].c / attr_int(n, "groups");
     return Fg / filter_block(cg, Fg);

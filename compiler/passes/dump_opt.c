@@ -2,7 +2,8 @@
  *
  * One line per kernel (a node with the elementwise ops fused into its loops), with where its
  * result lives (a caller's output, a view of another value, or a workspace buffer with its
- * offset; a convolution's pooling tail, computed inside it, is marked on both lines); then
+ * offset; a value that holds one image, a pooling tail computed inside its convolution and
+ * the convolutions of an image chain are marked); then
  * the planned buffers and the workspace size as a formula in the symbolic
  * dimensions and as bytes when every symbol is `batch`. */
 #include <string.h>
@@ -39,10 +40,13 @@ static void print_kernel(FILE *out, const Graph *g, const Node *k) {
             fprintf(out, "%s%s", printed++ ? ", " : "", k->epi[i]->in[j]->name);
     fprintf(out, ") : %s -> ", node_shape_str(g, r));
     print_location(out, g, r);
-    if (k->tail)
-        fprintf(out, " (one image at a time)");
+    if (r->one_image)
+        fprintf(out, " (one image)");
     if (k->tail_of)
-        fprintf(out, " (inside %s, image by image)", kernel_result(k->tail_of)->name);
+        fprintf(out, " [inside %s]", kernel_result(k->tail_of)->name);
+    if (k->chain)
+        fprintf(out, " [image chain %s .. %s]", kernel_result(k->chain)->name,
+                kernel_result(g->nodes[k->chain->chain_end])->name);
     fprintf(out, "\n");
 }
 

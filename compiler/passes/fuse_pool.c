@@ -40,6 +40,7 @@ bool pass_fuse_pool(Graph *g, Diag *d) {
         if (p) {
             k->tail = p;
             p->tail_of = k;
+            kernel_result(k)->one_image = true;
             changed = true;
         }
     }

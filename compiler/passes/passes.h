@@ -3,8 +3,9 @@
  * In: a shaped graph with its parameters filled. Out: the same graph, rewritten: values
  * computed from constants alone folded into constants, dead nodes gone, batchnorm folded
  * into the layer before it, elementwise tails fused into the kernel that produces their
- * input, a pooling layer computed inside the convolution before it, and every remaining
- * intermediate value given a place in one planned workspace.
+ * input, a pooling layer computed inside the convolution before it, convolutions that feed
+ * one another run image by image, and every remaining intermediate value given a place in
+ * one planned workspace.
  * Each pass is a file with one entry point that returns whether it changed anything; after
  * each, graph_verify checks the invariants in debug and test builds.
  *
@@ -16,6 +17,8 @@
  *     is a chain: each epilogue node's first input is the previous value of the chain;
  *   - a pooling tail (K->tail = P, P->tail_of = K) reads K's result, which nothing else
  *     reads and which is no output;
+ *   - an image chain's convolutions are consecutive kernels, each reading the one before's
+ *     last value (one_image), which nothing else reads and which is no output;
  *   - inputs and outputs of the model are never removed or fused away. */
 #ifndef NND_PASSES_H
 #define NND_PASSES_H
@@ -36,6 +39,7 @@ bool pass_dce(Graph *g, Diag *d);            /* dce.c */
 bool pass_fold_batchnorm(Graph *g, Diag *d); /* fold_batchnorm.c */
 bool pass_fuse(Graph *g, Diag *d);           /* fuse.c */
 bool pass_fuse_pool(Graph *g, Diag *d);      /* fuse_pool.c */
+bool pass_chain_images(Graph *g, Diag *d);   /* chain_images.c */
 bool pass_plan_memory(Graph *g, Diag *d);    /* plan_memory.c */
 
 /* Runs the pipeline (pipeline.c) at opt_level (0: nothing), stopping after the pass named

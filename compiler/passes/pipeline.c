@@ -14,6 +14,7 @@ static const Pass pipeline[] = {
     {"fold-bn", pass_fold_batchnorm}, /* needs: parameters filled */
     {"fuse", pass_fuse},              /* needs: fold-bn (a folded batchnorm fuses nothing) */
     {"fuse-pool", pass_fuse_pool},    /* needs: fuse (a conv's epilogue complete) */
+    {"chain", pass_chain_images},     /* needs: fuse-pool (a conv's tail known) */
     {"plan", pass_plan_memory},       /* needs: fuse; last */
 };
 
@@ -116,6 +117,11 @@ bool graph_verify(const Graph *g, Diag *d) {
             return broken(g, d, n, "a pooling tail that is not its result's only reader");
         if (n->tail_of && n->tail_of->tail != n)
             return broken(g, d, n, "a pooling tail missing from its convolution");
+        if (n->chain && (n->op != OP_CONV2D || n->host || n->chain->chain != n->chain ||
+                         n->id < n->chain->id || n->id > n->chain->chain_end))
+            return broken(g, d, n, "an image chain that is not consecutive convolutions");
+        if (n->one_image && (n->nuses != 1 || value_output_slot(g, n) >= 0))
+            return broken(g, d, n, "a value of one image read by more than its next kernel");
     }
     for (int i = 0; i < g->noutputs; i++) {
         const Node *o = g->outputs[i];

@@ -11,11 +11,13 @@
  *
  * Lifetimes come from the schedule the code generator follows: the nodes in order, each
  * kernel at its own position, fused nodes inside their host's, a pooling tail (fuse_pool.c)
- * inside its convolution's, whose result then needs room for one image only. A value is
- * born at its kernel's position and dies at the last position that reads it; an epilogue
- * node reads at its host's position, and a view (flatten, reshape, dropout, identity: the
- * same memory) passes its readers on to the value it aliases, transitively. A value nobody
- * reads still needs its buffer at birth.
+ * inside its convolution's; a value made and read image by image (one_image) needs room for
+ * one image only. A value is born at its kernel's position and dies at the last position
+ * that reads it; an image chain (chain_images.c) runs its kernels once per image, so a
+ * whole-batch value it makes is born at its start, and a value made before it and read in it
+ * dies no earlier than its end. An epilogue node reads at its host's position, and a view
+ * (flatten, reshape, dropout, identity: the same memory) passes its readers on to the value
+ * it aliases, transitively. A value nobody reads still needs its buffer at birth.
  *
  * Sizes are monomials c*M. Values whose symbolic parts M are equal form a group, planned in
  * units of M floats; the code generator lays groups out one after the other. Within a group,
@@ -70,8 +72,26 @@ typedef struct Planner {
     int nblocks;
 } Planner;
 
-static int position(const Node *n) {
-    return n->host ? n->host->id : n->tail_of ? n->tail_of->id : n->id;
+/* The kernel whose loops compute n: n, its host, or the conv2d it is the pooling tail of. */
+static const Node *runs_in(const Node *n) {
+    const Node *k = n->host ? n->host : n;
+    return k->tail_of ? k->tail_of : k;
+}
+
+static int position(const Node *n) { return runs_in(n)->id; }
+
+/* Where reader n reads value v: at its position, or, when n runs in an image chain and v is
+ * made outside it, at the chain's end: every image of the chain reads it. */
+static int read_position(const Node *n, const Node *v) {
+    const Node *h = runs_in(n)->chain;
+    return h && runs_in(v)->chain != h ? h->chain_end : position(n);
+}
+
+/* Where kernel k's result v is born: at k's position, or, for a whole-batch value made in an
+ * image chain, at the chain's start: its first image is written then. */
+static int birth_position(const Node *k, const Node *v) {
+    const Node *h = runs_in(k)->chain;
+    return h && !v->one_image ? h->id : position(k);
 }
 
 static void find_lifetimes(Planner *p) {
@@ -84,9 +104,10 @@ static void find_lifetimes(Planner *p) {
     for (int i = 0; i < g->nnodes; i++) {
         Node *n = g->nodes[i];
         for (int j = 0; j < n->nin; j++) {
-            int r = p->root[n->in[j]->id]->id;
-            if (p->death[r] < position(n))
-                p->death[r] = position(n);
+            const Node *v = p->root[n->in[j]->id];
+            int at = read_position(n, v);
+            if (p->death[v->id] < at)
+                p->death[v->id] = at;
         }
     }
 }
@@ -106,11 +127,11 @@ static int in_place_block(const Planner *p, const Node *k, Dim unit, int64_t flo
     return b;
 }
 
-/* Splits the elements kernel k stores, numel = c*M, into M (the unit) and c rounded up to
- * whole 64-byte lines: v's shape, or one image of it when k has a pooling tail. */
-static bool split_size(const Node *k, const Node *v, Dim *unit, int64_t *floats) {
+/* Splits the elements value v needs, numel = c*M, into M (the unit) and c rounded up to
+ * whole 64-byte lines: v's shape, or one image of it (one_image). */
+static bool split_size(const Node *v, Dim *unit, int64_t *floats) {
     Shape s = v->shape;
-    if (k->tail)
+    if (v->one_image)
         s.d[0] = dim_const(1);
     Dim numel;
     if (!shape_numel(&s, &numel))
@@ -129,13 +150,13 @@ static bool make_blocks(Planner *p) {
         Node *k = g->nodes[i];
         if (k->host)
             continue; /* runs inside its kernel */
-        int birth = position(k);
         Node *v = kernel_result(k);
+        int birth = birth_position(k, v);
         if (!value_in_workspace(g, v))
             continue;
         Dim unit;
         int64_t floats;
-        if (!split_size(k, v, &unit, &floats))
+        if (!split_size(v, &unit, &floats))
             return false;
         int b = in_place_block(p, k, unit, floats);
         if (b < 0) {

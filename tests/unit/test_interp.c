@@ -273,14 +273,48 @@ static const char pool_tails[] =
     "  output d\n"
     "}\n";
 
-static void test_interp_matches_jit_on_pool_tails(void) {
-    Compilation *c = unit_compile_to(pool_tails, STAGE_OPT, 5);
-    int tails = 0;
-    for (int i = 0; i < c->graph->nnodes; i++)
-        tails += c->graph->nodes[i]->tail != NULL;
-    CU_ASSERT_EQUAL(tails, 5);
+/* How many kernels of src's optimized graph have a pooling tail, and how many are in an image
+ * chain. */
+static void count_tails_and_chains(const char *src, int *tails, int *chained) {
+    Compilation *c = unit_compile_to(src, STAGE_OPT, 5);
+    *tails = *chained = 0;
+    for (int i = 0; i < c->graph->nnodes; i++) {
+        *tails += c->graph->nodes[i]->tail != NULL;
+        *chained += c->graph->nodes[i]->chain != NULL;
+    }
     compilation_free(c);
+}
+
+static void test_interp_matches_jit_on_pool_tails(void) {
+    int tails, chained;
+    count_tails_and_chains(pool_tails, &tails, &chained);
+    CU_ASSERT_EQUAL(tails, 5);
+    CU_ASSERT_EQUAL(chained, 0); /* e's conv reads a's tail, but b, c and d run between */
     interp_vs_jit(pool_tails, NULL, NULL);
+}
+
+/* Image chains (chain_images.c), at -O2 run image by image with one image's room for the
+ * values passed along: a VGG-style chain of four with two pooling tails, 32 filters split
+ * four ways; strides, groups, dilation and a 1 x 1 conv; an epilogue reading another tensor
+ * at the whole batch's index inside a chain; a chain of single filter blocks. */
+static const char chains[] =
+    "model chains {\n"
+    "  input x : f32[N, 3, 17, 15]\n"
+    "  input t : f32[N, 12, 9, 7]\n"
+    "  a = conv2d(x, 16, kernel=3, padding=1) -> relu\n"
+    "  b = conv2d(a, 32, kernel=3, padding=1) -> relu -> maxpool2d(2, ceil_mode=true)\n"
+    "  c = conv2d(b, 24, kernel=3, padding=[1, 0, 1, 1], groups=2) -> tanh\n"
+    "  output d = conv2d(c, 12, kernel=1) -> add(t) -> avgpool2d(3, stride=2, padding=1)\n"
+    "  e = conv2d(x, 4, kernel=5, stride=2, padding=2, dilation=1) -> sigmoid\n"
+    "  output f = conv2d(e, 4, kernel=3, dilation=2, padding=2) -> relu\n"
+    "}\n";
+
+static void test_interp_matches_jit_on_image_chains(void) {
+    int tails, chained;
+    count_tails_and_chains(chains, &tails, &chained);
+    CU_ASSERT_EQUAL(tails, 2);
+    CU_ASSERT_EQUAL(chained, 6);
+    interp_vs_jit(chains, NULL, NULL);
 }
 
 /* Depthwise-style groups, no bias, batchnorm (folded at -O2), layernorm, gelu. */
@@ -551,6 +585,7 @@ NND_SUITE("interp", test_interp_every_op_has_an_interpreter,
           test_interp_matches_jit_on_lenet5, test_interp_matches_jit_on_resnet_block,
           test_interp_matches_jit_on_odd_convolutions, test_interp_matches_jit_on_wide_dense,
           test_interp_matches_jit_on_pools, test_interp_matches_jit_on_pool_tails,
+          test_interp_matches_jit_on_image_chains,
           test_interp_matches_jit_on_depthwise, test_interp_matches_jit_on_linalg,
           test_interp_matches_jit_on_elementwise, test_interp_matches_jit_on_views,
           test_interp_ignores_optimizer_annotations, test_interp_reports_errors,

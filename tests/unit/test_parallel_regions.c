@@ -5,8 +5,8 @@
  * every task count is reached deterministically. For runners of 2 to 9 threads the outputs
  * must equal forward's bit for bit: dense layers split by groups of weight panels (with the
  * panels after the last group and a cut panel) and by rows, conv2d split by images and by
- * filter blocks (groups, stride, padding, a fused residual; with a pooling tail, filter
- * blocks only), matmul (constant sizes as dense,
+ * filter blocks (groups, stride, padding, a fused residual; with a pooling tail or in an
+ * image chain, filter blocks only), matmul (constant sizes as dense,
  * symbolic ones by rows), and pools. The runner counts
  * the tasks it ran, so a kernel that stopped splitting fails too. A NULL runner is forward;
  * a small kernel never reaches the runner. */
@@ -148,6 +148,22 @@ static void test_regions_conv2d_pool_tails(void) {
                     0);
 }
 
+/* An image chain's convolutions run their regions once per image, splitting filter blocks:
+ * 24 filters are 3 blocks with AVX-512 (6 with AVX2) and 12 are 3 (3); 4 are one block, one
+ * task whatever the runner. */
+static void test_regions_image_chains(void) {
+    int most = same_for_every_runner("model m {\n  input x : f32[N, 5, 19, 21]\n"
+                                     "  a = conv2d(x, 24, kernel=3, padding=1) -> relu\n"
+                                     "  b = conv2d(a, 12, kernel=3, stride=2) -> maxpool2d(2)\n"
+                                     "  output y = conv2d(b, 4, kernel=1)\n}\n",
+                                     9);
+    CU_ASSERT(most >= 3 && most <= 6);
+    CU_ASSERT(same_for_every_runner("model m {\n  input x : f32[N, 6, 19, 21]\n"
+                                    "  a = conv2d(x, 24, kernel=3, padding=1, groups=3) -> relu\n"
+                                    "  output y = conv2d(a, 16, kernel=3) -> add(1.0)\n}\n",
+                                    2) >= 2);
+}
+
 /* Each matrix of the batch split the way dense splits (panels of 64 columns with AVX-512): by
  * rows (3 full panels, no group) and by groups of panels (9 full panels and a cut one) for
  * up to 2 tasks; with a symbolic K or P, by rows. */
@@ -202,5 +218,5 @@ static void test_regions_share_param_globals(void) {
 
 NND_SUITE("parallel_regions", test_regions_dense_panels_and_rows,
           test_regions_conv2d_images_and_filters, test_regions_conv2d_pool_tails,
-          test_regions_matmul, test_regions_pools,
+          test_regions_image_chains, test_regions_matmul, test_regions_pools,
           test_regions_small_kernels_stay_on_the_caller, test_regions_share_param_globals)

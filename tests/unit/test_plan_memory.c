@@ -417,6 +417,35 @@ static void test_plan_memory_pool_tail_at_conv_position(void) {
     compilation_free(c);
 }
 
+/* An image chain (chain_images.c) runs its kernels once per image: its whole-batch result o
+ * is written from the chain's start, so the values passed along it, rewritten for every
+ * image, never share o's memory (at a constant batch they are in one group); and x's copy p,
+ * made before the chain and read by its first conv, lives to the chain's end. */
+static void test_plan_memory_image_chain_lifetimes(void) {
+    Compilation *c = front_end("model m {\n input x : f32[3, 4, 8, 8]\n"
+                               " p = relu(x)\n"
+                               " a = conv2d(p, 8, kernel=3, padding=1)\n"
+                               " b = conv2d(a, 8, kernel=3, padding=1)\n"
+                               " o = conv2d(b, 8, kernel=3, padding=1)\n"
+                               " output y = dense(flatten(o), 4)\n}\n");
+    Graph *g = c->graph;
+    pass_fuse(g, c->diag);
+    pass_fuse_pool(g, c->diag);
+    CU_ASSERT(pass_chain_images(g, c->diag));
+    CU_ASSERT_FATAL(graph_verify(g, c->diag));
+    CU_ASSERT(pass_plan_memory(g, c->diag));
+    Node *p = node(g, "p"), *a = node(g, "a"), *b = node(g, "b"), *o = node(g, "o");
+    CU_ASSERT_PTR_EQUAL(o->chain, a);
+    CU_ASSERT(a->one_image && b->one_image && !o->one_image);
+    CU_ASSERT_FATAL(p->buf >= 0 && a->buf >= 0 && b->buf >= 0 && o->buf >= 0);
+    CU_ASSERT(disjoint(g, o, a));
+    CU_ASSERT(disjoint(g, o, b));
+    CU_ASSERT(disjoint(g, p, b));
+    CU_ASSERT(disjoint(g, p, o));
+    CU_ASSERT_EQUAL(g->plan.bufs[a->buf].floats, 8 * 8 * 8);
+    compilation_free(c);
+}
+
 /* Ten distinct units and nine groups: no plan, so the code generator's own layout. */
 static void test_plan_memory_too_many_units(void) {
     char src[1024] = "model many {\n";
@@ -659,5 +688,6 @@ NND_SUITE("plan_memory", test_plan_memory_mlp_chain_fits_two_adjacent,
           test_plan_memory_residual_skip_stays_alive, test_plan_memory_views_extend_lifetimes,
           test_plan_memory_groups_by_symbols, test_plan_memory_inputs_outputs_get_none,
           test_plan_memory_fused_epilogues, test_plan_memory_fused_read_at_host_position,
-          test_plan_memory_pool_tail_at_conv_position, test_plan_memory_too_many_units,
+          test_plan_memory_pool_tail_at_conv_position, test_plan_memory_image_chain_lifetimes,
+          test_plan_memory_too_many_units,
           test_plan_memory_end_to_end_matches_o0, test_plan_memory_planned_matches_unplanned)
