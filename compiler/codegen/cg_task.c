@@ -15,15 +15,19 @@
  * runs once per image, and the pack says which (cg->image in the task function). */
 #include "cg.h"
 #include "flops.h"
+#include "passes.h"
 
 #include <stdio.h>
 #include <string.h>
 
 enum {
     MIN_TASK_FLOPS = 1 << 18, /* a task's least work: about 2 us, ten times a region's cost
-                               * when the runner's threads are awake */
+                               * when the runner's threads are awake; an image chain's
+                               * image has the work of four (IMAGE_CHAIN_FLOPS) */
     PACK_FIELDS = 6,          /* inputs, outputs, symbols, workspace, ntasks, image */
 };
+
+_Static_assert(IMAGE_CHAIN_FLOPS >= 4 * MIN_TASK_FLOPS, "a chain's image splits in a few tasks");
 
 /* The most tasks n's part can go to; 0: no limit but the work's. */
 static int64_t max_tasks(const Cg *cg, const Node *n) {
@@ -122,11 +126,7 @@ bool cg_emit_parallel(Cg *cg, Node *n, LowerFn lower) {
     LLVMBasicBlockRef par = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "region.threads");
     LLVMBasicBlockRef one = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "region.one");
     LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "region.done");
-    /* A kernel that cannot split runs its task function once, as without a runner. */
-    int64_t most = max_tasks(cg, n);
-    LLVMValueRef none =
-        most == 1 ? LLVMConstInt(cg->i1, 1, 0)
-                  : LLVMBuildICmp(cg->b, LLVMIntEQ, cg->runner, LLVMConstPointerNull(cg->ptr), "");
+    LLVMValueRef none = LLVMBuildICmp(cg->b, LLVMIntEQ, cg->runner, LLVMConstPointerNull(cg->ptr), "");
     LLVMBuildCondBr(cg->b, none, one, check);
 
     /* T = min(threads, work / MIN_TASK_FLOPS, max_tasks); one task below 2. */
@@ -140,6 +140,7 @@ bool cg_emit_parallel(Cg *cg, Node *n, LowerFn lower) {
         out.d[0] = dim_const(1); /* one image per region */
     LLVMValueRef work = cg_mul(cg, cg_numel(cg, &out), per_output(cg, n));
     LLVMValueRef parts = LLVMBuildUDiv(cg->b, work, cg_i64(cg, MIN_TASK_FLOPS), "");
+    int64_t most = max_tasks(cg, n);
     if (most > 0)
         parts =
             LLVMBuildSelect(cg->b, LLVMBuildICmp(cg->b, LLVMIntSLT, parts, cg_i64(cg, most), ""),

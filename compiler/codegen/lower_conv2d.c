@@ -48,8 +48,8 @@
  * epilogue still reads its operands at the whole tensor's index). Such a layer's tasks split
  * the filters only, each writing (and pooling) its own planes: splitting the images would
  * have two tasks write one image's room. It runs as at most as many tasks as it has filter
- * blocks per group, one with a single block as one task whatever the runner
- * (cg_conv_max_tasks). */
+ * blocks per group (cg_conv_max_tasks), at least two: the passes make tails and chains of
+ * layers with IMAGE_SPLIT_FILTERS filters per group only (passes.h). */
 #include <string.h>
 
 #include "cg_vec.h"
@@ -107,6 +107,8 @@ typedef struct Block {
     LLVMValueRef x, w, y, f;
     LLVMValueRef yimg; /* with a pooling tail: y's index less the whole tensor's; else NULL */
 } Block;
+
+_Static_assert(2 * MAX_FB <= IMAGE_SPLIT_FILTERS, "tails and chains split their filter blocks");
 
 /* The largest divisor of n that is at most max (at least 1). */
 static int64_t divisor_upto(int64_t n, int64_t max) {
@@ -658,13 +660,10 @@ static void emit_plane_flat(Cg *cg, const Conv *cv, LLVMValueRef b, LLVMValueRef
  * only the filter blocks split (see the top of this file), and in a chain of the one image. */
 static void take_part(Cg *cg, Conv *cv, LLVMValueRef N, LLVMValueRef *first, LLVMValueRef *count) {
     LLVMValueRef J = cg_i64(cg, cv->Fg / cv->fb);
-    if (cv->n->chain || cv->n->tail) {
+    if (cv->n->chain || cv->n->tail) { /* at least two filter blocks (IMAGE_SPLIT_FILTERS) */
         *first = cv->n->chain ? cg->image : cg_i64(cg, 0);
         *count = cv->n->chain ? cg_i64(cg, 1) : N;
-        cv->j0 = cg_i64(cg, 0);
-        cv->jn = J;
-        if (cv->Fg / cv->fb >= 2)
-            cg_task_part(cg, J, &cv->j0, &cv->jn);
+        cg_task_part(cg, J, &cv->j0, &cv->jn);
         return;
     }
     if (cv->Fg / cv->fb < 2) {

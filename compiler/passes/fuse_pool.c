@@ -2,7 +2,8 @@
  *
  * Requires: a verified graph, after fuse (a convolution's epilogue is complete). Guarantees:
  * for each conv2d kernel K whose result v (the last of its epilogue, or K) is read by one
- * node alone, a maxpool2d or avgpool2d P, and is not a model output: K->tail = P and
+ * node alone, a maxpool2d or avgpool2d P, and is not a model output, and which has the
+ * filters to split between tasks (IMAGE_SPLIT_FILTERS, passes.h): K->tail = P and
  * P->tail_of = K. The code generator then computes P inside K's loop over the images, each
  * image's pooled planes right after its convolved ones (lower_conv2d.c), and the memory plan
  * gives v room for one image instead of the batch (plan_memory.c): v is written and read
@@ -17,10 +18,15 @@
 
 static bool is_pool(OpKind op) { return op == OP_MAXPOOL2D || op == OP_AVGPOOL2D; }
 
-/* The pooling layer that reads kernel k's result alone, or NULL. */
+bool conv_splits_filters(const Node *conv) {
+    return conv->shape.d[1].c / attr_int(conv, "groups") >= IMAGE_SPLIT_FILTERS;
+}
+
+/* The pooling layer that reads conv k's result alone, or NULL. */
 static Node *pool_after(const Graph *g, Node *k) {
     Node *v = kernel_result(k);
-    if (k->op != OP_CONV2D || k->host || v->nuses != 1 || value_output_slot(g, v) >= 0)
+    if (k->op != OP_CONV2D || k->host || v->nuses != 1 || value_output_slot(g, v) >= 0 ||
+        !conv_splits_filters(k))
         return NULL;
     for (int i = v->id + 1; i < g->nnodes; i++) {
         Node *n = g->nodes[i];

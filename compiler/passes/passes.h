@@ -39,6 +39,14 @@ bool pass_dce(Graph *g, Diag *d);            /* dce.c */
 bool pass_fold_batchnorm(Graph *g, Diag *d); /* fold_batchnorm.c */
 bool pass_fuse(Graph *g, Diag *d);           /* fuse.c */
 bool pass_fuse_pool(Graph *g, Diag *d);      /* fuse_pool.c */
+/* What a conv2d needs to run image by image (fuse_pool.c, chain_images.c) without losing
+ * threads: such a layer's tasks split its filters only, so it needs filters per group for
+ * two blocks (lower_conv2d.c's hold at most 8); and in an image chain each region computes
+ * one image, so that image needs the work of a few tasks (cg_task.c's least is 2^18 FLOPs).
+ * Below either, a forward_parallel run (a constant batch, or fewer images than threads) would
+ * compute the layer on one thread where it split the images before. */
+enum { IMAGE_SPLIT_FILTERS = 16, IMAGE_CHAIN_FLOPS = 1 << 20 };
+bool conv_splits_filters(const Node *conv); /* fuse_pool.c: Fg >= IMAGE_SPLIT_FILTERS */
 bool pass_chain_images(Graph *g, Diag *d);   /* chain_images.c */
 bool pass_plan_memory(Graph *g, Diag *d);    /* plan_memory.c */
 

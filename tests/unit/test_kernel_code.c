@@ -6,7 +6,7 @@
  * the register tiles' (compile_to up to STAGE_LLVM, before LLVM optimizes): c1 (28 x 28,
  * 5 x 5, padding 2) runs flat with its border periods merged (merge_runs), c2 (10 x 10 rows
  * of 5 x 5) in one block body of 2 rows (fewest_rows), the small dense layers compact
- * (lower_dense.c's small_layer). The pooling tails inside c1 and c2 multiply nothing. */
+ * (lower_dense.c's small_layer). The pooling tail inside c2 multiplies nothing. */
 #include "unit_compile.h"
 #include "unit_harness.h"
 

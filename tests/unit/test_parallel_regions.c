@@ -134,7 +134,8 @@ static void test_regions_conv2d_images_and_filters(void) {
 /* A conv2d with a pooling tail splits its filter blocks only, never its images: its tasks
  * share one image's room for its result, each writing and pooling its own planes (a runner
  * of threads would let two tasks write it for two images at once). 16 filters are 2 blocks
- * with AVX-512 and 4 with AVX2; 4 filters are one block, so the layer is one task. */
+ * with AVX-512 and 4 with AVX2. With 4 filters, one block, the conv gets no tail and keeps
+ * splitting its 9 images (it ran as one task in forward_parallel when it had a tail). */
 static void test_regions_conv2d_pool_tails(void) {
     int most = same_for_every_runner("model m {\n  input x : f32[N, 8, 23, 29]\n"
                                      "  output y = conv2d(x, 16, kernel=3, padding=1) -> relu\n"
@@ -145,23 +146,31 @@ static void test_regions_conv2d_pool_tails(void) {
                                           "  output y = conv2d(x, 4, kernel=3, padding=1)\n"
                                           "      -> avgpool2d(3, stride=2)\n}\n",
                                           9),
-                    0);
+                    9);
 }
 
 /* An image chain's convolutions run their regions once per image, splitting filter blocks:
- * 24 filters are 3 blocks with AVX-512 (6 with AVX2) and 12 are 3 (3); 4 are one block, one
- * task whatever the runner. */
+ * 32 filters are 4 blocks with AVX-512 (8 with AVX2) and 16 are 2 (4); 48 filters in 3
+ * groups are 2 blocks per group (4). LeNet-5's layers (6 and 16 filters, under 2^20 FLOPs an
+ * image) form no chain and keep splitting their images, all 9 of them, as before chains. */
 static void test_regions_image_chains(void) {
-    int most = same_for_every_runner("model m {\n  input x : f32[N, 5, 19, 21]\n"
-                                     "  a = conv2d(x, 24, kernel=3, padding=1) -> relu\n"
-                                     "  b = conv2d(a, 12, kernel=3, stride=2) -> maxpool2d(2)\n"
+    int most = same_for_every_runner("model m {\n  input x : f32[N, 8, 24, 24]\n"
+                                     "  a = conv2d(x, 32, kernel=3, padding=1) -> relu\n"
+                                     "  b = conv2d(a, 16, kernel=3, stride=2) -> maxpool2d(2)\n"
                                      "  output y = conv2d(b, 4, kernel=1)\n}\n",
                                      9);
-    CU_ASSERT(most >= 3 && most <= 6);
-    CU_ASSERT(same_for_every_runner("model m {\n  input x : f32[N, 6, 19, 21]\n"
-                                    "  a = conv2d(x, 24, kernel=3, padding=1, groups=3) -> relu\n"
-                                    "  output y = conv2d(a, 16, kernel=3) -> add(1.0)\n}\n",
-                                    2) >= 2);
+    CU_ASSERT(most >= 4 && most <= 8);
+    most = same_for_every_runner("model m {\n  input x : f32[N, 6, 32, 32]\n"
+                                 "  a = conv2d(x, 48, kernel=3, padding=1, groups=3) -> relu\n"
+                                 "  output y = conv2d(a, 16, kernel=3) -> add(1.0)\n}\n",
+                                 2);
+    CU_ASSERT(most >= 2 && most <= 4);
+    CU_ASSERT_EQUAL(same_for_every_runner("model m {\n  input x : f32[N, 1, 28, 28]\n"
+                                          "  a = conv2d(x, 6, kernel=5, padding=2) -> relu\n"
+                                          "      -> maxpool2d(2)\n"
+                                          "  output y = conv2d(a, 16, kernel=5) -> relu\n}\n",
+                                          9),
+                    9);
 }
 
 /* Each matrix of the batch split the way dense splits (panels of 64 columns with AVX-512): by

@@ -396,11 +396,11 @@ static void test_plan_memory_fused_read_at_host_position(void) {
 
 /* A pooling tail (fuse_pool.c) is made at its convolution's position, while the
  * convolution still reads its input a: at its own position, after a's death, it would get
- * a's memory. The convolution's result holds one image (8 x 8 x 8), a group of its own. */
+ * a's memory. The convolution's result holds one image (16 x 8 x 8), a group of its own. */
 static void test_plan_memory_pool_tail_at_conv_position(void) {
     Compilation *c = front_end("model m {\n input x : f32[N, 4, 8, 8]\n"
                                " a = conv2d(x, 8, kernel=3, padding=1)\n"
-                               " b = conv2d(a, 8, kernel=3, padding=1) -> relu -> maxpool2d(2)\n"
+                               " b = conv2d(a, 16, kernel=3, padding=1) -> relu -> maxpool2d(2)\n"
                                " output y = dense(flatten(b), 4)\n}\n");
     Graph *g = c->graph;
     CU_ASSERT(pass_fuse(g, c->diag));
@@ -413,7 +413,7 @@ static void test_plan_memory_pool_tail_at_conv_position(void) {
     CU_ASSERT(disjoint(g, a, pool));
     const Buffer *r = &g->plan.bufs[node(g, "b.relu")->buf];
     CU_ASSERT(dim_is(r->unit, 1));
-    CU_ASSERT_EQUAL(r->floats, 8 * 8 * 8);
+    CU_ASSERT_EQUAL(r->floats, 16 * 8 * 8);
     compilation_free(c);
 }
 
@@ -422,11 +422,11 @@ static void test_plan_memory_pool_tail_at_conv_position(void) {
  * image, never share o's memory (at a constant batch they are in one group); and x's copy p,
  * made before the chain and read by its first conv, lives to the chain's end. */
 static void test_plan_memory_image_chain_lifetimes(void) {
-    Compilation *c = front_end("model m {\n input x : f32[3, 4, 8, 8]\n"
+    Compilation *c = front_end("model m {\n input x : f32[3, 16, 16, 16]\n"
                                " p = relu(x)\n"
-                               " a = conv2d(p, 8, kernel=3, padding=1)\n"
-                               " b = conv2d(a, 8, kernel=3, padding=1)\n"
-                               " o = conv2d(b, 8, kernel=3, padding=1)\n"
+                               " a = conv2d(p, 16, kernel=3, padding=1)\n"
+                               " b = conv2d(a, 16, kernel=3, padding=1)\n"
+                               " o = conv2d(b, 16, kernel=3, padding=1)\n"
                                " output y = dense(flatten(o), 4)\n}\n");
     Graph *g = c->graph;
     pass_fuse(g, c->diag);
@@ -442,7 +442,7 @@ static void test_plan_memory_image_chain_lifetimes(void) {
     CU_ASSERT(disjoint(g, o, b));
     CU_ASSERT(disjoint(g, p, b));
     CU_ASSERT(disjoint(g, p, o));
-    CU_ASSERT_EQUAL(g->plan.bufs[a->buf].floats, 8 * 8 * 8);
+    CU_ASSERT_EQUAL(g->plan.bufs[a->buf].floats, 16 * 16 * 16);
     compilation_free(c);
 }
 
