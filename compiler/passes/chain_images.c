@@ -5,8 +5,9 @@
  * ..., where each Ki's last value (its result, or its pooling tail's) is read by K(i+1) alone
  * and is no model output, nothing but their epilogues, tails and params lies between them in
  * the schedule, and each has the filters and the work per image to split between tasks
- * (IMAGE_SPLIT_FILTERS, IMAGE_CHAIN_FLOPS, passes.h), form an image chain: every Ki->chain = K1, K1->chain_end = the last
- * one's position, and each value passed along the chain is one_image. The code generator
+ * (IMAGE_SPLIT_FILTERS, IMAGE_CHAIN_FLOPS, passes.h), form an image chain: every
+ * Ki->chain = K1, K1->chain_end = the last one's position, and each value passed along the
+ * chain is one_image. The code generator
  * loops over the images around the chain's kernels (cg.c), each computing one image
  * (lower_conv2d.c), and the memory plan gives the values passed along room for one image
  * (plan_memory.c): a VGG-style network's activations between its convolutions stay in the
@@ -20,7 +21,7 @@
 #include "passes.h"
 
 /* Whether node n runs no code of its own between two kernels of a chain after kernel k (a
- * param that is a model output is copied into it). */
+ * param that is a model output has some: its copy into the caller's buffer). */
 static bool inside(const Graph *g, const Node *k, const Node *n) {
     return n->host == k || n->tail_of == k || n->op == OP_INPUT ||
            (n->op == OP_PARAM && value_output_slot(g, n) < 0);
