@@ -247,8 +247,9 @@ bool cg_matmul_tiled(const Node *n);
 /* Whether lower_matmul splits n's rows or panels between tasks (a parallel region): every
  * matmul but matrix-vector (P = 1). */
 bool cg_matmul_parallel(const Node *n);
-/* The most tasks a conv2d's part can go to (lower_conv2d.c): its filter blocks per group
- * with a pooling tail, which only they split; else 0, no limit but the work's. */
+/* The most tasks a conv2d's part can go to (lower_conv2d.c): with a pooling tail or in an
+ * image chain, its filter blocks per group, which alone split; else 0, no limit but the
+ * work's. */
 int64_t cg_conv_max_tasks(const Cg *cg, const Node *n);
 /* The scalar function of an elementwise op (lower_unary's table), for fusion too. */
 LLVMValueRef cg_unary_op(Cg *cg, const Node *n, LLVMValueRef x);

@@ -21,9 +21,9 @@
  * pipeline reads while it is built. So the option is set only while nnd's pipeline is built,
  * under a lock, and then put back as it was, before the pipeline runs: another LLVM user
  * in the process that built its own pipeline in that window (microseconds) would miss LSR
- * once; nnd's own threads build every pipeline under the lock. If the option is not registered (another LLVM),
- * the pipeline keeps LSR and the gate skips it as before. C++ because the C API cannot
- * build a pipeline; its interface is C (cg.h). */
+ * once; nnd's own threads build every pipeline under the lock. If the option is not
+ * registered (another LLVM), the pipeline keeps LSR and the gate skips it as before. C++
+ * because the C API cannot build a pipeline; its interface is C (cg.h). */
 #include <llvm-c/Core.h>
 #include <llvm-c/TargetMachine.h>
 #include <llvm/ADT/SmallString.h>

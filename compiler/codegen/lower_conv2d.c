@@ -105,7 +105,8 @@ typedef struct Block {
     int width;
     int64_t rows;
     LLVMValueRef x, w, y, f;
-    LLVMValueRef yimg; /* with a pooling tail: y's index less the whole tensor's; else NULL */
+    LLVMValueRef yimg; /* with a one-image y: added to y's index, the whole tensor's (for the
+                        * epilogue's operands); else NULL */
 } Block;
 
 _Static_assert(2 * MAX_FB <= IMAGE_SPLIT_FILTERS, "tails and chains split their filter blocks");
