@@ -15,6 +15,7 @@
 #define NND_COMPILE_H
 
 #include <llvm-c/Core.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -45,7 +46,19 @@ typedef struct CompileOptions {
     const char *base_dir; /* for relative weights paths; NULL: the model file's directory */
     const char *stop_after; /* the last optimizer pass to run (NULL: all) */
     bool link_params;     /* for compile_jit: large parameters by address (CgOptions) */
+    /* For compile_jit: STAGE_LLVM also starts emitting the module again in a thread, for
+     * the second code generation part, while it emits the module (with two CPUs or more) */
+    bool early_copy;
 } CompileOptions;
+
+/* The early copy of CompileOptions.early_copy: its thread, and what it made. */
+typedef struct EarlyCopy {
+    pthread_t thread;
+    bool started, taken;
+    LLVMContextRef ctx;
+    LLVMModuleRef mod;
+    char *error;
+} EarlyCopy;
 
 typedef struct Compilation {
     Arena *arena;
@@ -59,6 +72,8 @@ typedef struct Compilation {
     LLVMContextRef ctx;   /* the module's, from STAGE_LLVM on */
     Cg cg;                /* valid from STAGE_LLVM on */
     CgOptions cg_options; /* what STAGE_LLVM emitted with (compile_jit emits it again) */
+    EarlyCopy early;      /* CompileOptions.early_copy's, joined by compile_jit's second part
+                           * or by compilation_free */
     bool has_cg;
     Stage done;           /* the last stage completed */
     bool started;

@@ -301,8 +301,10 @@ static nnd_status finish_compile(Compilation *c, const nnd_options *opt, const c
         return NND_ERR_INVALID_ARGUMENT;
     }
     /* The interpreter runs the graph as written: shaped, weights bound, no passes. The JIT
-     * optimizes the LLVM module in parts, in threads (compile_jit). */
+     * optimizes the LLVM module in parts, in threads (compile_jit), the second part's copy
+     * of the module emitted while the first part's is (early_copy). */
     Stage last = backend == NND_BACKEND_INTERP ? STAGE_WEIGHTS : STAGE_LLVM;
+    co.early_copy = backend != NND_BACKEND_INTERP;
     nnd_model *m = NULL;
     nnd_status st = NND_OK;
     if (!compile_to(c, last, &co)) {

@@ -70,7 +70,7 @@ static size_t instruction_count(LLVMValueRef f) {
 
 static bool has_body(LLVMValueRef f) { return LLVMCountBasicBlocks(f) > 0; }
 
-static int available_cpus(void) {
+int cg_split_cpus(void) {
 #ifdef __linux__
     cpu_set_t set;
     if (sched_getaffinity(0, sizeof set, &set) == 0)
@@ -89,7 +89,7 @@ int cg_split_count(LLVMModuleRef mod, int parts) {
             total += n;
             largest = n > largest ? n : largest;
         }
-    size_t n = parts > 0 ? (size_t)parts : (size_t)available_cpus();
+    size_t n = parts > 0 ? (size_t)parts : (size_t)cg_split_cpus();
     if (parts <= 0 && n > total / CG_MIN_PART_INSTRUCTIONS)
         n = total / CG_MIN_PART_INSTRUCTIONS;
     /* No part can take less than the largest function, so parts beyond total / largest
@@ -190,11 +190,12 @@ static void keep_part(LLVMModuleRef mod, const int *where, int p) {
 
 /* Assigns each function with a body to a part, largest first to the lightest part. A
  * function weighs its instructions plus FUNCTION_COST, and every part but the first starts
- * with an EMIT_SHARE of the whole: it emits the whole module again before its own work. By
+ * with an EMIT_SHARE of the whole: it emits the whole module again before its own work
+ * (but the second where it has an early copy, emitted while the first part's was). By
  * instructions alone, LeNet-5's parts were its two convolutions and the entry points (25 ms
  * of code generation) against its three dense layers and both pools (32 ms, and reading
  * the module back from bitcode, as the parts did then). */
-static int *assign_parts(LLVMModuleRef mod, int nparts) {
+static int *assign_parts(LLVMModuleRef mod, int nparts, bool early) {
     int n = 0;
     for (LLVMValueRef f = LLVMGetFirstFunction(mod); f; f = LLVMGetNextFunction(f))
         n += has_body(f);
@@ -211,7 +212,7 @@ static int *assign_parts(LLVMModuleRef mod, int nparts) {
         if (has_body(f))
             total += size[i++] = instruction_count(f) + FUNCTION_COST;
     size_t load[CG_MAX_PARTS] = {0};
-    for (int q = 1; q < nparts; q++)
+    for (int q = early ? 2 : 1; q < nparts; q++)
         load[q] = total / EMIT_SHARE;
     for (int k = 0; k < n; k++) {
         int big = -1;
@@ -239,14 +240,21 @@ static char *error_text(const char *what, const char *msg) {
     return s;
 }
 
-/* Part p's copy of the module (every part's but the first): emitted again in a context of
- * its own (*ctx, gated as the first part's), its symbols exported as the first part's were.
- * NULL on failure, with p->error set. */
+/* Part p's copy of the module (every part's but the first): the early copy for the second
+ * part where there is one, else emitted again in a context of its own (*ctx, gated as the
+ * first part's); its symbols exported as the first part's were. NULL on failure, with
+ * p->error set. */
 static LLVMModuleRef own_copy(Part *p, LLVMContextRef *ctx) {
-    *ctx = LLVMContextCreate();
-    cg_gate_passes(*ctx, p->opt_level);
     char *msg = NULL;
-    LLVMModuleRef mod = p->again->emit(p->again->arg, *ctx, &msg);
+    LLVMModuleRef mod = NULL;
+    *ctx = NULL;
+    if (p->index == 1 && p->again->take_early)
+        mod = p->again->take_early(p->again->arg, ctx, &msg);
+    if (!*ctx) {
+        *ctx = LLVMContextCreate();
+        cg_gate_passes(*ctx, p->opt_level);
+        mod = p->again->emit(p->again->arg, *ctx, &msg);
+    }
     if (!mod) {
         p->error = error_text("split code generation", msg);
         free(msg);
@@ -304,7 +312,7 @@ bool cg_split_codegen(LLVMModuleRef mod, const CgEmitAgain *again, const char *c
     memset(out, 0, sizeof *out);
     int n = cg_split_count(mod, parts);
     char *triple = strdup(LLVMGetTarget(mod));
-    int *where = n > 1 ? assign_parts(mod, n) : NULL;
+    int *where = n > 1 ? assign_parts(mod, n, again->take_early != NULL) : NULL;
     if (where)
         export_symbols(mod);
     if (!triple || (n > 1 && !where)) {

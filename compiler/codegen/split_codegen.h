@@ -26,8 +26,17 @@ int cg_split_count(LLVMModuleRef mod, int parts);
  * theirs. */
 typedef struct CgEmitAgain {
     LLVMModuleRef (*emit)(void *arg, LLVMContextRef ctx, char **error);
+    /* NULL, or there is an early copy for the second part: emitted already or being
+     * emitted in a thread since before mod was, in a context of its own (*ctx, gated as
+     * emit's); NULL on failure, with *error set. Called once at most, by the second part's
+     * thread; cg_split_codegen leaves an untaken copy to its owner. */
+    LLVMModuleRef (*take_early)(void *arg, LLVMContextRef *ctx, char **error);
     void *arg;
 } CgEmitAgain;
+
+/* The CPUs this process may run on (at least 1): how many parts cg_split_count makes at
+ * most for `parts` 0. */
+int cg_split_cpus(void);
 
 /* Optimizes mod at opt_level (unless it is optimized already) and generates position-
  * independent code for JIT linking (code model JITDefault) for cpu and features, split into

@@ -7,7 +7,8 @@
  * at a time), batch 1 and 7, through forward and forward_parallel, also when several threads
  * compile at once, and so does one whose large parameters the JIT links by address. The
  * module a part emits again for itself (compile_emit_again) is the first one, instruction for
- * instruction: unoptimized or optimized, with parameters as constants or linked. */
+ * instruction: unoptimized or optimized, with parameters as constants or linked; so is the
+ * early copy, emitted while the first one is (CompileOptions.early_copy). */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -101,10 +102,12 @@ typedef struct Run {
 
 /* model_src compiled at opt_level in `parts` parts, optimized before the split (as `nndc
  * emit` shows it) or in the parts (as the runtime compiles), its large parameters linked by
- * address (as the runtime does) or held as constants, run at batch 1 and 7 through forward
- * and forward_parallel (outputs in that order). No CUnit assertions, so that threads may
- * call it: false, after printing why, when it fails. */
-static bool compile_run(int opt_level, bool optimize_whole, int parts, bool link, Run runs[4]) {
+ * address (as the runtime does) or held as constants, with or without the second part's
+ * early copy (CompileOptions.early_copy, as the runtime compiles), run at batch 1 and 7
+ * through forward and forward_parallel (outputs in that order). No CUnit assertions, so
+ * that threads may call it: false, after printing why, when it fails. */
+static bool compile_run(int opt_level, bool optimize_whole, int parts, bool link, bool early,
+                        Run runs[4]) {
     Compilation *c = compilation_new();
     if (!c)
         return false;
@@ -115,6 +118,7 @@ static bool compile_run(int opt_level, bool optimize_whole, int parts, bool link
     o.seed = 3;
     o.opt_level = opt_level;
     o.link_params = link;
+    o.early_copy = early;
     CgForwardFn forward;
     CgParallelFn parallel;
     CgWorkspaceFn wsize;
@@ -151,28 +155,30 @@ static bool compile_run(int opt_level, bool optimize_whole, int parts, bool link
     return ok;
 }
 
-static void run_parts(int opt_level, bool optimize_whole, int parts, Run runs[4]) {
-    CU_ASSERT_FATAL(compile_run(opt_level, optimize_whole, parts, false, runs));
+static void run_parts(int opt_level, bool optimize_whole, int parts, bool early, Run runs[4]) {
+    CU_ASSERT_FATAL(compile_run(opt_level, optimize_whole, parts, false, early, runs));
 }
 
 static void test_split_same_code(void) {
     static const int levels[] = {0, 2, 3};
     for (size_t l = 0; l < sizeof levels / sizeof *levels; l++) {
         Run whole[4];
-        run_parts(levels[l], true, 1, whole);
+        run_parts(levels[l], true, 1, false, whole);
         /* The softmax's rows sum to 1: the model ran. */
         float sum = 0;
         for (int i = 0; i < 10; i++)
             sum += whole[0].out[i];
         CU_ASSERT_DOUBLE_EQUAL(sum, 1.0, 1e-5);
         for (int parts = 1; parts <= CG_MAX_PARTS; parts += 3)
-            for (int whole_opt = 0; whole_opt < 2; whole_opt++) {
+            for (int v = 0; v < 4; v++) { /* optimized whole, with an early copy */
                 Run split[4];
-                run_parts(levels[l], whole_opt, parts, split);
+                run_parts(levels[l], v & 1, parts, v & 2, split);
                 for (int k = 0; k < 4; k++)
                     if (memcmp(&whole[k], &split[k], sizeof whole[k]) != 0) {
-                        fprintf(stderr, "\n-O%d in %d parts (optimized %s): run %d differs\n",
-                                levels[l], parts, whole_opt ? "whole" : "in parts", k);
+                        fprintf(stderr,
+                                "\n-O%d in %d parts (optimized %s, %s): run %d differs\n",
+                                levels[l], parts, v & 1 ? "whole" : "in parts",
+                                v & 2 ? "early copy" : "no early copy", k);
                         CU_FAIL("a split compile computes something else");
                     }
             }
@@ -236,9 +242,9 @@ static void test_split_linked_params(void) {
     static const int levels[] = {0, 2};
     for (size_t l = 0; l < sizeof levels / sizeof *levels; l++) {
         Run held[4], linked[4];
-        run_parts(levels[l], false, 1, held);
+        run_parts(levels[l], false, 1, false, held);
         for (int parts = 1; parts <= 3; parts += 2) {
-            CU_ASSERT_FATAL(compile_run(levels[l], false, parts, true, linked));
+            CU_ASSERT_FATAL(compile_run(levels[l], false, parts, true, true, linked));
             for (int k = 0; k < 4; k++)
                 CU_ASSERT(memcmp(&held[k], &linked[k], sizeof held[k]) == 0);
         }
@@ -253,15 +259,15 @@ typedef struct Compiler {
 
 static void *compile_in_thread(void *arg) {
     Compiler *c = arg;
-    c->ok = compile_run(2, false, 3, true, c->runs);
+    c->ok = compile_run(2, false, 3, true, true, c->runs);
     return NULL;
 }
 
 /* Models compiled from several threads at once, each in 3 parts of its own threads, as the
- * runtime compiles them (parameters linked). */
+ * runtime compiles them (parameters linked, the second part's copy emitted early). */
 static void test_split_concurrent_compiles(void) {
     static Run whole[4];
-    run_parts(2, true, 1, whole);
+    run_parts(2, true, 1, false, whole);
     static Compiler comp[3];
     for (int i = 0; i < 3; i++)
         comp[i].started = pthread_create(&comp[i].thread, NULL, compile_in_thread, &comp[i]) == 0;
@@ -338,5 +344,58 @@ static void test_emit_again_same_module(void) {
     }
 }
 
+/* The early copy (CompileOptions.early_copy, where the process may use two CPUs) is the
+ * module STAGE_LLVM emitted, instruction for instruction, though both were emitted at once;
+ * compile_jit's second part takes it, and a module optimized before the split, which the
+ * copy is not, has none to offer. */
+static void test_early_copy(void) {
+    bool two = cg_split_cpus() > 1;
+    for (int k = 0; k < 2; k++) {
+        CompileOptions o;
+        compile_options_init(&o);
+        o.init_random = true;
+        o.link_params = k;
+        o.early_copy = true;
+        Compilation *c = unit_compile_with(unit_source(model_src), STAGE_LLVM, &o);
+        CU_ASSERT_EQUAL(c->early.started, two);
+        CgEmitAgain again = compile_emit_again(c);
+        CU_ASSERT_EQUAL_FATAL(again.take_early != NULL, two);
+        if (two) {
+            LLVMContextRef ctx = NULL;
+            char *err = NULL;
+            LLVMModuleRef mod = again.take_early(again.arg, &ctx, &err);
+            CU_ASSERT_PTR_NULL(err);
+            CU_ASSERT_PTR_NOT_NULL_FATAL(mod);
+            char *first = LLVMPrintModuleToString(c->cg.mod);
+            char *second = LLVMPrintModuleToString(mod);
+            CU_ASSERT_STRING_EQUAL(first, second);
+            LLVMDisposeMessage(first);
+            LLVMDisposeMessage(second);
+            LLVMDisposeModule(mod);
+            LLVMContextDispose(ctx);
+            CU_ASSERT(compile_emit_again(c).take_early == NULL); /* taken */
+        }
+        compilation_free(c);
+    }
+    CompileOptions o;
+    compile_options_init(&o);
+    o.init_random = true;
+    o.early_copy = true;
+    Compilation *c = unit_compile_with(unit_source(model_src), STAGE_LLVM, &o);
+    CgForwardFn forward;
+    CgWorkspaceFn wsize;
+    char *err = NULL;
+    Jit *j = compile_jit(c, 2, 2, &forward, NULL, &wsize, &err);
+    CU_ASSERT_PTR_NOT_NULL(j);
+    CU_ASSERT_EQUAL(c->early.taken, two); /* by the second part */
+    jit_dispose(j);
+    free(err);
+    compilation_free(c);
+    c = unit_compile_with(unit_source(model_src), STAGE_LLVM_OPT, &o);
+    CU_ASSERT(compile_emit_again(c).take_early == NULL);
+    compilation_free(c); /* joins the untaken copy */
+}
+
 NND_SUITE("split_codegen", test_split_count_limits, test_split_same_code, test_split_objects,
-          test_split_linked_params, test_split_concurrent_compiles, test_emit_again_same_module)
+          test_split_linked_params, test_split_concurrent_compiles, test_emit_again_same_module,
+          test_early_copy)
