@@ -196,6 +196,9 @@ def run_config(workers, model, batch, threads, args, tmp, results, say):
            "flop": flops_per_image(layers) * batch, "backends": {}}
     live = []
     ref = None
+    # The previous row's helper threads may still spin; nnd's load times its JIT compile,
+    # which uses both CPUs of a 2-CPU machine.
+    time.sleep(SETTLE_S)
     for w in workers:
         cell = row["backends"].setdefault(w.key, {})
         if w.status != "ok":
@@ -444,8 +447,8 @@ def main():
     for k in knobs:
         say(f"- {k}")
     say(f"- every worker gets the thread count through its own API, per row (see Backends); "
-        f"between blocks on {max_t} threads the driver waits {SETTLE_S} s for spinning helper "
-        f"threads to stop")
+        f"between blocks on {max_t} threads, and before each row's loads (nnd's times its JIT "
+        f"compile), the driver waits {SETTLE_S} s for spinning helper threads to stop")
     say(f"- per measurement: blocks of about {1e3 * args.budget / args.max_rounds:.0f} ms per "
         f"backend, round-robin in rotating order, until every backend has {args.budget} s "
         f"(at least {args.min_rounds} rounds) or {args.max_rounds} rounds; median over all "
