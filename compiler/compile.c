@@ -263,13 +263,18 @@ static void early_dispose(EarlyCopy *e) {
     e->taken = true;
 }
 
-/* CgEmitAgain's take_early: the early copy, unless c's module was optimized before the
- * split (the copy is not). */
+/* Whether c has an early copy to offer: started, not taken yet, and c's module not
+ * optimized before the split (the copy is not). */
+static bool early_offered(const Compilation *c) {
+    return c->early.started && !c->early.taken && c->done < STAGE_LLVM_OPT;
+}
+
+/* CgEmitAgain's take_early (compile_emit_again offers it only when early_offered). */
 static LLVMModuleRef take_early(void *arg, LLVMContextRef *ctx, char **error) {
     Compilation *c = arg;
     EarlyCopy *e = &c->early;
     *ctx = NULL;
-    if (!e->started || e->taken || c->done >= STAGE_LLVM_OPT)
+    if (!early_offered(c))
         return NULL;
     pthread_join(e->thread, NULL);
     e->taken = true;
@@ -279,8 +284,8 @@ static LLVMModuleRef take_early(void *arg, LLVMContextRef *ctx, char **error) {
 }
 
 CgEmitAgain compile_emit_again(Compilation *c) {
-    bool early = c->early.started && !c->early.taken && c->done < STAGE_LLVM_OPT;
-    return (CgEmitAgain){.emit = emit_again, .take_early = early ? take_early : NULL, .arg = c};
+    return (CgEmitAgain){
+        .emit = emit_again, .take_early = early_offered(c) ? take_early : NULL, .arg = c};
 }
 
 Jit *compile_jit(Compilation *c, int opt_level, int parts, CgForwardFn *forward,
