@@ -64,11 +64,13 @@ enum {
                        * spilled: 3->32 3x3 and 64->64 1x1 convs ran 2.4x and 3.3x slower) */
     MAX_FB = 8,       /* filters per block */
     MAX_RB = 4,       /* rows per block */
+    MAX_FLAT_RB = 8,  /* vectors per block in a flat plane */
     MAX_ACCS = 32,    /* accumulator vectors per block: rows x filters x chains */
     ROLL_TAPS = 16,   /* larger kernels loop over their columns */
     MAX_FLAT_VECS = 32, /* a flat plane's distinct vectors (its code) at most */
     MAX_PICKS = 16,     /* distinct lane-mask tables one kernel column shares */
     MIN_FLAT_FB = 4,    /* flat planes need at least this many filters per block */
+    FLAT_FB = 3,        /* a flat plane's blocks take the fewest filters from this many */
     MIN_TILE = 16,      /* accumulators fewest_rows keeps in a tile, at least */
 };
 
@@ -97,7 +99,7 @@ typedef struct Conv {
  * mlen = periods x KW, and mper is the block's period times KW at run time (else NULL,
  * and mlen = KW). */
 typedef struct Block {
-    const CgRun *run[MAX_RB];
+    const CgRun *run[MAX_FLAT_RB];
     const CgColBlock *cb;
     const int64_t *off;
     const uint32_t *fmask;
@@ -130,14 +132,26 @@ static int64_t filter_block(const Cg *cg, int64_t Fg) {
  * at least 8 FMAs are independent (2 FMA ports x 4 cycles of latency). With 32 vector
  * registers (AVX-512) the tile is 8 x 3: 24 accumulators, 3 input vectors and a broadcast
  * weight; with 16 (AVX2, SSE) it is 4 x 2. Each tap then loads fb + rb vectors for fb * rb
- * FMAs, so the FMA ports rather than the load ports bound it. */
+ * FMAs, so the FMA ports rather than the load ports bound it. A flat plane's block
+ * (plan_flat) is the other way round, few filters and many vectors (up to MAX_FLAT_RB):
+ * 4 x 6 or 3 x 8 load as many vectors per FMA as 8 x 3, and a run's code is its vectors
+ * times the filters per block, so half of it or less. With 4 x 6, resblock's 64 -> 64
+ * layers (7-vector periods) and 32 -> 32 and 64 -> 48 3 x 3 layers at 28 x 28 and 14 x 14
+ * ran within 1% of 8 x 3 (alternated `nndc bench`, -0.6% to +1%), as did LeNet-5's
+ * first layer with 3 x 7 against 6 x 4 + 6 x 3; resblock's code halved (14390 -> 6884
+ * instructions) and LeNet-5's compile took 8.5% fewer instructions. */
 static void plan_tile(const Cg *cg, Conv *cv) {
-    bool wide = cg_vec_regs(cg) >= 32;
-    int64_t accs = wide ? 24 : 8;
+    bool wide = cg_vec_regs(cg) >= 32, flat = cv->flat.nruns > 0;
+    int64_t accs = wide ? 24 : 8, most = flat ? MAX_FLAT_RB : MAX_RB;
     cv->fb = filter_block(cg, cv->Fg);
+    for (int64_t d = FLAT_FB; flat && d < cv->fb; d++)
+        if (cv->Fg % d == 0 && d * (accs / d < most ? accs / d : most) >= 8) {
+            cv->fb = d; /* the fewest filters that keep one chain */
+            break;
+        }
     cv->rb = accs / cv->fb;
-    if (cv->rb > MAX_RB)
-        cv->rb = MAX_RB;
+    if (cv->rb > most)
+        cv->rb = most;
     if (cv->rb > cv->OH && !cv->flat.nruns)
         cv->rb = cv->OH;
     int64_t tile = cv->rb * cv->fb;
@@ -166,7 +180,7 @@ static LLVMValueRef pack_weights(Cg *cg, const Conv *cv, const Param *wp) {
  * block needs MIN_FLAT_FB filters to pay for them: depthwise 3x3 and 5x5 layers at 14x14
  * and 7x7 ran 10-70% slower flat. A plan of more than MAX_FLAT_VECS distinct vectors stays
  * row by row (its code). */
-static bool plan_flat(Cg *cg, Conv *cv, const CgWindow *rows, const CgWindow *cols) {
+static bool plan_flat(const Cg *cg, Conv *cv, const CgWindow *rows, const CgWindow *cols) {
     int64_t width = CG_VL, native = cg_vec_native(cg), total = cv->OH * cv->OW;
     if (cv->sh != 1 || cv->sw != 1 || cv->W != cv->OW || total < width || cv->fb < MIN_FLAT_FB)
         return false;
@@ -188,7 +202,8 @@ static bool plan_flat(Cg *cg, Conv *cv, const CgWindow *rows, const CgWindow *co
     return cv->flat.nruns > 0;
 }
 
-static void conv_setup(Cg *cg, const Node *n, Conv *cv) {
+/* n's plan: its tile, windows and flat runs (everything but its buffers and parameters). */
+static void conv_plan(const Cg *cg, const Node *n, Conv *cv) {
     const Shape *x = &n->in[0]->shape, *y = &n->shape;
     const int64_t *k = node_attr(n, "kernel")->v, *s = node_attr(n, "stride")->v;
     const int64_t *p = node_attr(n, "padding")->v, *d = node_attr(n, "dilation")->v;
@@ -217,6 +232,10 @@ static void conv_setup(Cg *cg, const Node *n, Conv *cv) {
         cv->flat.nruns = 0;
         plan_tile(cg, cv);
     }
+}
+
+static void conv_setup(Cg *cg, const Node *n, Conv *cv) {
+    conv_plan(cg, n, cv);
     const Param *bp = node_param(n, "bias");
     cv->X = cg->buf[n->in[0]->id];
     cv->Y = cg->buf[n->id];
@@ -297,9 +316,9 @@ static void add_column(Cg *cg, const Conv *cv, const Block *bk, LLVMValueRef xp,
     int64_t kw = col->kwv ? 0 : col->kw;
     Picks ps = {0};
     for (int64_t kh = 0; kh < (col->khv ? 1 : cv->KH); kh++) {
-        bool in[MAX_RB], any = false;
-        uint32_t m[MAX_RB];
-        LLVMValueRef pick[MAX_RB];
+        bool in[MAX_FLAT_RB], any = false;
+        uint32_t m[MAX_FLAT_RB];
+        LLVMValueRef pick[MAX_FLAT_RB];
         for (int64_t row = 0; row < bk->rows; row++) {
             pick[row] = col->pick;
             if (!bk->fmask) {
@@ -322,7 +341,7 @@ static void add_column(Cg *cg, const Conv *cv, const Block *bk, LLVMValueRef xp,
         }
         if (!any)
             continue;
-        LLVMValueRef xv[MAX_RB];
+        LLVMValueRef xv[MAX_FLAT_RB];
         for (int64_t row = 0; row < bk->rows; row++) {
             if (!in[row])
                 continue;
@@ -747,6 +766,7 @@ bool lower_conv2d(Cg *cg, Node *n) {
 int64_t cg_conv_max_tasks(const Cg *cg, const Node *n) {
     if (!n->tail && !n->chain)
         return 0;
-    int64_t Fg = n->shape.d[1].c / attr_int(n, "groups");
-    return Fg / filter_block(cg, Fg);
+    Conv cv;
+    conv_plan(cg, n, &cv);
+    return cv.Fg / cv.fb;
 }
