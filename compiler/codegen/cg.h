@@ -73,6 +73,7 @@ typedef struct Cg {
     LLVMValueRef task, ntasks;    /* i64: in a task function, its index and the task count */
     LLVMValueRef image;           /* i64: the image an image chain's kernels compute, or NULL */
     LLVMValueRef runner, pack;    /* in forward_parallel: the runner, the tasks' argument */
+    LLVMValueRef region;          /* the region runner (cg_task.c), once made */
     char forward_name[160], parallel_name[160], workspace_name[160];
     bool link_params;
     bool again;                   /* CgOptions.again */
