@@ -14,7 +14,9 @@
  * through one block of 8 rows, one of 4 and one of 2 where they fit; the last row (every
  * row at batch 1) goes through a one-row kernel that covers four panels at a time so that
  * enough independent FMA chains hide the latency; it reads each panel once, whole, and is
- * never chunked. A panel cut by U is emitted on its own,
+ * never chunked. A compact layer (setup) has blocks of MR and the one-row kernel only; in a
+ * narrow one the last block ends at the last row, overlapping the one before (an output
+ * computed twice comes out the same, and y is not x). A panel cut by U is emitted on its own,
  * with only the vectors and lanes that exist.
  *
  * Every output is the same sequence of FMAs over k = 0..K-1 starting from 0 (a chunk's sums
@@ -44,7 +46,8 @@ typedef struct Dense {
     int64_t ldw, pstride;  /* floats from one line k of a panel to the next; panel to panel */
     int64_t Kc, nk;        /* k per chunk (the last one may be shorter); chunks */
     bool unpadded;         /* the weights are matmul's b: a cut panel's lines end at U */
-    bool compact;          /* blocks of MR rows and the one-row kernel only (small_layer) */
+    bool compact;          /* blocks of MR rows and the one-row kernel only (setup) */
+    bool overlap;          /* compact, its last block overlapping the one before (setup) */
     LLVMValueRef X, Y, Wp, Bp;
     LLVMValueRef xoff, woff, yoff; /* the matrices' element offsets in X, Wp, Y (NULL: 0) */
     /* This task's part (cg_task_part): groups [g0, g0 + gn) and, where `tail`, the panels
@@ -148,23 +151,28 @@ static bool rows_at_pace(const Dense *dn) {
 static void setup(Cg *cg, const Node *n, Dense *dn) {
     const Shape *xs = &n->in[0]->shape;
     plan(cg, n, xs->d[xs->rank - 1].c, n->shape.d[n->shape.rank - 1].c, dn);
-    /* A small layer (small_layer) with panels of MAX_NV vectors sends the rows after its
-     * blocks of MR through the one-row kernel rather than blocks of 8, 4 and 2 rows, about
-     * half of its code (LeNet-5's 120 -> 84 layer, 2.4% of its work: 78 accumulator vectors
-     * in its tiles, 42 compact, and 24 -> 13 ms of code generation); with that many FMA
-     * chains the one-row kernel runs those rows (4 of a batch of 64) at most about twice as
-     * slow (LeNet-5 at batch 64: the same time within noise). A narrower layer's one-row
-     * kernel is a chain or two, latency-bound (mlp_s's 64 -> 10 layer so made mlp_s at batch
-     * 64 0.1-0.3% slower): it keeps its blocks, of at most 8 rows rather than 12, 27
-     * accumulator vectors in one vector's tiles down to 15 (a 784 -> 10 layer alone ran 2.5%
-     * slower at batch 64, 5.6% at 256). A layer whose weights stay in cache and whose
-     * one-row kernel has the chains (rows_at_pace) is compact too, whatever its share:
-     * LeNet-5's 400 -> 120 layer (11.5% of its work, 200 KB) 56 accumulator vectors -> 32,
-     * its compile 331.2 -> 295.7 M instructions; LeNet-5 at batch 64 710.5 -> 712.0 us
-     * (medians of 10 alternated runs; at most 4 rows of a batch of 64 are left over). */
+    /* A small layer (small_layer) is compact: blocks of MR rows and the one-row kernel,
+     * rather than blocks of 8, 4 and 2 rows after those of MR: about half of its code
+     * (LeNet-5's 120 -> 84 layer, 2.4% of its work: 78 accumulator vectors in its tiles, 42
+     * compact, and 24 -> 13 ms of code generation). With panels of MAX_NV vectors the
+     * one-row kernel has the FMA chains to run the rows after the blocks (4 of a batch of
+     * 64) at about the blocks' pace per row. A narrower layer's one-row kernel is a chain or
+     * two, latency-bound (running those rows, mlp_s's 64 -> 10 layer made mlp_s at batch 64
+     * 0.1-0.3% slower): its blocks take at most 8 rows rather than 12, and the last one ends
+     * at the last row, overlapping the block before, so that only fewer rows than MR go
+     * through the one-row kernel (LeNet-5's 84 -> 10 layer: 15 accumulator vectors in its
+     * tiles -> 9). Wide layers do not overlap: a block of 6 recomputing 5 rows cost LeNet-5
+     * at batch 7 6% (78.5 -> 83.0 us) against the one-row kernel's one row. Nor does a layer
+     * taken in chunks of k (a chunk's sums pass through y): a narrow one keeps its blocks of
+     * 8, 4 and 2 rows. A layer whose weights stay in cache and whose one-row kernel has the
+     * chains (rows_at_pace) is compact too, whatever its share: LeNet-5's 400 -> 120 layer
+     * (11.5% of its work, 200 KB) 56 accumulator vectors -> 32, its compile 331.2 -> 295.7 M
+     * instructions; LeNet-5 at batch 64 710.5 -> 712.0 us (medians of 10 alternated runs). */
     if (small_layer(cg, n) || rows_at_pace(dn)) {
-        dn->compact = dn->NR == MAX_NV * dn->V;
-        if (!dn->compact && dn->MR > 8)
+        bool wide = dn->NR == MAX_NV * dn->V; /* rows_at_pace's layers are */
+        dn->compact = wide || dn->nk == 1;
+        dn->overlap = !wide && dn->nk == 1;
+        if (!wide && dn->MR > 8)
             dn->MR = 8;
     }
     dn->X = cg->buf[n->in[0]->id];
@@ -321,10 +329,12 @@ static void emit_tile(Cg *cg, const Dense *dn, const Tile *t) {
         cg_if_end(cg, &f);
 }
 
-/* Blocks of mr rows: `count` of them from row `first`. */
+/* Blocks of mr rows: `count` of them from row `first`, the last one from row `last` where
+ * it is not NULL (they overlap). */
 typedef struct Blocks {
     LLVMValueRef first, count;
     int mr;
+    LLVMValueRef last;
 } Blocks;
 
 /* Every block of every size over t's panel. The blocks of a full panel prefetch the next. */
@@ -333,6 +343,9 @@ static void emit_panel(Cg *cg, const Dense *dn, Tile t, const Blocks *bl, int nb
         CgLoop lb;
         LLVMValueRef b = cg_loop_begin(cg, &lb, bl[g].count, t.cut ? "dense.block.cut" : "dense.block");
         t.row = cg_add(cg, bl[g].first, cg_mulc(cg, b, bl[g].mr));
+        if (bl[g].last)
+            t.row = LLVMBuildSelect(cg->b, LLVMBuildICmp(cg->b, LLVMIntULT, t.row, bl[g].last, ""),
+                                    t.row, bl[g].last, "dense.row0");
         t.mr = bl[g].mr;
         t.block = t.cut ? NULL : b;
         emit_tile(cg, dn, &t);
@@ -443,8 +456,17 @@ static void emit_gemm(Cg *cg, Dense *dn, LLVMValueRef rows) {
     take_part(cg, dn, rows, &first, &M);
     Blocks bl[4];
     int nbl = 0;
-    bl[nbl++] = (Blocks){first, LLVMBuildUDiv(cg->b, M, cg_i64(cg, dn->MR), "dense.blocks"), dn->MR};
+    bl[nbl++] = (Blocks){first, LLVMBuildUDiv(cg->b, M, cg_i64(cg, dn->MR), "dense.blocks"), dn->MR, NULL};
     LLVMValueRef done = cg_add(cg, first, cg_mulc(cg, bl[0].count, dn->MR));
+    if (dn->overlap) { /* the rows left: one more block, overlapping */
+        LLVMValueRef MR = cg_i64(cg, dn->MR);
+        LLVMValueRef whole = LLVMBuildICmp(cg->b, LLVMIntUGE, M, MR, "");
+        bl[0].count = LLVMBuildSelect(
+            cg->b, whole, LLVMBuildUDiv(cg->b, cg_addc(cg, M, dn->MR - 1), MR, ""), cg_i64(cg, 0),
+            "dense.blocks");
+        bl[0].last = LLVMBuildSub(cg->b, cg_add(cg, first, M), MR, "dense.last_block");
+        done = LLVMBuildSelect(cg->b, whole, cg_add(cg, first, M), first, "");
+    }
     /* The rows left (fewer than MR): blocks of 8, 4 and 2 where they fit, over each panel
      * while it is in cache, so that only an odd row is left to the one-row kernel: a batch
      * of 64 or 256 is 6 * k + 4, and each of two threads' 32 or 128 rows 6 * k + 2. */
@@ -452,7 +474,7 @@ static void emit_gemm(Cg *cg, Dense *dn, LLVMValueRef rows) {
         if (mr < dn->MR) {
             LLVMValueRef rest = LLVMBuildSub(cg->b, cg_add(cg, first, M), done, "");
             LLVMValueRef one = LLVMBuildUDiv(cg->b, rest, cg_i64(cg, mr), "");
-            bl[nbl++] = (Blocks){done, one, mr};
+            bl[nbl++] = (Blocks){done, one, mr, NULL};
             done = cg_add(cg, done, cg_mulc(cg, one, mr));
         }
     emit_blocks(cg, dn, bl, nbl);
