@@ -493,13 +493,18 @@ def main():
         say("† nnd ran these rows on fewer threads than the peers: the model mixes samples of "
             "its batch, so nnd_model_threads is 1 (bench/peers/nnd_worker.c, threads_used).")
     say("")
-    say("## nnd JIT compile time (first load, -O2)")
-    compile_ms = {}
+    say("## nnd JIT compile time (-O2)")
+    say("Each load that compiled (a row with another model or thread count than the row "
+        "before), in row order; median, then wall ms (CPU ms of all threads) of each.")
+    compiles = {}
     for r in results:
-        c = r["backends"].get("nnd", {}).get("load", {}).get("compile_ms")
-        if c and float(c) >= 0 and r["model"] not in compile_ms:
-            compile_ms[r["model"]] = float(c)
-    say(", ".join(f"{k} {v:.0f} ms" for k, v in compile_ms.items()))
+        load = r["backends"].get("nnd", {}).get("load", {})
+        if float(load.get("compile_ms", -1)) >= 0:
+            compiles.setdefault(r["model"], []).append(
+                (float(load["compile_ms"]), float(load.get("compile_cpu_ms", -1))))
+    for model, c in compiles.items():
+        each = ", ".join(f"{w:.0f} ({u:.0f})" for w, u in c)
+        say(f"- {model}: median {float(np.median([w for w, _ in c])):.0f} ms; {each}")
     say("")
     say("## Verification (against nnd's output, rtol 1e-4, atol 1e-5)")
     for w in workers[1:]:
