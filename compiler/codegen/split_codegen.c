@@ -70,6 +70,15 @@ static size_t instruction_count(LLVMValueRef f) {
 
 static bool has_body(LLVMValueRef f) { return LLVMCountBasicBlocks(f) > 0; }
 
+/* Whether any of f's instructions is a vector (f is a kernel). */
+static bool has_vectors(LLVMValueRef f) {
+    for (LLVMBasicBlockRef b = LLVMGetFirstBasicBlock(f); b; b = LLVMGetNextBasicBlock(b))
+        for (LLVMValueRef i = LLVMGetFirstInstruction(b); i; i = LLVMGetNextInstruction(i))
+            if (LLVMGetTypeKind(LLVMTypeOf(i)) == LLVMVectorTypeKind)
+                return true;
+    return false;
+}
+
 int cg_split_cpus(void) {
 #ifdef __linux__
     cpu_set_t set;
@@ -189,10 +198,13 @@ static void keep_part(LLVMModuleRef mod, const int *where, int p) {
 }
 
 /* Assigns each function with a body to a part, largest first to the lightest part. A
- * function weighs its instructions plus FUNCTION_COST, and every part but the first starts
- * with an EMIT_SHARE of the whole: it emits the whole module again before its own work
- * (but the second where it has an early copy, emitted while the first part's was). By
- * instructions alone, LeNet-5's parts were its two convolutions and the entry points (25 ms
+ * function weighs its instructions, plus FUNCTION_COST for a kernel (vector code): measured
+ * alone, LeNet-5's kernels cost 56-70 K instructions of optimization and code generation per
+ * unit of that weight, but its scalar entry point and region runner 19-23 K with
+ * FUNCTION_COST and 57-88 K without (its parts, 123.2 and 104.1 M, became 120.8 and 106.2).
+ * Every part but the first starts with an EMIT_SHARE of the whole: it emits the whole module
+ * again before its own work (but the second where it has an early copy, emitted while the
+ * first part's was). By instructions alone, LeNet-5's parts were its two convolutions and the entry points (25 ms
  * of code generation) against its three dense layers and both pools (32 ms, and reading
  * the module back from bitcode, as the parts did then). */
 static int *assign_parts(LLVMModuleRef mod, int nparts, bool early) {
@@ -210,7 +222,7 @@ static int *assign_parts(LLVMModuleRef mod, int nparts, bool early) {
     size_t total = 0;
     for (LLVMValueRef f = LLVMGetFirstFunction(mod); f; f = LLVMGetNextFunction(f))
         if (has_body(f))
-            total += size[i++] = instruction_count(f) + FUNCTION_COST;
+            total += size[i++] = instruction_count(f) + (has_vectors(f) ? FUNCTION_COST : 0);
     size_t load[CG_MAX_PARTS] = {0};
     for (int q = early ? 2 : 1; q < nparts; q++)
         load[q] = total / EMIT_SHARE;
