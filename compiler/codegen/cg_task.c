@@ -7,7 +7,8 @@
  * which binds the symbols and buffers again from the pack, as the entry point does, and
  * computes part `task` of `ntasks` of the node's output; which part is the lowering's choice
  * (cg_task_part: the batch, the output channels, the weight panels). forward_parallel fills
- * one pack on its stack and, at each such node, hands the task function to the runner with
+ * one pack on its stack and, at each such node, calls the region runner (region_fn), which
+ * hands the task function to the runner with
  * T = min(runner->threads, work / MIN_TASK_FLOPS, the parts the kernel can split into)
  * tasks, or calls it once with T = 1 when there is no runner or too little work. Every
  * lowering computes each output element with the same instructions whatever part it falls

@@ -69,7 +69,8 @@ enum {
     ROLL_TAPS = 16,   /* larger kernels loop over their columns */
     MAX_FLAT_VECS = 32, /* a flat plane's distinct vectors (its code) at most */
     MAX_PICKS = 16,     /* distinct lane-mask tables one kernel column shares */
-    MIN_FLAT_FB = 4,    /* flat planes need at least this many filters per block */
+    MIN_FLAT_FB = 4,    /* a plane runs flat where its row-by-row blocks have this many
+                         * filters or more (plan_flat) */
     FLAT_FB = 3,        /* a flat plane's blocks take the fewest filters from this many */
     MIN_TILE = 16,      /* accumulators fewest_rows keeps in a tile, at least */
 };

@@ -456,16 +456,18 @@ static void emit_gemm(Cg *cg, Dense *dn, LLVMValueRef rows) {
     take_part(cg, dn, rows, &first, &M);
     Blocks bl[4];
     int nbl = 0;
-    bl[nbl++] = (Blocks){first, LLVMBuildUDiv(cg->b, M, cg_i64(cg, dn->MR), "dense.blocks"), dn->MR, NULL};
-    LLVMValueRef done = cg_add(cg, first, cg_mulc(cg, bl[0].count, dn->MR));
-    if (dn->overlap) { /* the rows left: one more block, overlapping */
-        LLVMValueRef MR = cg_i64(cg, dn->MR);
+    LLVMValueRef MR = cg_i64(cg, dn->MR), done;
+    if (dn->overlap) { /* the rows left: one more block, overlapping; fewer than MR: none */
         LLVMValueRef whole = LLVMBuildICmp(cg->b, LLVMIntUGE, M, MR, "");
-        bl[0].count = LLVMBuildSelect(
-            cg->b, whole, LLVMBuildUDiv(cg->b, cg_addc(cg, M, dn->MR - 1), MR, ""), cg_i64(cg, 0),
-            "dense.blocks");
-        bl[0].last = LLVMBuildSub(cg->b, cg_add(cg, first, M), MR, "dense.last_block");
+        bl[nbl++] = (Blocks){
+            first,
+            LLVMBuildSelect(cg->b, whole, LLVMBuildUDiv(cg->b, cg_addc(cg, M, dn->MR - 1), MR, ""),
+                            cg_i64(cg, 0), "dense.blocks"),
+            dn->MR, LLVMBuildSub(cg->b, cg_add(cg, first, M), MR, "dense.last_block")};
         done = LLVMBuildSelect(cg->b, whole, cg_add(cg, first, M), first, "");
+    } else {
+        bl[nbl++] = (Blocks){first, LLVMBuildUDiv(cg->b, M, MR, "dense.blocks"), dn->MR, NULL};
+        done = cg_add(cg, first, cg_mulc(cg, bl[0].count, dn->MR));
     }
     /* The rows left (fewer than MR): blocks of 8, 4 and 2 where they fit, over each panel
      * while it is in cache, so that only an odd row is left to the one-row kernel: a batch
