@@ -190,10 +190,9 @@ bool cg_emit_parallel(Cg *cg, Node *n, LowerFn lower) {
         out.d[0] = dim_const(1); /* one image per region */
     int64_t most = max_tasks(cg, n);
     LLVMValueRef region = region_fn(cg);
-    LLVMTypeRef args[5] = {cg->ptr, cg->ptr, cg->ptr, cg->i64, cg->i64};
-    LLVMValueRef call[5] = {pack, cg->runner, task, cg_mul(cg, cg_numel(cg, &out), per_output(cg, n)),
-                            cg_i64(cg, most > 0 ? most : INT64_MAX)};
-    LLVMBuildCall2(cg->b, LLVMFunctionType(cg->void_t, args, 5, 0), region, call, 5, "");
+    LLVMValueRef work = cg_mul(cg, cg_numel(cg, &out), per_output(cg, n));
+    LLVMValueRef call[5] = {pack, cg->runner, task, work, cg_i64(cg, most > 0 ? most : INT64_MAX)};
+    LLVMBuildCall2(cg->b, LLVMGlobalGetValueType(region), region, call, 5, "");
     return ok;
 }
 

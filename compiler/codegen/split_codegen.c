@@ -203,11 +203,12 @@ static void keep_part(LLVMModuleRef mod, const int *where, int p) {
  * unit of that weight, but its scalar entry point and region runner 19-23 K with
  * FUNCTION_COST and 57-88 K without. (Its parts measured 123.2 and 104.1 M before, 120.8 and
  * 106.3 after; LLVM's one-time initialization, about 5 M, lands in either part as the
- * threads' timing has it.) Every part but the first starts with an EMIT_SHARE of the whole: it emits the whole module
- * again before its own work (but the second where it has an early copy, emitted while the
- * first part's was). By instructions alone, LeNet-5's parts were its two convolutions and the entry points (25 ms
- * of code generation) against its three dense layers and both pools (32 ms, and reading
- * the module back from bitcode, as the parts did then). */
+ * threads' timing has it.) Every part but the first starts with an EMIT_SHARE of the whole:
+ * it emits the whole module again before its own work (but the second where it has an early
+ * copy, emitted while the first part's was). By instructions alone, LeNet-5's parts were its
+ * two convolutions and the entry points (25 ms of code generation) against its three dense
+ * layers and both pools (32 ms, and reading the module back from bitcode, as the parts did
+ * then). */
 static int *assign_parts(LLVMModuleRef mod, int nparts, bool early) {
     int n = 0;
     for (LLVMValueRef f = LLVMGetFirstFunction(mod); f; f = LLVMGetNextFunction(f))
